@@ -1,0 +1,27 @@
+"""gunicorn settings for the mounted functions: `gunicorn -c deploy/gunicorn.conf.py`.
+
+Bound to loopback by default; reach it from elsewhere through an SSH tunnel or Tailscale.
+gthread workers because browser streams (Server-Sent Events) are long-lived: each open stream holds
+one thread, and the sync worker would kill it at its timeout. Capacity: workers x threads concurrent
+requests (2 x 32 by default); raise with DASHBOARD_WORKERS / DASHBOARD_THREADS.
+"""
+
+import os
+
+from shared.config import Settings
+
+_settings = Settings.from_env()
+
+wsgi_app = "deploy.mount:create_app()"
+bind = f"{_settings.host}:{_settings.port}"
+worker_class = "gthread"
+workers = int(os.environ.get("DASHBOARD_WORKERS", "2"))
+threads = int(os.environ.get("DASHBOARD_THREADS", "32"))
+keepalive = 5
+# With gthread this is the worker's heartbeat, not a per-request limit, so streams are not cut.
+timeout = 30
+graceful_timeout = 10
+loglevel = _settings.log_level.lower()
+accesslog = os.environ.get("DASHBOARD_ACCESS_LOG") or None
+errorlog = "-"
+proc_name = "opencode-dashboard"

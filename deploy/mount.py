@@ -1,0 +1,52 @@
+"""The one WSGI app gunicorn serves: every function, each mounted at its route prefixes.
+
+Each function stays an independent Falcon app; this only picks the app by path. A path no function
+claims gets the project's JSON 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import falcon
+
+import functions.events
+from deploy import health
+from shared.config import Settings
+from shared.errors import install_error_handling
+from shared.logs import configure_logging
+
+WSGIApp = Callable[..., Iterable[bytes]]
+
+
+class PrefixMount:
+    """Dispatch each request to the app whose prefix matches the whole leading path segments."""
+
+    def __init__(self, mounts: list[tuple[str, WSGIApp]], fallback: WSGIApp):
+        # Longest prefix first, so /api/linear/webhook can live beside /api/linear.
+        self.mounts = sorted(mounts, key=lambda mount: len(mount[0]), reverse=True)
+        self.fallback = fallback
+
+    def app_for(self, path: str) -> WSGIApp:
+        for prefix, app in self.mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                return app
+        return self.fallback
+
+    def __call__(self, environ, start_response):
+        return self.app_for(environ.get("PATH_INFO", "/"))(environ, start_response)
+
+
+def not_found_app() -> falcon.App:
+    app = falcon.App()
+    install_error_handling(app)
+    return app
+
+
+def create_app(settings: Settings | None = None) -> PrefixMount:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    mounts: list[tuple[str, WSGIApp]] = [("/api/health", health.create_app(settings))]
+    events = functions.events.create_app(settings)
+    mounts += [(prefix, events) for prefix in functions.events.ROUTE_PREFIXES]
+    return PrefixMount(mounts, fallback=not_found_app())

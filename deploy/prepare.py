@@ -1,0 +1,48 @@
+"""Get the database ready before serving: `python -m deploy.prepare [--new-api-key] [--new-token]`.
+
+Creates or upgrades the schema, and generates the agents' API key and the dashboard token when none
+is configured. A generated secret is printed here once; only its SHA-256 digest is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from shared.auth import AGENT, DASHBOARD, ensure_credentials
+from shared.config import ConfigError, Settings
+from shared.db import database, open_database, write_transaction
+from shared.migrations import LATEST_VERSION, migrate
+
+LABELS = {
+    AGENT: ("API key for agents (DASHBOARD_API_KEY)", "send as `Authorization: Bearer <key>` to /api/events"),
+    DASHBOARD: ("Dashboard token (DASHBOARD_TOKEN)", "send as `Authorization: Bearer <token>` to the other routes"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.prepare", description=__doc__.splitlines()[0])
+    parser.add_argument("--new-api-key", action="store_true", help="replace the generated agents' API key")
+    parser.add_argument("--new-token", action="store_true", help="replace the generated dashboard token")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    open_database(settings)
+    applied = migrate()
+    print(f"database ready: schema version {LATEST_VERSION}" + (f", applied {applied}" if applied else ""))
+    rotate = frozenset(kind for kind, wanted in ((AGENT, args.new_api_key), (DASHBOARD, args.new_token)) if wanted)
+    with database.connection_context(), write_transaction():
+        created = ensure_credentials(settings, rotate=rotate)
+    for kind, secret in created.items():
+        label, usage = LABELS[kind]
+        print(f"\n  {label}: {secret}\n  ({usage}; shown only this once — keep it safe)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Accepting a batch of events: store each new one raw, project it, all in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from functions.events.contract import Event
+from functions.events.projections import project
+from shared.clock import now as clock_now
+from shared.db import write_transaction
+from shared.models import InboundEvent
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    unknown_types: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        body = {"accepted": self.accepted, "duplicates": self.duplicates, "unknown": self.unknown}
+        if self.unknown_types:
+            body["unknown_types"] = self.unknown_types
+        return body
+
+
+def ingest(events: list[Event]) -> IngestResult:
+    """Apply the events that were never seen before, in order; count the rest as duplicates.
+
+    All or nothing: if one projection fails, the transaction rolls back and nothing is stored."""
+    result = IngestResult()
+    now = clock_now()
+    with write_transaction():
+        # Inside the write lock, so two requests carrying the same id cannot both apply it.
+        seen = {row.id for row in InboundEvent.select(InboundEvent.id)
+                .where(InboundEvent.id.in_([event.id for event in events]))}
+        fresh: list[Event] = []
+        for event in events:
+            if event.id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(event.id)
+            fresh.append(event)
+        if not fresh:
+            return result
+        InboundEvent.insert_many([
+            {"id": e.id, "type": e.type, "agent_id": e.agent_id, "known": int(e.known),
+             "occurred_at": e.occurred_at, "received_at": now, "data": e.data}
+            for e in fresh
+        ]).execute()
+        for event in fresh:
+            project(event, now)
+            if not event.known:
+                result.unknown += 1
+                if event.type not in result.unknown_types:
+                    result.unknown_types.append(event.type)
+    result.accepted = len(fresh)
+    return result

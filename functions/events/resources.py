@@ -1,0 +1,119 @@
+"""The events function's HTTP resources: ingest, and the v1/v2 read paths over what was ingested."""
+
+from __future__ import annotations
+
+import falcon
+
+from functions.events.contract import parse_events
+from functions.events.ingest import ingest
+from shared.auth import AGENT
+from shared.clock import unix_from_iso
+from shared.db import write_transaction
+from shared.errors import ApiError, bad_query, invalid
+from shared.feed import record_change
+from shared.json_body import read_json
+from shared.models import Message, Session, Todo
+from shared.pagination import page_request, paginate
+
+SESSION_MESSAGES_SHOWN = 100
+
+
+class EventsResource:
+    """POST /api/events — the ingest contract (EVENTS.md)."""
+
+    auth = AGENT
+
+    def __init__(self, max_body_bytes: int):
+        self.max_body_bytes = max_body_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        events = parse_events(read_json(req, self.max_body_bytes))
+        resp.media = ingest(events).to_json()
+        resp.status = falcon.HTTP_202
+
+
+class TodosResource:
+    """GET /api/todos?session_id=&status=a,b&since= — newest first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = Todo.select()
+        if session_id := req.get_param("session_id"):
+            query = query.where(Todo.session_id == session_id)
+        if statuses := req.get_param_as_list("status"):
+            query = query.where(Todo.status.in_(statuses))
+        if (since := since_param(req)) is not None:
+            query = query.where(Todo.updated_at >= since)
+        rows, cursor = paginate(query, (Todo.updated_at, Todo.id), page_request(req))
+        resp.media = {"todos": [row.to_json() for row in rows], "next_cursor": cursor}
+
+
+class MessagesResource:
+    """GET /api/msgs (v1: /api/messages)?session_id=&type=&unread_only=&since=; POST marks read."""
+
+    def __init__(self, max_body_bytes: int):
+        self.max_body_bytes = max_body_bytes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = Message.select()
+        if session_id := req.get_param("session_id"):
+            query = query.where(Message.session_id == session_id)
+        if types := req.get_param_as_list("type"):
+            query = query.where(Message.type.in_(types))
+        if req.get_param_as_bool("unread_only", default=False):
+            query = query.where(Message.read == 0)
+        if (since := since_param(req)) is not None:
+            query = query.where(Message.created_at >= since)
+        rows, cursor = paginate(query, (Message.created_at, Message.id), page_request(req))
+        resp.media = {"messages": [row.to_json() for row in rows], "next_cursor": cursor}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.max_body_bytes)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise invalid("ids", "ids must be a list of message ids (integers).")
+        with write_transaction():
+            updated = Message.update(read=1).where(Message.id.in_(ids) & (Message.read == 0)).execute()
+            if updated:
+                record_change("message", "read", {"ids": ids})
+        resp.media = {"marked_read": updated}
+
+
+class SessionsResource:
+    """GET /api/sess (v1: /api/sessions)?status=&agent_id=&since= — most recently started first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = Session.select()
+        if statuses := req.get_param_as_list("status"):
+            query = query.where(Session.status.in_(statuses))
+        if agent_id := req.get_param("agent_id"):
+            query = query.where(Session.agent_id == agent_id)
+        if (since := since_param(req)) is not None:
+            query = query.where(Session.updated_at >= since)
+        rows, cursor = paginate(query, (Session.started_at, Session.id), page_request(req))
+        resp.media = {"sessions": [row.to_json() for row in rows], "next_cursor": cursor}
+
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, session_id: str) -> None:
+        session = Session.get_or_none(Session.id == session_id)
+        if session is None:
+            raise ApiError(404, "not_found", f"No session {session_id!r}.")
+        todos = Todo.select().where(Todo.session_id == session_id).order_by(Todo.position, Todo.id)
+        messages = (Message.select().where(Message.session_id == session_id)
+                    .order_by(Message.created_at.desc(), Message.id.desc()).limit(SESSION_MESSAGES_SHOWN))
+        resp.media = {
+            "session": session.to_json(),
+            "todos": [todo.to_json() for todo in todos],
+            "messages": [message.to_json() for message in messages],
+        }
+
+
+def since_param(req: falcon.Request) -> int | None:
+    """`since` as Unix seconds or ISO 8601."""
+    raw = req.get_param("since")
+    if raw is None:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    try:
+        return unix_from_iso(raw)
+    except (ValueError, OverflowError):
+        raise bad_query("since", "since must be Unix seconds or an ISO 8601 date-time") from None

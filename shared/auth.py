@@ -1,0 +1,112 @@
+"""Who may call what: the agents' API key for ingest, a dashboard token or session for the rest.
+
+Each resource says what it needs with a class attribute `auth`:
+    AGENT  - `Authorization: Bearer <api key>` or `X-API-Key: <api key>` (the agents' credential)
+    PUBLIC - nothing (only /api/health)
+and anything else under /api takes `Authorization: Bearer <token>`, where the token is DASHBOARD_TOKEN,
+the token `make run` generated, or an unexpired auth session. The two kinds never stand in for each
+other. Credentials are compared as SHA-256 digests in constant time; the database only ever holds
+digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import falcon
+
+from shared.clock import now
+from shared.config import Settings
+from shared.errors import ApiError
+from shared.models import AuthSession, Setting
+
+AGENT = "agent"
+DASHBOARD = "dashboard"
+PUBLIC = "public"
+
+# Settings rows that hold the digests of generated credentials.
+GENERATED_DIGEST_KEYS = {AGENT: "api_key_sha256", DASHBOARD: "dashboard_token_sha256"}
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Authentication:
+    """Falcon middleware enforcing each resource's `auth` requirement (dashboard by default)."""
+
+    def __init__(self, settings: Settings):
+        self.configured = {
+            AGENT: digest(settings.api_key) if settings.api_key else None,
+            DASHBOARD: digest(settings.dashboard_token) if settings.dashboard_token else None,
+        }
+
+    def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
+        if req.method == "OPTIONS":
+            return
+        needed = getattr(resource, "auth", DASHBOARD)
+        if needed == PUBLIC:
+            return
+        token = presented_token(req, allow_api_key_header=needed == AGENT)
+        if token is None:
+            raise unauthorized(needed, "missing")
+        if not self.accepts(needed, digest(token)):
+            raise unauthorized(needed, "invalid")
+        req.context.auth = needed
+
+    def accepts(self, kind: str, presented: str) -> bool:
+        if hmac.compare_digest(self.expected_digest(kind), presented):
+            return True
+        if kind == DASHBOARD:
+            # Looked up by digest: the lookup reveals nothing about the token itself.
+            return AuthSession.select().where(
+                (AuthSession.token_hash == presented) & (AuthSession.expires_at > now())
+            ).exists()
+        return False
+
+    def expected_digest(self, kind: str) -> str:
+        """The environment's credential wins; the generated one counts only when none is configured."""
+        configured = self.configured[kind]
+        if configured is not None:
+            return configured
+        stored = Setting.get_or_none(Setting.key == GENERATED_DIGEST_KEYS[kind])
+        # An impossible digest when nothing is set up, so the comparison still runs in constant time.
+        return stored.value if stored is not None and stored.value else "-" * 64
+
+
+def presented_token(req: falcon.Request, *, allow_api_key_header: bool) -> str | None:
+    header = req.get_header("Authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    if allow_api_key_header:
+        return req.get_header("X-API-Key") or None
+    return None
+
+
+def unauthorized(kind: str, reason: str) -> ApiError:
+    credential = "the agents' API key" if kind == AGENT else "a dashboard token or session"
+    message = (f"This route needs {credential} as `Authorization: Bearer ...`"
+               if reason == "missing" else f"The credential is not {credential}, or it has expired.")
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def ensure_credentials(settings: Settings, *, rotate: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Generate the API key and the dashboard token when neither the environment nor the database has
+    one (or when asked to rotate them). Only the digest is stored; the new secrets are returned so the
+    caller can show them once. Must run inside a write transaction."""
+    configured = {AGENT: settings.api_key, DASHBOARD: settings.dashboard_token}
+    created: dict[str, str] = {}
+    for kind, key in GENERATED_DIGEST_KEYS.items():
+        if configured[kind] and kind not in rotate:
+            continue
+        if kind not in rotate and Setting.get_or_none(Setting.key == key) is not None:
+            continue
+        secret = secrets.token_urlsafe(32)
+        Setting.insert(key=key, value=digest(secret)).on_conflict_replace().execute()
+        created[kind] = secret
+    return created

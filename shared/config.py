@@ -1,0 +1,105 @@
+"""The one settings object, read from the environment in one place.
+
+Every function, the worker and the cron job build a `Settings` with `Settings.from_env()`; tests build
+one directly. Defaults are safe for a local run: loopback only, a database file under `data/`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///data/dashboard.db"
+    # Secrets: repr=False keeps them out of logs and tracebacks that print the settings.
+    api_key: str | None = field(default=None, repr=False)
+    dashboard_token: str | None = field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 3000
+    log_level: str = "INFO"
+    max_body_bytes: int = 8 * 1024 * 1024
+    busy_timeout_ms: int = 5000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = cls(
+            database_url=_text(env, "DATABASE_URL", cls.database_url),
+            api_key=_secret(env, "DASHBOARD_API_KEY"),
+            dashboard_token=_secret(env, "DASHBOARD_TOKEN"),
+            host=_host(env, "DASHBOARD_HOST", cls.host),
+            port=_integer(env, "DASHBOARD_PORT", cls.port, minimum=1, maximum=65535),
+            log_level=_log_level(env, "DASHBOARD_LOG_LEVEL", cls.log_level),
+            max_body_bytes=_integer(env, "DASHBOARD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            busy_timeout_ms=_integer(env, "DATABASE_BUSY_TIMEOUT_MS", cls.busy_timeout_ms, minimum=0),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not self.database_url.startswith(("sqlite:", "postgres:", "postgresql:", "postgresext:")):
+            raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql:// (got another scheme)")
+        if self.api_key and self.api_key == self.dashboard_token:
+            raise ConfigError(
+                "DASHBOARD_API_KEY and DASHBOARD_TOKEN must differ: the agents' key must never open the dashboard"
+            )
+
+    def with_overrides(self, **changes) -> Settings:
+        updated = replace(self, **changes)
+        updated.check()
+        return updated
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if len(value) < 16:
+        raise ConfigError(f"{name} is too short: use at least 16 characters (e.g. `openssl rand -hex 32`)")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _host(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw == "localhost":
+        return raw
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address such as 127.0.0.1, got {raw!r}") from None
+    return raw
+
+
+def _log_level(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name, "").strip() or default).upper()
+    if raw not in logging.getLevelNamesMapping():
+        raise ConfigError(f"{name} must be one of DEBUG, INFO, WARNING, ERROR, got {raw!r}")
+    return raw

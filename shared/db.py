@@ -1,0 +1,79 @@
+"""The database handle every function shares, and the middleware that scopes a connection to a request.
+
+Models bind to `database`, a proxy; `open_database(settings)` points it at SQLite (the embedded default)
+or PostgreSQL through `playhouse.db_url`. peewee keeps one connection per thread, which fits gunicorn's
+gthread workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+from playhouse import db_url
+
+from shared.config import Settings
+
+database = peewee.DatabaseProxy()
+
+
+def sqlite_pragmas(busy_timeout_ms: int) -> dict[str, object]:
+    # WAL lets readers proceed while one writer commits; NORMAL sync is durable across process crashes
+    # in WAL mode (only an OS crash can lose the last commits); the busy timeout makes a second writer
+    # queue instead of failing with "database is locked".
+    return {
+        "journal_mode": "wal",
+        "busy_timeout": busy_timeout_ms,
+        "synchronous": 1,
+        "foreign_keys": 1,
+    }
+
+
+def open_database(settings: Settings) -> peewee.Database:
+    """Create the database object for `settings.database_url` and bind the models to it."""
+    url = settings.database_url
+    current = database.obj
+    if current is not None and getattr(current, "opened_from_url", None) == url:
+        return current  # every function in one process shares one database object
+    if url.startswith("sqlite:"):
+        db = db_url.connect(
+            url,
+            pragmas=sqlite_pragmas(settings.busy_timeout_ms),
+            timeout=settings.busy_timeout_ms / 1000,
+        )
+        if db.database != ":memory:":
+            Path(db.database).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        db = db_url.connect(url)
+    db.opened_from_url = url
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, peewee.SqliteDatabase)
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction for writes. On SQLite it takes the write lock up front (BEGIN IMMEDIATE) so two
+    writers queue on the busy timeout instead of one failing on a read-to-write lock upgrade."""
+    if is_sqlite():
+        with database.atomic("IMMEDIATE"):
+            yield
+    else:
+        with database.atomic():
+            yield
+
+
+class DatabaseSession:
+    """Falcon middleware: one connection per request, closed when the response is done."""
+
+    def process_request(self, req, resp) -> None:
+        database.connect(reuse_if_open=True)
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        if not database.is_closed():
+            database.close()

@@ -1,0 +1,96 @@
+"""The one JSON error shape, for every status, from every function.
+
+    {"error": {"code": "unprocessable", "message": "events[3].type is required", "field": "events[3].type"}}
+
+Handlers raise `ApiError` (or Falcon's own HTTP errors); `install_error_handling` makes the app render
+all of them, its own 404/405/415 and any uncaught exception in this shape. An uncaught exception is
+logged with its traceback and answered as a bare 500: no traceback, no setting, no secret in the body.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+import peewee
+
+log = logging.getLogger(__name__)
+
+CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(falcon.HTTPError):
+    """An error with the project's code and, where one input is to blame, the field that names it."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, headers=None):
+        super().__init__(falcon.code_to_http_status(status), title=code, description=message, headers=headers)
+        self.code = code
+        self.field = field
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "unprocessable", message, field=field)
+
+
+def bad_query(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_parameter", message, field=field)
+
+
+def error_body(error: falcon.HTTPError, req: falcon.Request | None = None) -> dict:
+    status = falcon.http_status_to_code(error.status)
+    body = {
+        "code": getattr(error, "code", None) or CODES_BY_STATUS.get(status, f"http_{status}"),
+        "message": error.description or _default_message(status, req) or error.title,
+    }
+    field = getattr(error, "field", None)
+    if field:
+        body["field"] = field
+    return {"error": body}
+
+
+def _default_message(status: int, req: falcon.Request | None) -> str | None:
+    # Falcon's own 404/405 carry no description; say what the client can do about it.
+    if req is not None and status == 404:
+        return f"Nothing is served at {req.path}."
+    if req is not None and status == 405:
+        return f"{req.method} is not allowed on {req.path}."
+    return None
+
+
+def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    # Always JSON, whatever the client's Accept header says: clients parse one shape.
+    resp.media = error_body(error, req)
+    resp.content_type = falcon.MEDIA_JSON
+
+
+def _handle_database_busy(req, resp, ex, params) -> None:
+    log.warning("database unavailable for %s %s: %s", req.method, req.path, ex)
+    raise ApiError(503, "database_unavailable", "The database is busy or unavailable; retry shortly.",
+                   headers={"Retry-After": "1"})
+
+
+def _handle_unexpected(req, resp, ex, params) -> None:
+    if isinstance(ex, falcon.HTTPError):  # Falcon's own errors keep their status
+        raise ex
+    log.exception("unhandled error on %s %s", req.method, req.path)
+    raise ApiError(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def install_error_handling(app: falcon.App) -> None:
+    app.set_error_serializer(serialize_error)
+    # Falcon picks the most specific handler, so HTTPError keeps its default handling.
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(peewee.OperationalError, _handle_database_busy)

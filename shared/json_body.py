@@ -1,0 +1,48 @@
+"""Reading JSON request bodies safely: the right content type, a size limit, strict parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon
+
+from shared.errors import ApiError
+
+
+class BodyLimit:
+    """Falcon middleware: refuse a declared body over the limit before anyone reads it."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.content_length is not None and req.content_length > self.max_bytes:
+            raise too_large(self.max_bytes)
+
+
+def too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"The request body is larger than the limit of {max_bytes} bytes.")
+
+
+def read_json(req: falcon.Request, max_bytes: int) -> Any:
+    """The request's JSON document. 415 for another content type, 413 over `max_bytes` (also for a
+    chunked body, which declares no length), 400 for bytes that are not UTF-8 JSON."""
+    if not req.content_type or req.content_type.split(";")[0].strip().lower() != falcon.MEDIA_JSON:
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise too_large(max_bytes)
+    if not raw:
+        raise ApiError(400, "malformed_json", "The request body is empty; send a JSON document.")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "The request body is not valid UTF-8.") from None
+    except (ValueError, RecursionError) as error:
+        raise ApiError(400, "malformed_json", f"The request body is not valid JSON: {error}") from None
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
+    raise ValueError(f"{name} is not allowed in JSON")

@@ -1,0 +1,319 @@
+"""Versioned schema migrations: a fresh database is created, an existing one is upgraded in place.
+
+Each migration is plain DDL, applied once, in its own transaction, and recorded in `schema_migrations`.
+Migrations only ever add (tables, columns, indexes); nothing is dropped or rewritten, so rows survive
+every upgrade. Version 1 is the v1 dashboard's schema and version 2 the TypeScript v2 schema, so a
+database file left by the original app is upgraded in place too.
+
+Run it by hand with `python -m shared.migrations`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from shared.db import database, is_sqlite, write_transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+V1_SCHEMA = Migration(1, "v1 dashboard tables", (
+    """CREATE TABLE IF NOT EXISTS todos (
+        id TEXT PRIMARY KEY,
+        session_id TEXT,
+        content TEXT NOT NULL,
+        status TEXT DEFAULT 'pending',
+        priority TEXT DEFAULT 'medium',
+        agent TEXT,
+        created_at INTEGER DEFAULT (unixepoch()),
+        updated_at INTEGER DEFAULT (unixepoch())
+    )""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        content TEXT NOT NULL,
+        todo_id TEXT,
+        session_id TEXT,
+        read INTEGER DEFAULT 0,
+        created_at INTEGER DEFAULT (unixepoch())
+    )""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        started_at INTEGER DEFAULT (unixepoch()),
+        ended_at INTEGER
+    )""",
+    """CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    )""",
+))
+
+V2_SCHEMA = Migration(2, "v2 agents, Linear cache and auth tables", (
+    """CREATE TABLE IF NOT EXISTS agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        parent_agent_id TEXT REFERENCES agents(id),
+        status TEXT DEFAULT 'idle',
+        soul_md TEXT,
+        skills TEXT,
+        current_task_id TEXT,
+        created_at INTEGER DEFAULT (unixepoch()),
+        last_heartbeat INTEGER,
+        config TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS agent_tasks (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        linear_issue_id TEXT,
+        project_id TEXT,
+        title TEXT NOT NULL,
+        status TEXT DEFAULT 'pending',
+        priority TEXT DEFAULT 'medium',
+        blocked_reason TEXT,
+        blocked_at INTEGER,
+        started_at INTEGER,
+        completed_at INTEGER,
+        created_at INTEGER DEFAULT (unixepoch()),
+        updated_at INTEGER DEFAULT (unixepoch())
+    )""",
+    """CREATE TABLE IF NOT EXISTS linear_projects (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT,
+        state TEXT,
+        progress REAL DEFAULT 0,
+        start_date TEXT,
+        target_date TEXT,
+        url TEXT,
+        team_id TEXT,
+        team_name TEXT,
+        prod_url TEXT,
+        synced_at INTEGER DEFAULT (unixepoch())
+    )""",
+    """CREATE TABLE IF NOT EXISTS linear_issues (
+        id TEXT PRIMARY KEY,
+        project_id TEXT REFERENCES linear_projects(id),
+        identifier TEXT,
+        title TEXT NOT NULL,
+        description TEXT,
+        priority INTEGER,
+        state_name TEXT,
+        state_type TEXT,
+        assignee_name TEXT,
+        assignee_avatar TEXT,
+        label_names TEXT,
+        estimate INTEGER,
+        url TEXT,
+        agent_task_id TEXT REFERENCES agent_tasks(id),
+        synced_at INTEGER DEFAULT (unixepoch())
+    )""",
+    """CREATE TABLE IF NOT EXISTS linear_workflow_states (
+        id TEXT PRIMARY KEY,
+        team_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        color TEXT,
+        position REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS alert_rules (
+        id TEXT PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        priority_filter TEXT,
+        delay_ms INTEGER DEFAULT 0,
+        channel TEXT NOT NULL,
+        enabled INTEGER DEFAULT 1
+    )""",
+    """CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY,
+        github_id TEXT UNIQUE NOT NULL,
+        github_username TEXT NOT NULL,
+        github_avatar_url TEXT,
+        linear_access_token TEXT,
+        created_at INTEGER DEFAULT (unixepoch()),
+        last_login INTEGER
+    )""",
+    """CREATE TABLE IF NOT EXISTS auth_sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        token_hash TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER DEFAULT (unixepoch())
+    )""",
+))
+
+FEED_AND_PROJECTIONS = Migration(3, "change feed, raw events, opencode projections", (
+    # The change feed (the outbox every browser stream tails). AUTOINCREMENT so an id is never reused
+    # after pruning: a browser resuming from an old id must never receive a different event under it.
+    """CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL DEFAULT (unixepoch())
+    )""",
+    "CREATE INDEX changes_created_at ON changes (created_at)",
+    """CREATE TABLE inbound_events (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        agent_id TEXT,
+        known INTEGER NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX inbound_events_received_at ON inbound_events (received_at)",
+    """CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        resource_type TEXT,
+        action TEXT,
+        payload TEXT NOT NULL,
+        received_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        applied_at INTEGER
+    )""",
+    """CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule_id TEXT,
+        trigger TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT,
+        agent_id TEXT,
+        task_id TEXT,
+        created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+        delivered_at INTEGER,
+        read_at INTEGER
+    )""",
+    # opencode sessions: who runs them, their parent (sub-agent sessions), their live status.
+    "ALTER TABLE sessions ADD COLUMN agent_id TEXT",
+    "ALTER TABLE sessions ADD COLUMN parent_id TEXT",
+    "ALTER TABLE sessions ADD COLUMN directory TEXT",
+    "ALTER TABLE sessions ADD COLUMN status TEXT",
+    "ALTER TABLE sessions ADD COLUMN updated_at INTEGER",
+    "ALTER TABLE sessions ADD COLUMN deleted_at INTEGER",
+    # opencode messages and tool calls share the v1 messages table; external_id is opencode's own id.
+    "ALTER TABLE messages ADD COLUMN external_id TEXT",
+    "ALTER TABLE messages ADD COLUMN role TEXT",
+    "ALTER TABLE messages ADD COLUMN agent TEXT",
+    "ALTER TABLE messages ADD COLUMN model_id TEXT",
+    "ALTER TABLE messages ADD COLUMN provider_id TEXT",
+    "ALTER TABLE messages ADD COLUMN cost REAL",
+    "ALTER TABLE messages ADD COLUMN tokens TEXT",
+    "ALTER TABLE messages ADD COLUMN parts TEXT",
+    "ALTER TABLE messages ADD COLUMN completed_at INTEGER",
+    "ALTER TABLE messages ADD COLUMN updated_at INTEGER",
+    "CREATE UNIQUE INDEX messages_external_id ON messages (external_id)",
+    "CREATE INDEX messages_session ON messages (session_id, created_at)",
+    "ALTER TABLE todos ADD COLUMN position INTEGER",
+    "CREATE INDEX todos_session ON todos (session_id)",
+    "CREATE INDEX todos_updated_at ON todos (updated_at)",
+    "ALTER TABLE agents ADD COLUMN status_reason TEXT",
+    "ALTER TABLE agents ADD COLUMN updated_at INTEGER",
+    "CREATE INDEX agent_tasks_agent ON agent_tasks (agent_id, status)",
+    "CREATE INDEX auth_sessions_token_hash ON auth_sessions (token_hash)",
+))
+
+MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def _for_postgresql(statement: str) -> str:
+    # The DDL is written in SQLite's dialect; these are the only differences PostgreSQL needs.
+    return (
+        statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        .replace("(unixepoch())", "(CAST(EXTRACT(EPOCH FROM NOW()) AS BIGINT))")
+        .replace(" INTEGER", " BIGINT")
+        .replace(" REAL", " DOUBLE PRECISION")
+    )
+
+
+def _existing_tables() -> set[str]:
+    return set(database.get_tables())
+
+
+def current_version() -> int:
+    """The schema version of the connected database; 0 for an empty one.
+
+    A database written by the original TypeScript dashboard has no `schema_migrations` table: its
+    version is read off the tables it has."""
+    tables = _existing_tables()
+    if "schema_migrations" in tables:
+        row = database.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+    if "agents" in tables:
+        return 2
+    if "todos" in tables:
+        return 1
+    return 0
+
+
+def migrate(target: int = LATEST_VERSION) -> list[int]:
+    """Bring the schema up to `target`; return the versions applied (empty when already current)."""
+    applied: list[int] = []
+    with database.connection_context():
+        with write_transaction():
+            database.execute_sql(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            _record_legacy_versions()
+        for migration in MIGRATIONS:
+            if migration.version > target:
+                break
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            with write_transaction():
+                if current_version() >= migration.version:
+                    continue
+                _apply(migration)
+            applied.append(migration.version)
+            log.info("schema migrated to version %d (%s)", migration.version, migration.name)
+    return applied
+
+
+def _record_legacy_versions() -> None:
+    """Mark the versions an untracked (TypeScript-era) database already has as applied."""
+    if database.execute_sql("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]:
+        return
+    tables = _existing_tables()
+    legacy = 2 if "agents" in tables else 1 if "todos" in tables else 0
+    for migration in MIGRATIONS[:legacy]:
+        _mark_applied(migration)
+
+
+def _apply(migration: Migration) -> None:
+    for statement in migration.statements:
+        database.execute_sql(statement if is_sqlite() else _for_postgresql(statement))
+    _mark_applied(migration)
+
+
+def _mark_applied(migration: Migration) -> None:
+    p = database.param
+    database.execute_sql(
+        f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({p}, {p}, {p})",
+        (migration.version, migration.name, int(time.time())),
+    )
+
+
+def main() -> None:
+    from shared.config import Settings
+    from shared.db import open_database
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    open_database(Settings.from_env())
+    applied = migrate()
+    print(f"schema at version {LATEST_VERSION}" + (f" (applied {applied})" if applied else " (already current)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""peewee models mirroring the schema that `shared.migrations` creates (the migrations own the DDL).
+
+Times are stored as integer Unix seconds (`UnixTimeField`) and shown as ISO 8601 by `to_json()`;
+JSON columns (`JSONField`) hold text in the database and Python values in code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import peewee
+
+from shared.clock import iso_from_unix
+from shared.db import database
+
+
+class UnixTimeField(peewee.IntegerField):
+    """Integer Unix seconds in the database; rendered as ISO 8601 in JSON."""
+
+
+class JSONField(peewee.TextField):
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as the API shows it: every column, times in ISO 8601."""
+        return {
+            field.name: iso_from_unix(getattr(self, field.name))
+            if isinstance(field, UnixTimeField)
+            else getattr(self, field.name)
+            for field in self._meta.sorted_fields
+        }
+
+
+# v1 tables -------------------------------------------------------------------------------------------
+
+class Session(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField(null=True)
+    started_at = UnixTimeField(null=True)
+    ended_at = UnixTimeField(null=True)
+    agent_id = peewee.TextField(null=True)
+    parent_id = peewee.TextField(null=True)
+    directory = peewee.TextField(null=True)
+    status = peewee.TextField(null=True)
+    updated_at = UnixTimeField(null=True)
+    deleted_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "sessions"
+
+
+class Todo(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    session_id = peewee.TextField(null=True)
+    content = peewee.TextField()
+    status = peewee.TextField(default="pending")
+    priority = peewee.TextField(default="medium")
+    agent = peewee.TextField(null=True)
+    created_at = UnixTimeField(null=True)
+    updated_at = UnixTimeField(null=True)
+    position = peewee.IntegerField(null=True)
+
+    class Meta:
+        table_name = "todos"
+
+
+class Message(BaseModel):
+    id = peewee.AutoField()
+    type = peewee.TextField()
+    content = peewee.TextField()
+    todo_id = peewee.TextField(null=True)
+    session_id = peewee.TextField(null=True)
+    read = peewee.IntegerField(default=0)
+    created_at = UnixTimeField(null=True)
+    external_id = peewee.TextField(null=True, unique=True)
+    role = peewee.TextField(null=True)
+    agent = peewee.TextField(null=True)
+    model_id = peewee.TextField(null=True)
+    provider_id = peewee.TextField(null=True)
+    cost = peewee.FloatField(null=True)
+    tokens = JSONField(null=True)
+    parts = JSONField(null=True)
+    completed_at = UnixTimeField(null=True)
+    updated_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "messages"
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        body["read"] = bool(self.read)
+        return body
+
+
+class Setting(BaseModel):
+    key = peewee.TextField(primary_key=True)
+    value = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "settings"
+
+
+# v2 seed tables ----------------------------------------------------------------------------------------
+
+class Agent(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField()
+    type = peewee.TextField()
+    parent_agent_id = peewee.TextField(null=True)  # REFERENCES agents(id), enforced by SQLite
+    status = peewee.TextField(default="idle")
+    soul_md = peewee.TextField(null=True)
+    skills = JSONField(null=True)
+    current_task_id = peewee.TextField(null=True)
+    created_at = UnixTimeField(null=True)
+    last_heartbeat = UnixTimeField(null=True)
+    config = JSONField(null=True)
+    status_reason = peewee.TextField(null=True)
+    updated_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "agents"
+
+
+class AgentTask(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    agent_id = peewee.TextField()  # REFERENCES agents(id)
+    linear_issue_id = peewee.TextField(null=True)
+    project_id = peewee.TextField(null=True)
+    title = peewee.TextField()
+    status = peewee.TextField(default="pending")
+    priority = peewee.TextField(default="medium")
+    blocked_reason = peewee.TextField(null=True)
+    blocked_at = UnixTimeField(null=True)
+    started_at = UnixTimeField(null=True)
+    completed_at = UnixTimeField(null=True)
+    created_at = UnixTimeField(null=True)
+    updated_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "agent_tasks"
+
+
+class LinearProject(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    name = peewee.TextField()
+    description = peewee.TextField(null=True)
+    state = peewee.TextField(null=True)
+    progress = peewee.FloatField(default=0)
+    start_date = peewee.TextField(null=True)
+    target_date = peewee.TextField(null=True)
+    url = peewee.TextField(null=True)
+    team_id = peewee.TextField(null=True)
+    team_name = peewee.TextField(null=True)
+    prod_url = peewee.TextField(null=True)
+    synced_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "linear_projects"
+
+
+class LinearIssue(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    project_id = peewee.TextField(null=True)  # REFERENCES linear_projects(id)
+    identifier = peewee.TextField(null=True)
+    title = peewee.TextField()
+    description = peewee.TextField(null=True)
+    priority = peewee.IntegerField(null=True)
+    state_name = peewee.TextField(null=True)
+    state_type = peewee.TextField(null=True)
+    assignee_name = peewee.TextField(null=True)
+    assignee_avatar = peewee.TextField(null=True)
+    label_names = JSONField(null=True)
+    estimate = peewee.IntegerField(null=True)
+    url = peewee.TextField(null=True)
+    agent_task_id = peewee.TextField(null=True)  # REFERENCES agent_tasks(id)
+    synced_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "linear_issues"
+
+
+class LinearWorkflowState(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    team_id = peewee.TextField()
+    name = peewee.TextField()
+    type = peewee.TextField()
+    color = peewee.TextField(null=True)
+    position = peewee.FloatField(null=True)
+
+    class Meta:
+        table_name = "linear_workflow_states"
+
+
+class AlertRule(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    trigger = peewee.TextField()
+    priority_filter = peewee.TextField(null=True)
+    delay_ms = peewee.IntegerField(default=0)
+    channel = peewee.TextField()
+    enabled = peewee.IntegerField(default=1)
+
+    class Meta:
+        table_name = "alert_rules"
+
+
+class User(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    github_id = peewee.TextField(unique=True)
+    github_username = peewee.TextField()
+    github_avatar_url = peewee.TextField(null=True)
+    linear_access_token = peewee.TextField(null=True)  # encrypted at rest (sign-in issue)
+    created_at = UnixTimeField(null=True)
+    last_login = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+
+class AuthSession(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    user_id = peewee.TextField()  # REFERENCES users(id)
+    token_hash = peewee.TextField()
+    expires_at = UnixTimeField()
+    created_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "auth_sessions"
+
+
+# The project's own tables --------------------------------------------------------------------------------
+
+class Change(BaseModel):
+    """One row of the change feed; see shared.feed."""
+
+    id = peewee.AutoField()
+    topic = peewee.TextField()
+    action = peewee.TextField()
+    payload = JSONField()
+    created_at = UnixTimeField()
+
+    class Meta:
+        table_name = "changes"
+
+
+class InboundEvent(BaseModel):
+    """Every accepted raw event, kept as sent; its client-made id makes ingest idempotent."""
+
+    id = peewee.TextField(primary_key=True)
+    type = peewee.TextField()
+    agent_id = peewee.TextField(null=True)
+    known = peewee.IntegerField()
+    occurred_at = UnixTimeField()
+    received_at = UnixTimeField()
+    data = JSONField()
+
+    class Meta:
+        table_name = "inbound_events"
+
+
+class WebhookDelivery(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    source = peewee.TextField()
+    resource_type = peewee.TextField(null=True)
+    action = peewee.TextField(null=True)
+    payload = JSONField()
+    received_at = UnixTimeField()
+    applied_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_deliveries"
+
+
+class Notification(BaseModel):
+    id = peewee.AutoField()
+    rule_id = peewee.TextField(null=True)
+    trigger = peewee.TextField()
+    channel = peewee.TextField()
+    title = peewee.TextField()
+    body = peewee.TextField(null=True)
+    agent_id = peewee.TextField(null=True)
+    task_id = peewee.TextField(null=True)
+    created_at = UnixTimeField()
+    delivered_at = UnixTimeField(null=True)
+    read_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "notifications"
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Session, Todo, Message, Setting, Agent, AgentTask, LinearProject, LinearIssue, LinearWorkflowState,
+    AlertRule, User, AuthSession, Change, InboundEvent, WebhookDelivery, Notification,
+)

@@ -1,0 +1,23 @@
+"""The base every function's `create_app` starts from: the same middleware, errors and options."""
+
+from __future__ import annotations
+
+import falcon
+
+from shared.auth import Authentication
+from shared.config import Settings
+from shared.db import DatabaseSession, open_database
+from shared.errors import install_error_handling
+from shared.json_body import BodyLimit
+
+
+def function_app(settings: Settings) -> falcon.App:
+    """A Falcon app with the house rules: body limit, a connection per request, authentication, and
+    every error in the one JSON shape. The caller adds its routes."""
+    open_database(settings)
+    app = falcon.App(
+        middleware=[BodyLimit(settings.max_body_bytes), DatabaseSession(), Authentication(settings)],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    install_error_handling(app)
+    return app
