@@ -30,7 +30,7 @@ def read_json(req: falcon.Request, max_bytes: int) -> Any:
     chunked body, which declares no length), 400 for bytes that are not UTF-8 JSON."""
     if not req.content_type or req.content_type.split(";")[0].strip().lower() != falcon.MEDIA_JSON:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
-    raw = req.bounded_stream.read(max_bytes + 1)
+    raw = _body_stream(req).read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise too_large(max_bytes)
     if not raw:
@@ -41,6 +41,14 @@ def read_json(req: falcon.Request, max_bytes: int) -> Any:
         raise ApiError(400, "malformed_json", "The request body is not valid UTF-8.") from None
     except (ValueError, RecursionError) as error:
         raise ApiError(400, "malformed_json", f"The request body is not valid JSON: {error}") from None
+
+
+def _body_stream(req: falcon.Request):
+    # Falcon's bounded_stream reads nothing when no Content-Length is given; a chunked upload has none,
+    # but gunicorn marks its input as terminated (a PEP 3333 extension), so it is safe to read to EOF.
+    if req.content_length is None and req.env.get("wsgi.input_terminated"):
+        return req.stream
+    return req.bounded_stream
 
 
 def _reject_constant(name: str) -> None:

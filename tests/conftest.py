@@ -1,0 +1,42 @@
+"""Fixtures that build real things: a real SQLite file, migrated, and the real apps over it."""
+
+from __future__ import annotations
+
+import pytest
+from falcon import testing
+
+import functions.events
+from deploy import mount
+from shared.config import Settings
+from shared.db import database, open_database
+from shared.migrations import migrate
+from tests.support import API_KEY, DASHBOARD_TOKEN
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'dashboard.db'}",
+        api_key=API_KEY,
+        dashboard_token=DASHBOARD_TOKEN,
+        max_body_bytes=256 * 1024,
+    )
+
+
+@pytest.fixture
+def db(settings):
+    """The migrated database; the test's own queries connect on demand."""
+    open_database(settings)
+    migrate()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def events_client(settings, db) -> testing.TestClient:
+    return testing.TestClient(functions.events.create_app(settings))
+
+
+@pytest.fixture
+def mounted_client(settings, db) -> testing.TestClient:
+    return testing.TestClient(mount.create_app(settings))

@@ -1,0 +1,190 @@
+"""POST /api/events: the ingest contract agents rely on (EVENTS.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from shared.models import Agent, AgentTask, Change, InboundEvent, Message, Session, Todo
+from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
+
+
+def post(client, body, headers=AGENT, **kwargs):
+    return client.simulate_post("/api/events", json=body, headers=headers, **kwargs)
+
+
+def todo_event(session="ses_1", todos=None, **kwargs):
+    todos = todos if todos is not None else [{"id": "1", "content": "Write tests", "status": "pending",
+                                              "priority": "high"}]
+    return event("todo.updated", {"sessionID": session, "todos": todos}, **kwargs)
+
+
+def stored_counts():
+    return {model.__name__: model.select().count()
+            for model in (InboundEvent, Change, Todo, Session, Message, Agent, AgentTask)}
+
+
+def test_single_event_is_accepted_and_projected(events_client):
+    response = post(events_client, todo_event())
+    assert response.status_code == 202
+    assert response.json == {"accepted": 1, "duplicates": 0, "unknown": 0}
+    todo = Todo.get()
+    assert (todo.session_id, todo.content, todo.status, todo.priority, todo.agent) == (
+        "ses_1", "Write tests", "pending", "high", "openclaw-main")
+
+
+def test_batch_is_accepted_in_order(events_client):
+    batch = [todo_event(todos=[{"id": "1", "content": f"v{n}", "status": "pending"}]) for n in range(5)]
+    response = post(events_client, {"events": batch})
+    assert response.json == {"accepted": 5, "duplicates": 0, "unknown": 0}
+    assert Todo.get().content == "v4"
+
+
+def test_repeated_event_id_is_applied_once(events_client):
+    first = todo_event(id="evt-repeat")
+    assert post(events_client, first).json == {"accepted": 1, "duplicates": 0, "unknown": 0}
+    again = todo_event(id="evt-repeat", todos=[{"id": "1", "content": "changed", "status": "completed"}])
+    assert post(events_client, {"events": [again, again]}).json == {"accepted": 0, "duplicates": 2,
+                                                                       "unknown": 0}
+    assert Todo.get().content == "Write tests"
+    assert InboundEvent.select().count() == 1
+
+
+def test_repeated_id_inside_one_batch_counts_as_duplicate(events_client):
+    same = todo_event(id="evt-twice")
+    assert post(events_client, {"events": [same, same]}).json == {"accepted": 1, "duplicates": 1, "unknown": 0}
+
+
+def test_unknown_type_is_stored_raw_and_reported(events_client):
+    response = post(events_client, event("lsp.client.diagnostics", {"path": "a.py"}))
+    assert response.status_code == 202
+    assert response.json == {"accepted": 1, "duplicates": 0, "unknown": 1,
+                             "unknown_types": ["lsp.client.diagnostics"]}
+    raw = InboundEvent.get()
+    assert (raw.type, raw.known, raw.data) == ("lsp.client.diagnostics", 0, {"path": "a.py"})
+
+
+def test_timestamp_may_be_epoch_milliseconds(events_client):
+    post(events_client, todo_event(timestamp=1764000000123))
+    assert InboundEvent.get().occurred_at == 1764000000
+
+
+def test_every_applied_event_records_a_change_in_the_same_transaction(events_client):
+    post(events_client, todo_event())
+    change = Change.get()
+    assert (change.topic, change.action) == ("todo", "replaced")
+    assert change.payload["session_id"] == "ses_1"
+    assert [t["content"] for t in change.payload["todos"]] == ["Write tests"]
+
+
+# Bad input: the right status, the one error shape, and nothing written ---------------------------------
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"type": "todo.updated", "timestamp": 1, "data": {}}, "id"),
+    ({"id": "", "type": "x", "timestamp": 1, "data": {}}, "id"),
+    ({"id": "x" * 129, "type": "x", "timestamp": 1, "data": {}}, "id"),
+    ({"id": "e", "timestamp": 1, "data": {}}, "type"),
+    ({"id": "e", "type": 7, "timestamp": 1, "data": {}}, "type"),
+    ({"id": "e", "type": "x", "data": {}}, "timestamp"),
+    ({"id": "e", "type": "x", "timestamp": "yesterday", "data": {}}, "timestamp"),
+    ({"id": "e", "type": "x", "timestamp": True, "data": {}}, "timestamp"),
+    ({"id": "e", "type": "x", "timestamp": 1}, "data"),
+    ({"id": "e", "type": "x", "timestamp": 1, "data": []}, "data"),
+    ({"id": "e", "type": "x", "timestamp": 1, "agent_id": 5, "data": {}}, "agent_id"),
+    ({"id": "e", "type": "todo.updated", "timestamp": 1, "data": {"todos": []}}, "data.sessionID"),
+    ({"id": "e", "type": "todo.updated", "timestamp": 1, "data": {"sessionID": "s", "todos": [
+        {"id": "1", "content": "c", "status": "done"}]}}, "data.todos[0].status"),
+    ({"id": "e", "type": "agent.registered", "timestamp": 1, "data": {"id": "a", "name": "A",
+                                                                        "type": "robot"}}, "data.type"),
+    ({"id": "e", "type": "message.updated", "timestamp": 1, "data": {"info": {
+        "id": "m", "sessionID": "s", "role": "assistant", "cost": "cheap"}}}, "data.info.cost"),
+    ({"id": "e", "type": "task.created", "timestamp": 1, "data": {"id": "t", "agent_id": "a"}}, "data.title"),
+    ({"id": "e", "type": "session.created", "timestamp": 1, "data": {"info": {}}}, "data.info.id"),
+])
+def test_missing_or_mistyped_field_is_422_naming_it(events_client, body, field):
+    assert_canonical_error(post(events_client, body), 422, "unprocessable", field)
+    assert InboundEvent.select().count() == 0
+
+
+def test_a_bad_event_in_a_batch_names_its_index_and_writes_nothing(events_client):
+    batch = [todo_event(), todo_event(), todo_event(), event("agent.status", {"id": "a", "status": "napping"})]
+    before = stored_counts()
+    error = assert_canonical_error(post(events_client, {"events": batch}), 422, field="events[3].data.status")
+    assert "napping" in error["message"]
+    assert stored_counts() == before
+
+
+def test_a_projection_failing_late_in_a_batch_rolls_back_the_whole_batch(events_client):
+    # The update names a task that does not exist: only the database can tell, after three events applied.
+    batch = [todo_event(), todo_event(session="ses_2"), event("agent.heartbeat", {"id": "a"}),
+             event("task.updated", {"id": "no-such-task", "status": "completed"})]
+    before = stored_counts()
+    assert_canonical_error(post(events_client, {"events": batch}), 422, field="events[3].data.id")
+    assert stored_counts() == before
+
+
+@pytest.mark.parametrize("batch", [[], "not a list"])
+def test_events_must_be_a_non_empty_list(events_client, batch):
+    assert_canonical_error(post(events_client, {"events": batch}), 422, field="events")
+
+
+def test_a_batch_over_1000_events_is_refused(events_client):
+    batch = [todo_event() for _ in range(1001)]
+    assert_canonical_error(post(events_client, {"events": batch}), 422, field="events")
+    assert InboundEvent.select().count() == 0
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe{}", b'{"id": NaN}', b"[" * 100_000])
+def test_malformed_json_is_400(events_client, raw):
+    response = events_client.simulate_post("/api/events", body=raw,
+                                           headers={**AGENT, "Content-Type": "application/json"})
+    assert_canonical_error(response, 400, "malformed_json")
+
+
+def test_a_body_that_is_not_an_object_is_422(events_client):
+    assert_canonical_error(post(events_client, ["a"]), 422, field="body")
+
+
+def test_wrong_content_type_is_415(events_client):
+    response = events_client.simulate_post("/api/events", body=json.dumps(todo_event()),
+                                           headers={**AGENT, "Content-Type": "text/plain"})
+    assert_canonical_error(response, 415, "unsupported_media_type")
+
+
+def test_body_over_the_limit_is_413_and_writes_nothing(events_client, settings):
+    huge = todo_event(todos=[{"id": "1", "content": "x" * settings.max_body_bytes, "status": "pending"}])
+    assert_canonical_error(post(events_client, huge), 413, "payload_too_large")
+    assert InboundEvent.select().count() == 0
+
+
+def test_chunked_body_over_the_limit_is_413(events_client, settings):
+    # A chunked upload declares no length; gunicorn marks such input as terminated (PEP 3333 extension).
+    body = json.dumps(todo_event(todos=[{"id": "1", "content": "x" * settings.max_body_bytes,
+                                         "status": "pending"}])).encode()
+    response = events_client.simulate_request(
+        "POST", "/api/events", headers={**AGENT, "Content-Type": "application/json"},
+        extras={"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    assert_canonical_error(response, 413)
+
+
+# Credentials ---------------------------------------------------------------------------------------------
+
+def test_ingest_without_a_key_is_401(events_client):
+    assert_canonical_error(post(events_client, todo_event(), headers={}), 401, "unauthorized")
+
+
+def test_ingest_with_a_wrong_key_is_401(events_client):
+    response = post(events_client, todo_event(), headers={"Authorization": "Bearer not-the-key"})
+    assert_canonical_error(response, 401)
+    assert InboundEvent.select().count() == 0
+
+
+def test_ingest_accepts_the_key_as_x_api_key(events_client):
+    key = AGENT["Authorization"].removeprefix("Bearer ")
+    assert post(events_client, todo_event(), headers={"X-API-Key": key}).status_code == 202
+
+
+def test_the_dashboard_token_is_not_an_api_key(events_client):
+    assert_canonical_error(post(events_client, todo_event(), headers=DASHBOARD), 401)
