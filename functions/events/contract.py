@@ -146,7 +146,7 @@ def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> Non
             if rule.required:
                 raise invalid(where, f"{where} is required for this event type.")
             continue
-        if not isinstance(value, rule.kind) or isinstance(value, bool) and rule.kind is not bool:
+        if not isinstance(value, rule.kind) or (isinstance(value, bool) and rule.kind is not bool):
             raise invalid(where, f"{where} must be {_json_type_name(rule.kind)}.")
         if rule.kind is str and rule.required and not value:
             raise invalid(where, f"{where} must not be empty.")

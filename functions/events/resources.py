@@ -7,13 +7,13 @@ import falcon
 from functions.events.contract import parse_events
 from functions.events.ingest import ingest
 from shared.auth import AGENT
-from shared.clock import unix_from_iso
 from shared.db import write_transaction
-from shared.errors import ApiError, bad_query, invalid
+from shared.errors import ApiError, invalid
 from shared.feed import record_change
 from shared.json_body import read_json
 from shared.models import Message, Session, Todo
 from shared.pagination import page_request, paginate
+from shared.query import list_param, since_param
 
 SESSION_MESSAGES_SHOWN = 100
 
@@ -39,7 +39,7 @@ class TodosResource:
         query = Todo.select()
         if session_id := req.get_param("session_id"):
             query = query.where(Todo.session_id == session_id)
-        if statuses := req.get_param_as_list("status"):
+        if statuses := list_param(req, "status"):
             query = query.where(Todo.status.in_(statuses))
         if (since := since_param(req)) is not None:
             query = query.where(Todo.updated_at >= since)
@@ -57,7 +57,7 @@ class MessagesResource:
         query = Message.select()
         if session_id := req.get_param("session_id"):
             query = query.where(Message.session_id == session_id)
-        if types := req.get_param_as_list("type"):
+        if types := list_param(req, "type"):
             query = query.where(Message.type.in_(types))
         if req.get_param_as_bool("unread_only", default=False):
             query = query.where(Message.read == 0)
@@ -83,7 +83,7 @@ class SessionsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = Session.select()
-        if statuses := req.get_param_as_list("status"):
+        if statuses := list_param(req, "status"):
             query = query.where(Session.status.in_(statuses))
         if agent_id := req.get_param("agent_id"):
             query = query.where(Session.agent_id == agent_id)
@@ -105,15 +105,3 @@ class SessionsResource:
             "messages": [message.to_json() for message in messages],
         }
 
-
-def since_param(req: falcon.Request) -> int | None:
-    """`since` as Unix seconds or ISO 8601."""
-    raw = req.get_param("since")
-    if raw is None:
-        return None
-    if raw.isdigit():
-        return int(raw)
-    try:
-        return unix_from_iso(raw)
-    except (ValueError, OverflowError):
-        raise bad_query("since", "since must be Unix seconds or an ISO 8601 date-time") from None
