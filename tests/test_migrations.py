@@ -1,0 +1,91 @@
+"""The schema: created fresh, upgraded in place from older versions, never dropping a row."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from shared.db import database, open_database
+from shared.migrations import LATEST_VERSION, V1_SCHEMA, V2_SCHEMA, current_version, migrate
+from shared.models import ALL_MODELS, Agent, AgentTask, Message, Session, Setting, Todo
+
+SEED_TABLES = {"agents", "agent_tasks", "linear_projects", "linear_issues", "linear_workflow_states",
+               "alert_rules", "users", "auth_sessions"}
+V1_TABLES = {"todos", "messages", "sessions", "settings"}
+OWN_TABLES = {"changes", "inbound_events", "webhook_deliveries", "notifications"}
+
+
+def test_a_fresh_database_gets_every_table(db):
+    assert set(database.get_tables()) >= SEED_TABLES | V1_TABLES | OWN_TABLES
+    assert current_version() == LATEST_VERSION
+
+
+def test_every_model_matches_its_table(db):
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        columns = {column.name for column in database.get_columns(table)}
+        assert columns == {field.column_name for field in model._meta.sorted_fields}, table
+
+
+def test_migrating_again_changes_nothing(db):
+    assert migrate() == []
+
+
+def test_seed_defaults_are_kept(db):
+    before = int(time.time())
+    database.execute_sql("INSERT INTO todos (id, content) VALUES ('t', 'c')")
+    database.execute_sql("INSERT INTO agents (id, name, type) VALUES ('a', 'A', 'primary')")
+    database.execute_sql("INSERT INTO alert_rules (id, trigger, channel) VALUES ('r', 'blocked', 'in_app')")
+    todo = Todo.get_by_id("t")
+    assert (todo.status, todo.priority) == ("pending", "medium")
+    assert todo.created_at >= before
+    assert Agent.get_by_id("a").status == "idle"
+    assert database.execute_sql("SELECT delay_ms, enabled FROM alert_rules").fetchone() == (0, 1)
+
+
+def test_foreign_keys_are_enforced(db):
+    import peewee
+
+    with pytest.raises(peewee.IntegrityError):
+        AgentTask.create(id="t", agent_id="nobody", title="orphan")
+
+
+def test_connections_use_wal_and_a_busy_timeout(db):
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert database.execute_sql("PRAGMA synchronous").fetchone()[0] == 1
+
+
+def test_upgrading_from_the_previous_version_keeps_rows(settings):
+    open_database(settings)
+    assert migrate(target=LATEST_VERSION - 1) == list(range(1, LATEST_VERSION))
+    database.execute_sql("INSERT INTO sessions (id, name) VALUES ('ses_old', 'Before the upgrade')")
+    database.execute_sql("INSERT INTO messages (type, content) VALUES ('custom', 'kept')")
+    database.execute_sql("INSERT INTO agents (id, name, type) VALUES ('old-agent', 'Old', 'primary')")
+
+    assert migrate() == [LATEST_VERSION]
+    assert Session.get_by_id("ses_old").name == "Before the upgrade"
+    assert Message.get().content == "kept"
+    assert Agent.get_by_id("old-agent").name == "Old"
+    database.close()
+
+
+def test_a_database_left_by_the_typescript_dashboard_is_upgraded_in_place(tmp_path, settings):
+    # The original app created its tables itself and kept no version: build such a file by hand.
+    path = tmp_path / "legacy.db"
+    legacy = sqlite3.connect(path)
+    for statement in V1_SCHEMA.statements + V2_SCHEMA.statements:
+        legacy.execute(statement)
+    legacy.execute("INSERT INTO todos (id, session_id, content, status) VALUES ('1', 's', 'legacy todo', 'completed')")
+    legacy.execute("INSERT INTO settings (key, value) VALUES ('theme', 'dark')")
+    legacy.commit()
+    legacy.close()
+
+    open_database(settings.with_overrides(database_url=f"sqlite:///{path}"))
+    assert current_version() == 2
+    assert migrate() == [3]
+    assert Todo.get_by_id("1").content == "legacy todo"
+    assert Setting.get_by_id("theme").value == "dark"
+    database.close()

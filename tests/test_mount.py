@@ -1,0 +1,93 @@
+"""The mount: every function behind one WSGI app, and the errors nobody's route produced."""
+
+from __future__ import annotations
+
+import falcon
+import pytest
+from falcon import testing
+
+from shared.webapp import function_app
+from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
+
+
+def test_the_mount_routes_to_the_events_function(mounted_client):
+    posted = mounted_client.simulate_post("/api/events", json=event("todo.updated", {
+        "sessionID": "s", "todos": [{"id": "1", "content": "mounted", "status": "pending"}]}), headers=AGENT)
+    assert posted.status_code == 202
+    todos = mounted_client.simulate_get("/api/todos", headers=DASHBOARD).json["todos"]
+    assert [t["content"] for t in todos] == ["mounted"]
+
+
+@pytest.mark.parametrize("path", ["/", "/api", "/api/nothing-here", "/api/todosx", "/favicon.ico"])
+def test_an_unknown_path_is_a_json_404(mounted_client, path):
+    error = assert_canonical_error(mounted_client.simulate_get(path), 404, "not_found")
+    assert path in error["message"]
+
+
+def test_a_wrong_method_is_a_json_405(mounted_client):
+    assert_canonical_error(mounted_client.simulate_delete("/api/events", headers=AGENT), 405,
+                           "method_not_allowed")
+
+
+def test_errors_are_json_whatever_the_client_accepts(mounted_client):
+    response = mounted_client.simulate_get("/api/nope", headers={"Accept": "application/xml"})
+    assert_canonical_error(response, 404)
+
+
+def test_health_is_public_and_reports_the_database(mounted_client):
+    response = mounted_client.simulate_get("/api/health")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": 3}}
+
+
+def test_health_is_503_when_the_schema_is_missing(tmp_path, settings):
+    from deploy import mount
+
+    empty = settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    response = testing.TestClient(mount.create_app(empty)).simulate_get("/api/health")
+    assert response.status_code == 503
+    assert response.json["database"]["ok"] is False
+
+
+class Exploding:
+    auth = "public"
+
+    def on_get(self, req, resp):
+        raise RuntimeError("token=super-secret-value in a traceback")
+
+
+def test_an_uncaught_exception_is_a_bare_500_with_nothing_leaked(settings, db, caplog):
+    app = function_app(settings)
+    app.add_route("/api/explode", Exploding())
+    response = testing.TestClient(app).simulate_get("/api/explode")
+    assert_canonical_error(response, 500, "internal_error")
+    assert "super-secret" not in response.text and "Traceback" not in response.text
+    assert "RuntimeError" in caplog.text  # the operator still sees what happened
+
+
+def test_a_database_that_cannot_be_used_is_503(settings, db):
+    class Locked:
+        auth = "public"
+
+        def on_get(self, req, resp):
+            import peewee
+            raise peewee.OperationalError("database is locked")
+
+    app = function_app(settings)
+    app.add_route("/api/locked", Locked())
+    response = testing.TestClient(app).simulate_get("/api/locked")
+    assert_canonical_error(response, 503, "database_unavailable")
+    assert response.headers["retry-after"] == "1"
+
+
+def test_falcon_errors_raised_by_resources_keep_their_status(settings, db):
+    class Teapot:
+        auth = "public"
+
+        def on_get(self, req, resp):
+            raise falcon.HTTPForbidden(description="no tea for you")
+
+    app = function_app(settings)
+    app.add_route("/api/tea", Teapot())
+    error = assert_canonical_error(testing.TestClient(app).simulate_get("/api/tea"), 403, "forbidden")
+    assert error["message"] == "no tea for you"
