@@ -1,0 +1,79 @@
+"""Starting the real bundle under gunicorn for end-to-end tests, on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+
+    def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            all_headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=all_headers | (headers or {}))
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            connection.close()
+
+
+@contextlib.contextmanager
+def gunicorn(database_url: str, env: dict[str, str], workers: int = 2) -> Iterator[Server]:
+    """Migrate the database, serve the mount with the project's gunicorn config, stop it afterwards."""
+    port = free_port()
+    full_env = os.environ | env | {"DATABASE_URL": database_url, "DASHBOARD_PORT": str(port),
+                                   "DASHBOARD_WORKERS": str(workers)}
+    subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO, env=full_env, check=True,
+                   capture_output=True)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+                               cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = Server(port, process)
+    try:
+        _wait_until_serving(server)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_serving(server: Server, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            output = server.process.stdout.read().decode(errors="replace")
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{output}")
+        try:
+            if server.request("GET", "/api/health")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start serving in time")
