@@ -25,3 +25,6 @@ loglevel = _settings.log_level.lower()
 accesslog = os.environ.get("DASHBOARD_ACCESS_LOG") or None
 errorlog = "-"
 proc_name = "opencode-dashboard"
+# gunicorn's control socket lives at one path per user, so a second instance (tests, a benchmark)
+# would take it over from the one serving; nothing here uses gunicornc.
+control_socket_disable = True
