@@ -11,12 +11,16 @@ from collections.abc import Callable, Iterable
 import falcon
 
 import functions.events
+import functions.sse
 from deploy import health
 from shared.config import Settings
 from shared.errors import install_error_handling
 from shared.logs import configure_logging
 
 WSGIApp = Callable[..., Iterable[bytes]]
+
+# Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
+FUNCTIONS = (functions.events, functions.sse)
 
 
 class PrefixMount:
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None) -> PrefixMount:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     mounts: list[tuple[str, WSGIApp]] = [("/api/health", health.create_app(settings))]
-    events = functions.events.create_app(settings)
-    mounts += [(prefix, events) for prefix in functions.events.ROUTE_PREFIXES]
+    for function in FUNCTIONS:
+        app = function.create_app(settings)
+        mounts += [(prefix, app) for prefix in function.ROUTE_PREFIXES]
     return PrefixMount(mounts, fallback=not_found_app())

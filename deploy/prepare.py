@@ -1,7 +1,9 @@
 """Get the database ready before serving: `python -m deploy.prepare [--new-api-key] [--new-token]`.
 
 Creates or upgrades the schema, and generates the agents' API key and the dashboard token when none
-is configured. A generated secret is printed here once; only its SHA-256 digest is stored.
+is configured. A generated secret is printed here once; only its SHA-256 digest is stored. A key for
+signing short-lived tokens is generated too (kept in the database, never printed) unless
+DASHBOARD_SECRET_KEY is set.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from shared.auth import AGENT, DASHBOARD, ensure_credentials
+from shared.auth import AGENT, DASHBOARD, ensure_credentials, ensure_signing_key
 from shared.config import ConfigError, Settings
 from shared.db import database, open_database, write_transaction
 from shared.migrations import LATEST_VERSION, migrate
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     rotate = frozenset(kind for kind, wanted in ((AGENT, args.new_api_key), (DASHBOARD, args.new_token)) if wanted)
     with database.connection_context(), write_transaction():
         created = ensure_credentials(settings, rotate=rotate)
+        ensure_signing_key(settings)
     for kind, secret in created.items():
         label, usage = LABELS[kind]
         print(f"\n  {label}: {secret}\n  ({usage}; shown only this once — keep it safe)")

@@ -26,6 +26,9 @@ AGENT = "agent"
 DASHBOARD = "dashboard"
 PUBLIC = "public"
 
+SESSION_COOKIE = "ocd_session"
+SIGNING_KEY_SETTING = "signing_key"
+
 # Settings rows that hold the digests of generated credentials.
 GENERATED_DIGEST_KEYS = {AGENT: "api_key_sha256", DASHBOARD: "dashboard_token_sha256"}
 
@@ -47,9 +50,12 @@ class Authentication:
         if req.method == "OPTIONS":
             return
         needed = getattr(resource, "auth", DASHBOARD)
-        if needed == PUBLIC:
-            return
-        token = presented_token(req, allow_api_key_header=needed == AGENT)
+        if needed != PUBLIC:
+            self.require(req, needed)
+
+    def require(self, req: falcon.Request, needed: str) -> None:
+        """Raise 401 unless the request carries a valid credential of kind `needed`."""
+        token = presented_token(req, needed)
         if token is None:
             raise unauthorized(needed, "missing")
         if not self.accepts(needed, digest(token)):
@@ -76,15 +82,19 @@ class Authentication:
         return stored.value if stored is not None and stored.value else "-" * 64
 
 
-def presented_token(req: falcon.Request, *, allow_api_key_header: bool) -> str | None:
+def presented_token(req: falcon.Request, kind: str) -> str | None:
     header = req.get_header("Authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return None
-    if allow_api_key_header:
+    if kind == AGENT:
         return req.get_header("X-API-Key") or None
+    # A browser's session cookie, for reads only: cookie-authenticated writes need a CSRF defence first.
+    if req.method in ("GET", "HEAD"):
+        values = req.get_cookie_values(SESSION_COOKIE)
+        return values[0] if values else None
     return None
 
 
@@ -110,3 +120,17 @@ def ensure_credentials(settings: Settings, *, rotate: frozenset[str] = frozenset
         Setting.insert(key=key, value=digest(secret)).on_conflict_replace().execute()
         created[kind] = secret
     return created
+
+
+def signing_key(settings: Settings) -> str | None:
+    """The key that signs short-lived tokens: DASHBOARD_SECRET_KEY, else the one `prepare` generated."""
+    if settings.secret_key:
+        return settings.secret_key
+    stored = Setting.get_or_none(Setting.key == SIGNING_KEY_SETTING)
+    return stored.value if stored is not None else None
+
+
+def ensure_signing_key(settings: Settings) -> None:
+    """Generate and store a signing key when none is configured. Must run inside a write transaction."""
+    if not settings.secret_key:
+        Setting.insert(key=SIGNING_KEY_SETTING, value=secrets.token_urlsafe(32)).on_conflict_ignore().execute()

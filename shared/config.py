@@ -28,6 +28,15 @@ class Settings:
     log_level: str = "INFO"
     max_body_bytes: int = 8 * 1024 * 1024
     busy_timeout_ms: int = 5000
+    # Signs short-lived tokens (stream tokens); generated and stored by `deploy.prepare` when unset.
+    secret_key: str | None = field(default=None, repr=False)
+    # Server-Sent Events and the change feed behind them.
+    sse_heartbeat_s: float = 15.0
+    sse_poll_interval_s: float = 0.05
+    sse_queue_size: int = 1000
+    sse_max_stream_s: float = 0.0  # 0: a stream stays open until the client leaves
+    stream_token_ttl_s: int = 300
+    feed_retention_days: float = 7.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +50,13 @@ class Settings:
             log_level=_log_level(env, "DASHBOARD_LOG_LEVEL", cls.log_level),
             max_body_bytes=_integer(env, "DASHBOARD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             busy_timeout_ms=_integer(env, "DATABASE_BUSY_TIMEOUT_MS", cls.busy_timeout_ms, minimum=0),
+            secret_key=_secret(env, "DASHBOARD_SECRET_KEY"),
+            sse_heartbeat_s=_number(env, "SSE_HEARTBEAT_S", cls.sse_heartbeat_s, minimum=0.01),
+            sse_poll_interval_s=_number(env, "SSE_POLL_INTERVAL_S", cls.sse_poll_interval_s, minimum=0.001),
+            sse_queue_size=_integer(env, "SSE_QUEUE_SIZE", cls.sse_queue_size, minimum=1),
+            sse_max_stream_s=_number(env, "SSE_MAX_STREAM_S", cls.sse_max_stream_s, minimum=0),
+            stream_token_ttl_s=_integer(env, "STREAM_TOKEN_TTL_S", cls.stream_token_ttl_s, minimum=1),
+            feed_retention_days=_number(env, "FEED_RETENTION_DAYS", cls.feed_retention_days, minimum=0.001),
         )
         settings.check()
         return settings
@@ -84,6 +100,19 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
         raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {raw}")
     return value
 
 

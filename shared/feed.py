@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import peewee
+
 from shared.clock import now
-from shared.db import database
-from shared.models import Change
+from shared.db import database, write_transaction
+from shared.models import Change, Setting
+
+# The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
+PRUNED_THROUGH_KEY = "feed_pruned_through"
 
 
 class ChangeOutsideTransaction(RuntimeError):
@@ -46,3 +51,27 @@ def change_json(change: Change) -> dict[str, Any]:
         "payload": change.payload,
         "created_at": change.to_json()["created_at"],
     }
+
+
+def latest_change_id() -> int:
+    return Change.select(peewee.fn.MAX(Change.id)).scalar() or 0
+
+
+def pruned_through() -> int:
+    row = Setting.get_or_none(Setting.key == PRUNED_THROUGH_KEY)
+    return int(row.value) if row is not None and row.value else 0
+
+
+def prune_changes(older_than_s: float) -> int:
+    """Delete changes older than `older_than_s` seconds; return how many went.
+
+    Remembers the newest pruned id so that a browser resuming from before it is told to reload
+    instead of silently missing changes."""
+    cutoff = now() - int(older_than_s)
+    with write_transaction():
+        newest_pruned = Change.select(peewee.fn.MAX(Change.id)).where(Change.created_at < cutoff).scalar()
+        if newest_pruned is None:
+            return 0
+        deleted = Change.delete().where(Change.id <= newest_pruned).execute()
+        Setting.insert(key=PRUNED_THROUGH_KEY, value=str(newest_pruned)).on_conflict_replace().execute()
+    return deleted

@@ -1,0 +1,135 @@
+"""GET /api/stream (the live change feed as Server-Sent Events) and POST /api/stream/token."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Generator, Iterator
+
+import falcon
+
+from functions.sse import frames
+from functions.sse.hub import FeedHub, Subscription
+from functions.sse.tokens import issue_stream_token, verify_stream_token
+from shared.auth import DASHBOARD, PUBLIC, Authentication, signing_key
+from shared.clock import iso_from_unix, now
+from shared.config import Settings
+from shared.db import database
+from shared.errors import ApiError, bad_query
+from shared.feed import changes_since, latest_change_id, pruned_through
+from shared.query import list_param
+
+BACKLOG_PAGE = 500
+RECONNECT_HINT_MS = 2000
+
+
+class StreamTokenResource:
+    """POST /api/stream/token — a token for `?token=`, valid for minutes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        token = issue_stream_token(require_signing_key(self.settings))
+        ttl = self.settings.stream_token_ttl_s
+        resp.media = {"token": token, "expires_in": ttl, "expires_at": iso_from_unix(now() + ttl)}
+        resp.status = falcon.HTTP_201
+
+
+class StreamResource:
+    """GET /api/stream[?topics=a,b][&last_event_id=N][&token=...] — text/event-stream.
+
+    Authenticates itself (hence PUBLIC to the middleware): a dashboard token or session as for every
+    dashboard route, or a stream token in the query string."""
+
+    auth = PUBLIC
+
+    def __init__(self, settings: Settings, hub: FeedHub, authentication: Authentication):
+        self.settings = settings
+        self.hub = hub
+        self.authentication = authentication
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.authenticate(req)
+        last_event_id = requested_resume_id(req)
+        topics = list_param(req, "topics") or None
+        resp.content_type = "text/event-stream; charset=utf-8"
+        resp.set_header("Cache-Control", "no-cache")
+        resp.set_header("X-Accel-Buffering", "no")  # nginx and friends: don't hold frames back
+        # The generator runs after the request's middleware has closed its connection: it uses its own.
+        resp.stream = self.frames(topics, last_event_id)
+
+    def authenticate(self, req: falcon.Request) -> None:
+        token = req.get_param("token")
+        if token is None:
+            self.authentication.require(req, DASHBOARD)
+        else:
+            verify_stream_token(require_signing_key(self.settings), token, self.settings.stream_token_ttl_s)
+
+    def frames(self, topics: list[str] | None, last_event_id: int | None) -> Iterator[bytes]:
+        subscription = self.hub.subscribe(topics)
+        try:
+            yield frames.retry_frame(RECONNECT_HINT_MS)
+            with database.connection_context():
+                sent_id = yield from self.catch_up(subscription, topics, last_event_id)
+            yield from self.live(subscription, sent_id)
+        finally:
+            # Also runs when the client goes away: the server closes this generator at its next write.
+            self.hub.unsubscribe(subscription)
+
+    def catch_up(self, subscription: Subscription, topics: list[str] | None,
+                 last_event_id: int | None) -> Generator[bytes, None, int]:
+        """Send what the client missed, up to where live delivery starts; return the last id sent."""
+        live_from = subscription.start_id
+        if last_event_id is None:
+            return live_from
+        if last_event_id < pruned_through() or last_event_id > max(live_from, latest_change_id()):
+            # The changes it missed are gone (pruned, or another database): a gap must never be silent.
+            yield frames.event_frame("reset", {"reason": "the changes since your last event are no longer "
+                                               "available; reload", "last_event_id": live_from},
+                                     event_id=live_from)
+            return live_from
+        cursor = last_event_id
+        while cursor < live_from:
+            page = [c for c in changes_since(cursor, topics, limit=BACKLOG_PAGE) if c["id"] <= live_from]
+            if not page:
+                break
+            for change in page:
+                yield frames.change_frame(change)
+            cursor = page[-1]["id"]
+        return max(last_event_id, live_from)
+
+    def live(self, subscription: Subscription, sent_id: int) -> Iterator[bytes]:
+        heartbeat = self.settings.sse_heartbeat_s
+        limit = self.settings.sse_max_stream_s
+        ends_at = time.monotonic() + limit if limit else None
+        while not subscription.overflowed:
+            wait = heartbeat if ends_at is None else min(heartbeat, ends_at - time.monotonic())
+            if wait <= 0:
+                return
+            try:
+                change = subscription.queue.get(timeout=wait)
+            except queue.Empty:  # nothing new: keep the connection (and proxies, tunnels) warm
+                yield frames.HEARTBEAT
+                continue
+            if change["id"] > sent_id:
+                yield frames.change_frame(change)
+                sent_id = change["id"]
+        # Overflowed: end cleanly; the browser reconnects with Last-Event-ID and catches up from the feed.
+
+
+def requested_resume_id(req: falcon.Request) -> int | None:
+    raw = req.get_header("Last-Event-ID") or req.get_param("last_event_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise bad_query("last_event_id", "Last-Event-ID must be the id of an event this stream sent")
+    return int(raw)
+
+
+def require_signing_key(settings: Settings) -> str:
+    key = signing_key(settings)
+    if key is None:
+        raise ApiError(503, "not_configured", "No signing key yet: run `python -m deploy.prepare` "
+                       "(make run does) or set DASHBOARD_SECRET_KEY.")
+    return key
