@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.db import database, write_transaction
-from shared.feed import ChangeOutsideTransaction, changes_since, record_change
+from shared.feed import ChangeOutsideTransaction, changes_since, prune_changes, pruned_through, record_change
 from shared.models import Change
 
 
@@ -44,3 +44,15 @@ def test_a_rolled_back_transaction_leaves_no_change(db):
 def test_recording_a_change_outside_a_transaction_is_refused(db):
     with database.connection_context(), pytest.raises(ChangeOutsideTransaction):
         record_change("todo", "replaced", {})
+
+
+def test_pruning_removes_only_old_changes_and_remembers_how_far_it_went(db):
+    with write_transaction():
+        old, recent = record_change("todo", "x", {}), record_change("todo", "y", {})
+    Change.update(created_at=0).where(Change.id == old).execute()
+    with database.connection_context():
+        assert prune_changes(older_than_s=3600) == 1
+        assert pruned_through() == old
+        assert [c["id"] for c in changes_since(0)] == [recent]
+        assert prune_changes(older_than_s=3600) == 0
+        assert pruned_through() == old
