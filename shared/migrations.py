@@ -224,7 +224,37 @@ FEED_AND_PROJECTIONS = Migration(3, "change feed, raw events, opencode projectio
     "CREATE INDEX auth_sessions_token_hash ON auth_sessions (token_hash)",
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS)
+LINEAR_CACHE = Migration(4, "Linear cache: board columns, sync watermarks, cycles", (
+    # What the kanban and the card move need beyond the seed's denormalised names: the ids behind
+    # them (a state must belong to the issue's team), Linear's board order and its own timestamps.
+    "ALTER TABLE linear_issues ADD COLUMN team_id TEXT",
+    "ALTER TABLE linear_issues ADD COLUMN state_id TEXT",
+    "ALTER TABLE linear_issues ADD COLUMN assignee_id TEXT",
+    "ALTER TABLE linear_issues ADD COLUMN cycle_id TEXT",
+    "ALTER TABLE linear_issues ADD COLUMN sort_order REAL",
+    "ALTER TABLE linear_issues ADD COLUMN created_at INTEGER",
+    "ALTER TABLE linear_issues ADD COLUMN updated_at INTEGER",
+    "CREATE INDEX linear_issues_project ON linear_issues (project_id)",
+    # Project.state is deprecated at Linear: `state` keeps the status type, status_name its label.
+    "ALTER TABLE linear_projects ADD COLUMN status_name TEXT",
+    "ALTER TABLE linear_projects ADD COLUMN team_ids TEXT",
+    "ALTER TABLE linear_projects ADD COLUMN updated_at INTEGER",
+    "CREATE INDEX linear_workflow_states_team ON linear_workflow_states (team_id, position)",
+    """CREATE TABLE linear_cycles (
+        id TEXT PRIMARY KEY,
+        team_id TEXT,
+        number INTEGER,
+        name TEXT,
+        starts_at INTEGER,
+        ends_at INTEGER,
+        completed_at INTEGER,
+        progress REAL,
+        updated_at INTEGER,
+        synced_at INTEGER NOT NULL DEFAULT (unixepoch())
+    )""",
+))
+
+MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -164,6 +164,9 @@ class LinearProject(BaseModel):
     team_name = peewee.TextField(null=True)
     prod_url = peewee.TextField(null=True)
     synced_at = UnixTimeField(null=True)
+    status_name = peewee.TextField(null=True)
+    team_ids = JSONField(null=True)
+    updated_at = UnixTimeField(null=True)
 
     class Meta:
         table_name = "linear_projects"
@@ -185,6 +188,13 @@ class LinearIssue(BaseModel):
     url = peewee.TextField(null=True)
     agent_task_id = peewee.TextField(null=True)  # REFERENCES agent_tasks(id)
     synced_at = UnixTimeField(null=True)
+    team_id = peewee.TextField(null=True)
+    state_id = peewee.TextField(null=True)
+    assignee_id = peewee.TextField(null=True)
+    cycle_id = peewee.TextField(null=True)
+    sort_order = peewee.FloatField(null=True)
+    created_at = UnixTimeField(null=True)
+    updated_at = UnixTimeField(null=True)
 
     class Meta:
         table_name = "linear_issues"
@@ -200,6 +210,22 @@ class LinearWorkflowState(BaseModel):
 
     class Meta:
         table_name = "linear_workflow_states"
+
+
+class LinearCycle(BaseModel):
+    id = peewee.TextField(primary_key=True)
+    team_id = peewee.TextField(null=True)
+    number = peewee.IntegerField(null=True)
+    name = peewee.TextField(null=True)
+    starts_at = UnixTimeField(null=True)
+    ends_at = UnixTimeField(null=True)
+    completed_at = UnixTimeField(null=True)
+    progress = peewee.FloatField(null=True)
+    updated_at = UnixTimeField(null=True)
+    synced_at = UnixTimeField()
+
+    class Meta:
+        table_name = "linear_cycles"
 
 
 class AlertRule(BaseModel):
@@ -300,5 +326,5 @@ class Notification(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Session, Todo, Message, Setting, Agent, AgentTask, LinearProject, LinearIssue, LinearWorkflowState,
-    AlertRule, User, AuthSession, Change, InboundEvent, WebhookDelivery, Notification,
+    LinearCycle, AlertRule, User, AuthSession, Change, InboundEvent, WebhookDelivery, Notification,
 )

@@ -14,7 +14,7 @@ from shared.models import ALL_MODELS, Agent, AgentTask, Message, Session, Settin
 SEED_TABLES = {"agents", "agent_tasks", "linear_projects", "linear_issues", "linear_workflow_states",
                "alert_rules", "users", "auth_sessions"}
 V1_TABLES = {"todos", "messages", "sessions", "settings"}
-OWN_TABLES = {"changes", "inbound_events", "webhook_deliveries", "notifications"}
+OWN_TABLES = {"changes", "inbound_events", "webhook_deliveries", "notifications", "linear_cycles"}
 
 
 def test_a_fresh_database_gets_every_table(db):
@@ -85,7 +85,7 @@ def test_a_database_left_by_the_typescript_dashboard_is_upgraded_in_place(tmp_pa
 
     open_database(settings.with_overrides(database_url=f"sqlite:///{path}"))
     assert current_version() == 2
-    assert migrate() == [3]
+    assert migrate() == list(range(3, LATEST_VERSION + 1))
     assert Todo.get_by_id("1").content == "legacy todo"
     assert Setting.get_by_id("theme").value == "dark"
     database.close()

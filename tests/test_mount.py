@@ -6,6 +6,7 @@ import falcon
 import pytest
 from falcon import testing
 
+from shared.migrations import LATEST_VERSION
 from shared.webapp import function_app
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
@@ -37,7 +38,7 @@ def test_errors_are_json_whatever_the_client_accepts(mounted_client):
 def test_health_is_public_and_reports_the_database(mounted_client):
     response = mounted_client.simulate_get("/api/health")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": 3}}
+    assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": LATEST_VERSION}}
 
 
 def test_health_is_503_when_the_schema_is_missing(tmp_path, settings):
