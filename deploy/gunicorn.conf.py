@@ -2,8 +2,12 @@
 
 Bound to loopback by default; reach it from elsewhere through an SSH tunnel or Tailscale.
 gthread workers because browser streams (Server-Sent Events) are long-lived: each open stream holds
-one thread, and the sync worker would kill it at its timeout. Capacity: workers x threads concurrent
-requests (2 x 32 by default); raise with DASHBOARD_WORKERS / DASHBOARD_THREADS.
+one thread for as long as it is open, and the sync worker would kill it at its timeout.
+
+Capacity: workers x threads concurrent connections — 2 x 64 = 128 by default. Every open browser tab
+holds one for its stream; keep a dozen or so free for ordinary API calls, so the default serves about
+100 concurrent streams. Raise it with DASHBOARD_THREADS (threads per worker, cheap: mostly idle) or
+DASHBOARD_WORKERS (processes; each runs one feed poller).
 """
 
 import os
@@ -16,7 +20,7 @@ wsgi_app = "deploy.mount:create_app()"
 bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gthread"
 workers = int(os.environ.get("DASHBOARD_WORKERS", "2"))
-threads = int(os.environ.get("DASHBOARD_THREADS", "32"))
+threads = int(os.environ.get("DASHBOARD_THREADS", "64"))
 keepalive = 5
 # With gthread this is the worker's heartbeat, not a per-request limit, so streams are not cut.
 timeout = 30

@@ -56,3 +56,15 @@ def test_pruning_removes_only_old_changes_and_remembers_how_far_it_went(db):
         assert [c["id"] for c in changes_since(0)] == [recent]
         assert prune_changes(older_than_s=3600) == 0
         assert pruned_through() == old
+
+
+def test_the_retention_job_prunes_by_the_configured_age(db, settings, monkeypatch, capsys):
+    from shared import retention
+
+    with write_transaction():
+        old, _ = record_change("todo", "x", {}), record_change("todo", "y", {})
+    Change.update(created_at=0).where(Change.id == old).execute()
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("FEED_RETENTION_DAYS", "1")
+    assert retention.main() == 0
+    assert capsys.readouterr().out.strip() == "feed retention: pruned 1 changes older than 1 days; 1 kept"
