@@ -1,0 +1,90 @@
+"""What every benchmark needs: a fresh database, the real gunicorn config on a free port, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The servers need gunicorn and the project's dependencies, which live in .venv, whatever runs this.
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+SERVER_PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+GUNICORN_CONFIG = "deploy/gunicorn.conf.py"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bench_env(tmp: Path) -> dict[str, str]:
+    """The environment for a benchmark server: a database in `tmp`, fresh credentials, quiet logs."""
+    env = {key: value for key, value in os.environ.items() if key != "DASHBOARD_ACCESS_LOG"}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+        DASHBOARD_API_KEY=secrets.token_urlsafe(24),
+        DASHBOARD_TOKEN=secrets.token_urlsafe(24),
+        DASHBOARD_HOST="127.0.0.1",
+        DASHBOARD_LOG_LEVEL="WARNING",  # keep gunicorn's boot chatter out of the report
+    )
+    return env
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    done = subprocess.run([SERVER_PYTHON, "-m", "deploy.prepare"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"deploy.prepare failed:\n{done.stdout}{done.stderr}")
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], port: int, app: str | None, log_path: Path) -> Iterator[int]:
+    """Serve `app` (None: the config's wsgi_app, the real mount) with the production config; yield
+    the master's pid once it answers, and stop it with SIGTERM (a graceful shutdown) afterwards."""
+    command = [SERVER_PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONFIG, *([app] if app else [])]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, cwd=REPO_ROOT, env={**env, "DASHBOARD_PORT": str(port)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(server, port, log_path)
+        yield server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_until_serving(server: subprocess.Popen, port: int, log_path: Path, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {server.returncode}:\n{log_path.read_text()}")
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            connection.close()
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"gunicorn did not answer within {limit:.0f} s:\n{log_path.read_text()}")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (fraction 1.0 is the maximum); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
