@@ -37,6 +37,14 @@ class Settings:
     sse_max_stream_s: float = 0.0  # 0: a stream stays open until the client leaves
     stream_token_ttl_s: int = 300
     feed_retention_days: float = 7.0
+    # Linear: a personal API key or an OAuth access token for the GraphQL API, and the webhook's
+    # signing secret. Without them the Linear routes answer 503 and the sync job does nothing.
+    linear_api_key: str | None = field(default=None, repr=False)
+    linear_oauth_token: str | None = field(default=None, repr=False)
+    linear_webhook_secret: str | None = field(default=None, repr=False)
+    linear_api_url: str = "https://api.linear.app/graphql"
+    linear_sync_interval_s: int = 60
+    linear_team_ids: tuple[str, ...] = ()  # empty: every team the credential can see
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +65,12 @@ class Settings:
             sse_max_stream_s=_number(env, "SSE_MAX_STREAM_S", cls.sse_max_stream_s, minimum=0),
             stream_token_ttl_s=_integer(env, "STREAM_TOKEN_TTL_S", cls.stream_token_ttl_s, minimum=1),
             feed_retention_days=_number(env, "FEED_RETENTION_DAYS", cls.feed_retention_days, minimum=0.001),
+            linear_api_key=_secret(env, "LINEAR_API_KEY"),
+            linear_oauth_token=_secret(env, "LINEAR_OAUTH_TOKEN"),
+            linear_webhook_secret=_secret(env, "LINEAR_WEBHOOK_SECRET"),
+            linear_api_url=_text(env, "LINEAR_API_URL", cls.linear_api_url),
+            linear_sync_interval_s=_integer(env, "LINEAR_SYNC_INTERVAL_S", cls.linear_sync_interval_s, minimum=5),
+            linear_team_ids=_id_list(env, "LINEAR_TEAM_IDS"),
         )
         settings.check()
         return settings
@@ -68,6 +82,16 @@ class Settings:
             raise ConfigError(
                 "DASHBOARD_API_KEY and DASHBOARD_TOKEN must differ: the agents' key must never open the dashboard"
             )
+        if not self.linear_api_url.startswith(("https://", "http://")):
+            raise ConfigError(f"LINEAR_API_URL must be an http(s) URL, got {self.linear_api_url!r}")
+        for name, value in (("LINEAR_API_KEY", self.linear_api_key), ("LINEAR_OAUTH_TOKEN", self.linear_oauth_token)):
+            if value and (value.lower().startswith("bearer ") or any(c.isspace() for c in value)):
+                raise ConfigError(f"{name} must be the bare credential, without `Bearer ` or spaces")
+
+    @property
+    def linear_configured(self) -> bool:
+        """Whether the GraphQL API can be called: an API key or an OAuth token is set."""
+        return bool(self.linear_api_key or self.linear_oauth_token)
 
     def with_overrides(self, **changes) -> Settings:
         updated = replace(self, **changes)
@@ -114,6 +138,11 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if not value >= minimum or value == float("inf"):
         raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {raw}")
     return value
+
+
+def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of ids (`a,b`); empty means none."""
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
 def _host(env: Mapping[str, str], name: str, default: str) -> str:
