@@ -30,9 +30,20 @@ def read_json(req: falcon.Request, max_bytes: int) -> Any:
     chunked body, which declares no length), 400 for bytes that are not UTF-8 JSON."""
     if not req.content_type or req.content_type.split(";")[0].strip().lower() != falcon.MEDIA_JSON:
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    return parse_json(read_raw_body(req, max_bytes))
+
+
+def read_raw_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The request body's exact bytes, for a caller that must see them before parsing (a signature
+    check). 413 over `max_bytes`, also for a chunked body."""
     raw = _body_stream(req).read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise too_large(max_bytes)
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strictly parse a JSON document: 400 for empty, non-UTF-8 or invalid JSON (NaN included)."""
     if not raw:
         raise ApiError(400, "malformed_json", "The request body is empty; send a JSON document.")
     try:
