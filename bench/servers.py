@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import secrets
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The servers need gunicorn and the project's dependencies, which live in .venv, whatever runs this.
@@ -28,7 +30,6 @@ def free_port() -> int:
 
 
 def bench_env(tmp: Path) -> dict[str, str]:
-    """The environment for a benchmark server: a database in `tmp`, fresh credentials, quiet logs."""
     env = {key: value for key, value in os.environ.items() if key != "DASHBOARD_ACCESS_LOG"}
     env.update(
         DATABASE_URL=f"sqlite:///{tmp}/bench.db",
@@ -47,16 +48,29 @@ def prepare_database(env: dict[str, str]) -> None:
         raise SystemExit(f"deploy.prepare failed:\n{done.stdout}{done.stderr}")
 
 
+def configured_capacity(env: dict[str, str]) -> tuple[int, int]:
+    """(workers, threads) as the gunicorn config computes them from this environment."""
+    code = f"import runpy; c = runpy.run_path({GUNICORN_CONFIG!r}); print(c['workers'], c['threads'])"
+    done = subprocess.run([SERVER_PYTHON, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"reading {GUNICORN_CONFIG} failed:\n{done.stderr}")
+    workers, threads = done.stdout.split()
+    return int(workers), int(threads)
+
+
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], port: int, app: str | None, log_path: Path) -> Iterator[int]:
     """Serve `app` (None: the config's wsgi_app, the real mount) with the production config; yield
-    the master's pid once it answers, and stop it with SIGTERM (a graceful shutdown) afterwards."""
+    the master's pid once it answers and all its workers are forked, and stop it with SIGTERM (a
+    graceful shutdown) afterwards."""
     command = [SERVER_PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONFIG, *([app] if app else [])]
     with log_path.open("w") as log:
         server = subprocess.Popen(command, cwd=REPO_ROOT, env={**env, "DASHBOARD_PORT": str(port)},
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(server, port, log_path)
+        wait_for_workers(server.pid, configured_capacity(env)[0])
         yield server.pid
     finally:
         server.send_signal(signal.SIGTERM)
@@ -73,18 +87,43 @@ def wait_until_serving(server: subprocess.Popen, port: int, log_path: Path, limi
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited with {server.returncode}:\n{log_path.read_text()}")
         with contextlib.suppress(OSError):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
+            get(port, "/api/health")
             return
         time.sleep(0.1)
     raise SystemExit(f"gunicorn did not answer within {limit:.0f} s:\n{log_path.read_text()}")
 
 
+def wait_for_workers(master: int, expected: int, limit: float = 30.0) -> None:
+    # The master forks its workers with random pauses, so the first can answer before the last exists.
+    deadline = time.monotonic() + limit
+    while len(worker_pids(master)) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def worker_pids(master: int) -> tuple[int, ...]:
+    """The gunicorn master's children: its workers (all forked before any of them answers)."""
+    with contextlib.suppress(OSError):
+        return tuple(int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split())
+    return ()
+
+
+def get(port: int, path: str) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, body
+
+
 def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile (fraction 1.0 is the maximum); 0 for no values."""
+    """The nearest-rank percentile (fraction 1.0 is the maximum); NaN for no values."""
     if not values:
-        return 0.0
+        return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
