@@ -16,7 +16,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-run
-	$(BIN)/python bench/ingest.py
+	-$(BIN)/python bench/ingest.py
+	-$(BIN)/python bench/stream.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

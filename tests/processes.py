@@ -28,6 +28,10 @@ def free_port() -> int:
 class Server:
     port: int
     process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -49,9 +53,13 @@ def gunicorn(database_url: str, env: dict[str, str], workers: int = 2) -> Iterat
                                    "DASHBOARD_WORKERS": str(workers)}
     subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO, env=full_env, check=True,
                    capture_output=True)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
-                               cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    server = Server(port, process)
+    # The log goes to a file, not a pipe: nobody reads a pipe while the test runs, and a full one
+    # would block gunicorn mid-request.
+    log_path = Path(database_url.removeprefix("sqlite:///")).with_suffix(".gunicorn.log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+                                   cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(port, process, log_path)
     try:
         _wait_until_serving(server)
         yield server
@@ -68,8 +76,7 @@ def _wait_until_serving(server: Server, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            output = server.process.stdout.read().decode(errors="replace")
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{output}")
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
         try:
             if server.request("GET", "/api/health")[0] == 200:
                 return

@@ -28,7 +28,7 @@ def test_events_posted_from_two_threads_at_once_are_all_read_back(tmp_path):
             thread.start()
         for thread in threads:
             thread.join()
-        assert statuses == [202] * (2 * EVENTS_PER_THREAD)
+        assert statuses == [202] * (2 * EVENTS_PER_THREAD), server.log()
 
         contents, cursor = [], None
         while True:
