@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 import falcon
 
 import functions.events
+import functions.linear_sync
+import functions.linear_webhook
 import functions.sse
 from deploy import health
 from shared.config import Settings
@@ -20,7 +22,7 @@ from shared.logs import configure_logging
 WSGIApp = Callable[..., Iterable[bytes]]
 
 # Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
-FUNCTIONS = (functions.events, functions.sse)
+FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync)
 
 
 class PrefixMount:
