@@ -8,8 +8,7 @@ BIN := $(VENV)/bin
 .PHONY: run test bench lint clean
 
 run: $(VENV)/.installed-run
-	$(BIN)/python -m deploy.prepare
-	$(BIN)/gunicorn -c deploy/gunicorn.conf.py
+	$(BIN)/python -m deploy.run
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

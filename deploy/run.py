@@ -1,0 +1,157 @@
+"""`make run` in one process tree: prepare the database, serve, and run the periodic jobs until Ctrl-C.
+
+    python -m deploy.run
+
+A small supervisor. It runs `deploy.prepare` once, then starts the long-running children (`CHILDREN`:
+gunicorn; the Temporal dev server and worker join this list later) and runs each periodic job
+(`PERIODIC`: the Linear sync every LINEAR_SYNC_INTERVAL_S) as its own subprocess, so a crashing job
+cannot take the server down. Ctrl-C or SIGTERM is forwarded to every child as SIGTERM (each runs in its
+own process group, so the terminal's Ctrl-C reaches only this supervisor and the shutdown stays
+orderly); a child still alive after the grace period is killed. If a long-running child dies on its
+own, the others are stopped and the supervisor exits with the child's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import ConfigError, Settings
+
+log = logging.getLogger("deploy.run")
+
+REPO = Path(__file__).resolve().parent.parent
+GRACE_S = 15.0
+TICK_S = 0.2
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """A process that runs as long as the supervisor does."""
+
+    name: str
+    argv: Sequence[str]
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    """A command run every `interval_s`, the first time at start-up; never two at once."""
+
+    name: str
+    argv: Sequence[str]
+    interval_s: float
+    off_reason: str | None = None  # why it does not run (said once at start-up)
+
+
+def children(settings: Settings) -> list[ChildSpec]:
+    return [ChildSpec("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])]
+
+
+def periodic(settings: Settings) -> list[PeriodicSpec]:
+    return [PeriodicSpec(
+        "linear-sync", [sys.executable, "-m", "functions.linear_sync"], settings.linear_sync_interval_s,
+        off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
+    )]
+
+
+class Supervisor:
+    def __init__(self, children: Sequence[ChildSpec], jobs: Sequence[PeriodicSpec], *, cwd: Path = REPO,
+                 grace_s: float = GRACE_S, clock: Callable[[], float] = time.monotonic):
+        self.child_specs = list(children)
+        self.jobs = [job for job in jobs if job.off_reason is None]
+        self.off = [job for job in jobs if job.off_reason is not None]
+        self.cwd = cwd
+        self.grace_s = grace_s
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.running: dict[str, subprocess.Popen] = {}
+        self.job_runs: dict[str, subprocess.Popen] = {}
+        self.next_run: dict[str, float] = {}
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Start everything and supervise until asked to stop or a child dies; the exit code."""
+        for job in self.off:
+            log.info("%s: off (%s)", job.name, job.off_reason)
+        try:
+            for spec in self.child_specs:
+                self.running[spec.name] = self._spawn(spec.argv)
+                log.info("%s: started (pid %d)", spec.name, self.running[spec.name].pid)
+            self.next_run = {job.name: self.clock() for job in self.jobs}
+            while not self.stopping.is_set():
+                if (code := self._check_children()) is not None:
+                    return code
+                self._tick_jobs()
+                self.stopping.wait(TICK_S)
+            return 0
+        finally:
+            self._stop_all()
+
+    def _spawn(self, argv: Sequence[str]) -> subprocess.Popen:
+        # process_group=0: the terminal's Ctrl-C goes to the supervisor alone, which stops children in order.
+        return subprocess.Popen(list(argv), cwd=self.cwd, process_group=0)
+
+    def _check_children(self) -> int | None:
+        for name, process in self.running.items():
+            if process.poll() is not None:
+                log.error("%s exited with %s; stopping the others", name, process.returncode)
+                return process.returncode or 1
+        return None
+
+    def _tick_jobs(self) -> None:
+        now = self.clock()
+        for job in self.jobs:
+            previous = self.job_runs.get(job.name)
+            if previous is not None and previous.poll() is None:
+                continue  # still running: this tick is absorbed (the job's own lock would refuse it too)
+            if previous is not None:
+                del self.job_runs[job.name]
+                if previous.returncode != 0:
+                    log.warning("%s exited with %s; next run in %.0f s", job.name, previous.returncode,
+                                max(0.0, self.next_run[job.name] - now))
+            if now >= self.next_run[job.name]:
+                self.job_runs[job.name] = self._spawn(job.argv)
+                self.next_run[job.name] = now + job.interval_s
+
+    def _stop_all(self) -> None:
+        processes = [*self.running.values(), *self.job_runs.values()]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = self.clock() + self.grace_s
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - self.clock()))
+            except subprocess.TimeoutExpired:
+                log.warning("pid %d ignored SIGTERM for %.0f s; killing it", process.pid, self.grace_s)
+                process.kill()
+                process.wait()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s run: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    prepared = subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO)
+    if prepared.returncode != 0:
+        return prepared.returncode
+    supervisor = Supervisor(children(settings), periodic(settings))
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
