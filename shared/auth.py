@@ -5,8 +5,8 @@ Each resource says what it needs with a class attribute `auth`:
     PUBLIC - nothing (only /api/health)
 and anything else under /api takes `Authorization: Bearer <token>` (or, for reads, the session cookie),
 where the token is DASHBOARD_TOKEN, the token `make run` generated, or an unexpired auth session. The
-two kinds never stand in for each other. Credentials are compared as SHA-256 digests in constant time; the database only ever holds
-digests.
+two kinds never stand in for each other. Credentials are compared as SHA-256 digests in constant time;
+the database only ever holds digests.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ gthread workers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import peewee
 from playhouse import db_url
@@ -64,16 +67,50 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
+# Threads of one process queue here for SQLite's single write lock, promptly and in order, instead of
+# polling it through SQLite's busy handler (which sleeps up to 100 ms between tries).
+_process_write_lock = threading.RLock()
+
+
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction for writes. On SQLite it takes the write lock up front (BEGIN IMMEDIATE) so two
     writers queue on the busy timeout instead of one failing on a read-to-write lock upgrade."""
     if is_sqlite():
-        with database.atomic("IMMEDIATE"):
+        with _process_write_lock, database.atomic("IMMEDIATE"):
             yield
     else:
         with database.atomic():
             yield
+
+
+# The hot write paths (ingest, the feed) run fixed SQL statements through these: building a statement
+# with peewee's query builder costs ~100 µs, running it ~10 µs. Statements use `?` placeholders.
+
+def execute(statement: str, params: Sequence[Any] = ()) -> Any:
+    """Run one statement on this thread's connection; return the cursor."""
+    return database.execute_sql(_in_dialect(statement), params)
+
+
+def insert_returning_id(statement: str, params: Sequence[Any] = ()) -> int:
+    """Run an INSERT into a table with an integer primary key; return the new row's id."""
+    if is_sqlite():
+        return execute(statement, params).lastrowid
+    return execute(statement + " RETURNING id", params).fetchone()[0]
+
+
+def execute_many(statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    cursor = database.cursor()
+    cursor.executemany(_in_dialect(statement), rows)
+
+
+def _in_dialect(statement: str) -> str:
+    return statement if is_sqlite() else _with_format_placeholders(statement)
+
+
+@functools.cache
+def _with_format_placeholders(statement: str) -> str:
+    return statement.replace("?", "%s")  # psycopg's placeholder
 
 
 class DatabaseSession:

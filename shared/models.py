@@ -7,12 +7,13 @@ JSON columns (`JSONField`) hold text in the database and Python values in code.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import peewee
 
 from shared.clock import iso_from_unix
-from shared.db import database
+from shared.db import database, execute
 
 
 class UnixTimeField(peewee.IntegerField):
@@ -40,6 +41,20 @@ class BaseModel(peewee.Model):
             else getattr(self, field.name)
             for field in self._meta.sorted_fields
         }
+
+    @classmethod
+    def json_from_db(cls, columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+        """`to_json` for a row read with plain SQL (`SELECT *`): the same shape, no model instance."""
+        fields = cls._meta.columns
+        return cls(**{fields[column].name: fields[column].python_value(value)
+                      for column, value in zip(columns, values, strict=True)}).to_json()
+
+    @classmethod
+    def fetch_json(cls, where: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        """One row as JSON, read with plain SQL: `Agent.fetch_json("id = ?", [agent_id])`."""
+        cursor = execute(f"SELECT * FROM {cls._meta.table_name} WHERE {where}", params)
+        row = cursor.fetchone()
+        return None if row is None else cls.json_from_db([d[0] for d in cursor.description], row)
 
 
 # v1 tables -------------------------------------------------------------------------------------------

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from functions.events.contract import Event
-from functions.events.projections import project
+from functions.events.projections import as_json, project
 from shared.clock import now as clock_now
-from shared.db import write_transaction
-from shared.models import InboundEvent
+from shared.db import execute, execute_many, write_transaction
 
 
 @dataclass
@@ -33,8 +32,9 @@ def ingest(events: list[Event]) -> IngestResult:
     now = clock_now()
     with write_transaction():
         # Inside the write lock, so two requests carrying the same id cannot both apply it.
-        seen = {row.id for row in InboundEvent.select(InboundEvent.id)
-                .where(InboundEvent.id.in_([event.id for event in events]))}
+        ids = [event.id for event in events]
+        seen = {row[0] for row in execute(
+            f"SELECT id FROM inbound_events WHERE id IN ({', '.join('?' * len(ids))})", ids)}
         fresh: list[Event] = []
         for event in events:
             if event.id in seen:
@@ -44,11 +44,10 @@ def ingest(events: list[Event]) -> IngestResult:
             fresh.append(event)
         if not fresh:
             return result
-        InboundEvent.insert_many([
-            {"id": e.id, "type": e.type, "agent_id": e.agent_id, "known": int(e.known),
-             "occurred_at": e.occurred_at, "received_at": now, "data": e.data}
-            for e in fresh
-        ]).execute()
+        execute_many(
+            "INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in fresh])
         for event in fresh:
             project(event, now)
             if not event.known:
