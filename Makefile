@@ -17,6 +17,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-run
 	-$(BIN)/python bench/ingest.py
 	-$(BIN)/python bench/stream.py
+	-$(BIN)/python bench/linear_sync.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
