@@ -2,13 +2,13 @@
 
     python -m deploy.run
 
-A small supervisor. It runs `deploy.prepare` once, then starts the long-running children (`CHILDREN`:
-gunicorn; the Temporal dev server and worker join this list later) and runs each periodic job
-(`PERIODIC`: the Linear sync every LINEAR_SYNC_INTERVAL_S) as its own subprocess, so a crashing job
-cannot take the server down. Ctrl-C or SIGTERM is forwarded to every child as SIGTERM (each runs in its
-own process group, so the terminal's Ctrl-C reaches only this supervisor and the shutdown stays
-orderly); a child still alive after the grace period is killed. If a long-running child dies on its
-own, the others are stopped and the supervisor exits with the child's code.
+A small supervisor. It runs `deploy.prepare` once, then starts the long-running children
+(`children()`: gunicorn; the Temporal dev server and worker join this list later) and runs each
+periodic job (`periodic()`: the Linear sync every LINEAR_SYNC_INTERVAL_S, the feed's retention hourly)
+as its own subprocess, so a crashing job cannot take the server down. Ctrl-C or SIGTERM is forwarded
+to every child as SIGTERM (each runs in its own process group, so the terminal's Ctrl-C reaches only
+this supervisor and the shutdown stays orderly); a child still alive after the grace period is killed.
+If a long-running child dies on its own, the others are stopped and the supervisor exits with its code.
 """
 
 from __future__ import annotations
@@ -55,10 +55,13 @@ def children(settings: Settings) -> list[ChildSpec]:
 
 
 def periodic(settings: Settings) -> list[PeriodicSpec]:
-    return [PeriodicSpec(
-        "linear-sync", [sys.executable, "-m", "functions.linear_sync"], settings.linear_sync_interval_s,
-        off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
-    )]
+    return [
+        PeriodicSpec(
+            "linear-sync", [sys.executable, "-m", "functions.linear_sync"], settings.linear_sync_interval_s,
+            off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
+        ),
+        PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.retention"], 60 * 60),
+    ]
 
 
 class Supervisor:
