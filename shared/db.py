@@ -8,8 +8,11 @@ gthread workers.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,8 +57,10 @@ def open_database(settings: Settings) -> peewee.Database:
         # check_same_thread=False: a pooled connection moves between threads, one thread at a time.
         db = db_url.connect(pooled_url, pragmas=sqlite_pragmas(settings.busy_timeout_ms),
                             max_connections=None, stale_timeout=STALE_CONNECTION_S, check_same_thread=False)
-        if db.database != ":memory:":
+        on_disk = db.database != ":memory:"
+        if on_disk:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
+        db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
     else:
         db = db_url.connect(pooled_url, max_connections=None, stale_timeout=STALE_CONNECTION_S)
     db.opened_from_url = url
@@ -67,20 +72,74 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
-# Threads of one process queue here for SQLite's single write lock, promptly and in order, instead of
-# polling it through SQLite's busy handler (which sleeps up to 100 ms between tries).
-_process_write_lock = threading.RLock()
+class WriteLock:
+    """Queues this machine's writers to one SQLite file: threads on a mutex, processes on an flock.
+
+    SQLite admits one writer at a time and makes the others poll through its busy handler, which
+    sleeps 1 to 100 ms between tries — far longer than our transactions (well under a millisecond).
+    Waiting here instead hands the lock over promptly. Like the busy timeout, the wait is bounded:
+    past it, the same "database is locked" error (a 503) as SQLite's own."""
+
+    def __init__(self, database_path: str | None, timeout_s: float):
+        self.path = f"{database_path}.write-lock" if database_path else None
+        self.timeout_s = timeout_s
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._fd_pid: int | None = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        deadline = time.monotonic() + self.timeout_s
+        if not self._mutex.acquire(timeout=self.timeout_s):
+            raise peewee.OperationalError("database is locked (waited for another writer in this process)")
+        try:
+            fd = self._file()
+            if fd is not None:
+                self._lock_file(fd, deadline)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    def _file(self) -> int | None:
+        # One descriptor per process, opened after gunicorn forks: a descriptor inherited across a
+        # fork shares its lock with the parent and would exclude nothing.
+        if self.path is None:
+            return None
+        if self._fd_pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    @staticmethod
+    def _lock_file(fd: int, deadline: float) -> None:
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise peewee.OperationalError("database is locked (waited for another writer)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
 
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction for writes. On SQLite it takes the write lock up front (BEGIN IMMEDIATE) so two
-    writers queue on the busy timeout instead of one failing on a read-to-write lock upgrade."""
-    if is_sqlite():
-        with _process_write_lock, database.atomic("IMMEDIATE"):
+    writers queue instead of one failing on a read-to-write lock upgrade."""
+    if not is_sqlite():
+        with database.atomic():
+            yield
+    elif database.in_transaction():
+        with database.atomic():  # nested: a savepoint inside the transaction that holds the lock
             yield
     else:
-        with database.atomic():
+        with database.obj.write_lock.held(), database.atomic("IMMEDIATE"):
             yield
 
 

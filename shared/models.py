@@ -6,8 +6,9 @@ JSON columns (`JSONField`) hold text in the database and Python values in code.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import peewee
@@ -35,19 +36,20 @@ class BaseModel(peewee.Model):
 
     def to_json(self) -> dict[str, Any]:
         """The row as the API shows it: every column, times in ISO 8601."""
-        return {
+        return self.present({
             field.name: iso_from_unix(getattr(self, field.name))
             if isinstance(field, UnixTimeField)
             else getattr(self, field.name)
             for field in self._meta.sorted_fields
-        }
+        })
 
     @classmethod
     def json_from_db(cls, columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-        """`to_json` for a row read with plain SQL (`SELECT *`): the same shape, no model instance."""
-        fields = cls._meta.columns
-        return cls(**{fields[column].name: fields[column].python_value(value)
-                      for column, value in zip(columns, values, strict=True)}).to_json()
+        """`to_json` for a row read with plain SQL (`SELECT *`): the same shape, without building a
+        model instance (which costs more than the query)."""
+        readers = _api_readers(cls)
+        return cls.present({name: read(value) for (name, read), value
+                            in zip((readers[column] for column in columns), values, strict=True)})
 
     @classmethod
     def fetch_json(cls, where: str, params: Sequence[Any]) -> dict[str, Any] | None:
@@ -55,6 +57,24 @@ class BaseModel(peewee.Model):
         cursor = execute(f"SELECT * FROM {cls._meta.table_name} WHERE {where}", params)
         row = cursor.fetchone()
         return None if row is None else cls.json_from_db([d[0] for d in cursor.description], row)
+
+    @classmethod
+    def present(cls, body: dict[str, Any]) -> dict[str, Any]:
+        """A model's last touch on its API shape (none by default)."""
+        return body
+
+
+@functools.cache
+def _api_readers(model: type[BaseModel]) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """column -> (API name, how its database value reads in the API), worked out once per model."""
+    def reader(field: peewee.Field) -> Callable[[Any], Any]:
+        if isinstance(field, UnixTimeField):
+            return iso_from_unix
+        if isinstance(field, JSONField):
+            return field.python_value
+        return lambda value: value
+
+    return {column: (field.name, reader(field)) for column, field in model._meta.columns.items()}
 
 
 # v1 tables -------------------------------------------------------------------------------------------
@@ -112,9 +132,9 @@ class Message(BaseModel):
     class Meta:
         table_name = "messages"
 
-    def to_json(self) -> dict[str, Any]:
-        body = super().to_json()
-        body["read"] = bool(self.read)
+    @classmethod
+    def present(cls, body: dict[str, Any]) -> dict[str, Any]:
+        body["read"] = bool(body["read"])
         return body
 
 
