@@ -7,7 +7,9 @@ import logging
 import falcon
 import peewee
 
+from shared import linear_cache
 from shared.auth import PUBLIC
+from shared.clock import iso_from_unix
 from shared.config import Settings
 from shared.migrations import LATEST_VERSION, current_version
 from shared.webapp import function_app
@@ -18,9 +20,14 @@ log = logging.getLogger(__name__)
 class HealthResource:
     auth = PUBLIC
 
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         database = database_health()
-        resp.media = {"status": "ok" if database["ok"] else "unavailable", "database": database}
+        resp.media = {"status": "ok" if database["ok"] else "unavailable", "database": database,
+                      "linear": linear_health(self.settings) if database["ok"] else None}
+        # Linear is optional: its failures show here but never make the bundle unhealthy.
         resp.status = falcon.HTTP_200 if database["ok"] else falcon.HTTP_503
 
 
@@ -36,7 +43,19 @@ def database_health() -> dict:
     return {"ok": True, "schema_version": version}
 
 
+def linear_health(settings: Settings) -> dict:
+    """Whether Linear is set up, and how the last sync went (`ok` is false after a failed sync)."""
+    if not settings.linear_configured:
+        return {"configured": False, "webhook": bool(settings.linear_webhook_secret)}
+    state = linear_cache.sync_state()
+    failed = (state.get("last_error_at") or 0) > (state.get("last_success_at") or 0)
+    return {"configured": True, "webhook": bool(settings.linear_webhook_secret), "ok": not failed,
+            "last_sync_at": iso_from_unix(state.get("last_success_at")),
+            "last_error": state.get("last_error") if failed else None}
+
+
 def create_app(settings: Settings | None = None) -> falcon.App:
-    app = function_app(settings or Settings.from_env())
-    app.add_route("/api/health", HealthResource())
+    settings = settings or Settings.from_env()
+    app = function_app(settings)
+    app.add_route("/api/health", HealthResource(settings))
     return app

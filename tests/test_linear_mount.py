@@ -31,3 +31,21 @@ def test_a_delivery_through_the_mount_reaches_the_board(settings, db):
     assert LinearIssue.get_by_id("issue-1").title == "Fix the board"
     board = client.simulate_get("/api/projects/proj-1/board", headers=DASHBOARD).json
     assert [issue["id"] for column in board["columns"] for issue in column["issues"]] == ["issue-1"]
+
+
+def test_health_says_how_the_last_linear_sync_went_but_stays_200(settings, db):
+    from shared import linear_cache
+    from shared.db import write_transaction
+
+    linear = settings.with_overrides(linear_api_key=LINEAR_API_KEY)
+    client = testing.TestClient(mount.create_app(linear))
+    assert client.simulate_get("/api/health").json["linear"] == {
+        "configured": True, "webhook": False, "ok": True, "last_sync_at": None, "last_error": None}
+    with write_transaction():
+        linear_cache.save_sync_state({"last_success_at": 1_800_000_000, "last_error_at": 1_800_000_060,
+                                      "last_error": "Authentication required, not authenticated"})
+    response = client.simulate_get("/api/health")
+    assert response.status_code == 200
+    assert response.json["linear"] == {"configured": True, "webhook": False, "ok": False,
+                                       "last_sync_at": "2027-01-15T08:00:00Z",
+                                       "last_error": "Authentication required, not authenticated"}

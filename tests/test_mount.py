@@ -38,7 +38,8 @@ def test_errors_are_json_whatever_the_client_accepts(mounted_client):
 def test_health_is_public_and_reports_the_database(mounted_client):
     response = mounted_client.simulate_get("/api/health")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": LATEST_VERSION}}
+    assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": LATEST_VERSION},
+                             "linear": {"configured": False, "webhook": False}}
 
 
 def test_health_is_503_when_the_schema_is_missing(tmp_path, settings):
