@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -173,6 +174,16 @@ def test_a_delivery_without_a_timestamp_is_401(client):
 def test_an_oversized_body_is_413_and_writes_nothing(client, linear_settings):
     payload = webhook("Issue", "create", issue_data() | {"description": "x" * linear_settings.max_body_bytes})
     assert_canonical_error(deliver(client, payload), 413, "payload_too_large")
+    assert WebhookDelivery.select().count() == 0
+
+
+def test_an_oversized_chunked_body_is_413_and_writes_nothing(client, linear_settings):
+    # A chunked upload declares no length; the bounded read stops one byte past the limit.
+    raw = json.dumps(webhook("Issue", "create", issue_data() | {"description": "x" * linear_settings.max_body_bytes}))
+    headers = {"Content-Type": "application/json", "Linear-Signature": sign(raw.encode())}
+    response = client.simulate_request("POST", "/api/linear/webhook", headers=headers, extras={
+        "wsgi.input": io.BytesIO(raw.encode()), "wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    assert_canonical_error(response, 413, "payload_too_large")
     assert WebhookDelivery.select().count() == 0
 
 
