@@ -172,3 +172,15 @@ def test_a_bad_api_key_is_reported_in_linears_words(client):
         "extensions": {"code": "AUTHENTICATION_ERROR", "type": "authentication error", "userError": True}}]})
     with pytest.raises(LinearError, match="Authentication required"):
         client.execute(QUERY)
+
+
+@responses.activate
+def test_only_a_spent_budget_is_waited_for(client, clock):
+    headers = {"X-RateLimit-Requests-Remaining": "0", "X-RateLimit-Requests-Reset": str(int((clock.now + 5) * 1000)),
+               "X-RateLimit-Complexity-Remaining": "90000",
+               "X-RateLimit-Complexity-Reset": str(int((clock.now + 600) * 1000))}
+    responses.post(LINEAR_URL, json=VIEWER, headers=headers)
+    responses.post(LINEAR_URL, json=VIEWER)
+    client.execute(QUERY)
+    client.execute(QUERY)
+    assert clock.slept == [5.0]

@@ -63,9 +63,12 @@ class RateLimit:
             complexity_reset_at=_epoch_header(headers, "X-RateLimit-Complexity-Reset"),
         )
 
-    def exhausted(self) -> bool:
-        return (self.requests_remaining is not None and self.requests_remaining <= 0) or (
-            self.complexity_remaining is not None and self.complexity_remaining <= 0)
+    def exhausted_until(self) -> float | None:
+        """When the spent budget(s) refill; None while requests and complexity both remain."""
+        resets = [reset for remaining, reset in ((self.requests_remaining, self.requests_reset_at),
+                                                 (self.complexity_remaining, self.complexity_reset_at))
+                  if remaining is not None and remaining <= 0 and reset is not None]
+        return max(resets) if resets else None
 
     def reset_at(self) -> float | None:
         resets = [reset for reset in (self.requests_reset_at, self.complexity_reset_at) if reset is not None]
@@ -179,8 +182,8 @@ class LinearClient:
     def _wait_if_exhausted(self) -> None:
         # Linear said nothing is left in this window: wait for the reset instead of spending a request
         # on a certain RATELIMITED answer.
-        reset_at = self.rate_limit.reset_at()
-        if not self.rate_limit.exhausted() or reset_at is None:
+        reset_at = self.rate_limit.exhausted_until()
+        if reset_at is None:
             return
         wait = reset_at - self.clock()
         if wait > self.max_rate_limit_wait_s:
