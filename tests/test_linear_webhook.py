@@ -309,5 +309,8 @@ def test_a_payload_that_fails_to_apply_is_kept_raw_unapplied_and_still_200(clien
     assert response.status_code == 200
     assert response.json == {"ok": True, "delivery": "d-broken", "duplicate": False, "applied": False}
     assert WebhookDelivery.get_by_id("d-broken").applied_at is None
-    assert LinearIssue.select().count() == 0 and Change.select().count() == 0
+    assert LinearIssue.select().count() == 0
+    (change,) = Change.select()
+    assert (change.topic, change.action, change.payload) == (
+        "linear.event", "unapplied", {"delivery": "d-broken", "type": "Issue", "action": "create"})
     assert "stored raw but not applied" in caplog.text

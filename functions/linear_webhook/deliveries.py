@@ -67,6 +67,8 @@ def receive(delivery: str, payload: Any, team_ids: tuple[str, ...] = ()) -> Outc
         except Exception:
             log.exception("Linear delivery %s (%s %s) stored raw but not applied",
                           delivery, body.get("type"), body.get("action"))
+            record_change(EVENT_TOPIC, "unapplied", {"delivery": delivery, "type": _short_text(body.get("type")),
+                                                     "action": _short_text(body.get("action"))})
             return Outcome(delivery)
         WebhookDelivery.update(applied_at=now()).where(WebhookDelivery.id == delivery).execute()
     return Outcome(delivery, applied=True)
