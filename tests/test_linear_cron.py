@@ -38,8 +38,8 @@ def test_a_run_prints_one_summary_line_and_exits_0(env, capsys):
         assert main([]) == 0
         assert main(["--full"]) == 0
     first, second = capsys.readouterr().out.splitlines()
-    assert first.startswith("linear sync (full): 1 requests, 30 issues read (30 new, 0 updated, 0 removed)")
-    assert second.startswith("linear sync (full): 1 requests, 30 issues read (0 new, 0 updated, 0 removed)")
+    assert first.startswith("linear sync (full): 1 request, 30 issues read (30 new, 0 updated, 0 removed)")
+    assert second.startswith("linear sync (full): 1 request, 30 issues read (0 new, 0 updated, 0 removed)")
     assert LinearIssue.select().count() == 30
 
 

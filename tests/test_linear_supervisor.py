@@ -157,5 +157,5 @@ def test_make_run_serves_syncs_linear_and_stops_cleanly_on_sigterm(tmp_path):
             code = process.wait(timeout=30)
     output = (tmp_path / "run.log").read_text(errors="replace")
     assert code == 0, output
-    assert "linear sync (full): 1 requests, 20 issues read (20 new" in output
+    assert "linear sync (full): 1 request, 20 issues read (20 new" in output
     assert get(port, "/api/health")[0] == 0  # nothing listens any more

@@ -65,7 +65,8 @@ class SyncReport:
 
     def summary(self) -> str:
         issues, projects, states = self.counts["issues"], self.counts["projects"], self.counts["states"]
-        return (f"linear sync ({self.mode}): {self.requests} requests, {self.fetched['issues']} issues read "
+        requests = f"{self.requests} request" + ("" if self.requests == 1 else "s")
+        return (f"linear sync ({self.mode}): {requests}, {self.fetched['issues']} issues read "
                 f"({issues.created} new, {issues.updated} updated, {issues.removed} removed), "
                 f"{self.fetched['projects']} projects ({projects.written} written), "
                 f"{self.fetched['states']} states ({states.written} written) in {self.seconds:.1f} s")
