@@ -63,10 +63,12 @@ class FeedHub:
     def subscribe(self, topics: Iterable[str] | None = None) -> Subscription:
         self._ensure_polling()
         with self._lock:
-            # Taken under the lock the poller dispatches under: changes up to `position` are in the
-            # database for the backlog, changes after it will be offered to this subscription.
+            # Under the lock the poller dispatches under: every change after `position` will be offered.
             subscription = Subscription(frozenset(topics) if topics else None, self.queue_size, self.position)
             self._subscriptions.add(subscription)
+        # "Now" is the feed's newest id, read after subscribing, even if the poller has not caught up
+        # yet: changes up to it are in the database (the backlog), later ones will be offered.
+        subscription.start_id = max(subscription.start_id, latest_change_id())
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
