@@ -148,7 +148,11 @@ def write_transaction() -> Iterator[None]:
 
 def execute(statement: str, params: Sequence[Any] = ()) -> Any:
     """Run one statement on this thread's connection; return the cursor."""
-    return database.execute_sql(_in_dialect(statement), params)
+    if is_sqlite():
+        # Straight to sqlite3, with errors still turned into peewee's (the 503 handler knows those).
+        with peewee.__exception_wrapper__:
+            return database.connection().execute(statement, params)
+    return database.execute_sql(_with_format_placeholders(statement), params)
 
 
 def insert_returning_id(statement: str, params: Sequence[Any] = ()) -> int:
@@ -159,12 +163,8 @@ def insert_returning_id(statement: str, params: Sequence[Any] = ()) -> int:
 
 
 def execute_many(statement: str, rows: Iterable[Sequence[Any]]) -> None:
-    cursor = database.cursor()
-    cursor.executemany(_in_dialect(statement), rows)
-
-
-def _in_dialect(statement: str) -> str:
-    return statement if is_sqlite() else _with_format_placeholders(statement)
+    with peewee.__exception_wrapper__:
+        database.cursor().executemany(statement if is_sqlite() else _with_format_placeholders(statement), rows)
 
 
 @functools.cache
