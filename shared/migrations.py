@@ -254,7 +254,36 @@ LINEAR_CACHE = Migration(4, "Linear cache: board columns, sync watermarks, cycle
     )""",
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE)
+# The v2 dashboard's default alert rules (id, trigger, priority filter, delay in ms, channel).
+DEFAULT_ALERT_RULES = (
+    ("blocked-high", "blocked", "high", 0, "both"),
+    ("blocked-medium", "blocked", "medium", 600000, "both"),
+    ("blocked-low", "blocked", "low", 3600000, "in_app"),
+    ("error-all", "error", "all", 0, "both"),
+    ("completed-high", "completed", "high", 0, "in_app"),
+    ("completed-batch", "completed", "all", 900000, "in_app"),
+    ("idle-all", "idle_too_long", "all", 1800000, "in_app"),
+)
+
+AGENT_WORKFLOWS = Migration(5, "task workflows, notification episodes, default alert rules", (
+    # workflow_started_at stays NULL while a task waits for its Temporal workflow (Temporal down);
+    # the reconciler starts those once Temporal answers.
+    "ALTER TABLE agent_tasks ADD COLUMN workflow_id TEXT",
+    "ALTER TABLE agent_tasks ADD COLUMN workflow_started_at INTEGER",
+    "CREATE INDEX agent_tasks_workflow_waiting ON agent_tasks (workflow_started_at, status)",
+    # One notification per rule per blocked episode: the key names both, and a retried activity or
+    # a re-evaluated rule finds it taken.
+    "ALTER TABLE notifications ADD COLUMN dedup_key TEXT",
+    "ALTER TABLE notifications ADD COLUMN priority TEXT",
+    "CREATE UNIQUE INDEX notifications_dedup_key ON notifications (dedup_key)",
+    "CREATE INDEX notifications_created ON notifications (created_at, id)",
+    # Seeded once, here: a rule the user deletes later stays deleted.
+    *(f"INSERT INTO alert_rules (id, trigger, priority_filter, delay_ms, channel, enabled)"
+      f" VALUES ('{rule}', '{trigger}', '{priority}', {delay}, '{channel}', 1) ON CONFLICT (id) DO NOTHING"
+      for rule, trigger, priority, delay, channel in DEFAULT_ALERT_RULES),
+))
+
+MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -181,6 +181,8 @@ class AgentTask(BaseModel):
     completed_at = UnixTimeField(null=True)
     created_at = UnixTimeField(null=True)
     updated_at = UnixTimeField(null=True)
+    workflow_id = peewee.TextField(null=True)
+    workflow_started_at = UnixTimeField(null=True)  # NULL: waiting for its workflow to start
 
     class Meta:
         table_name = "agent_tasks"
@@ -354,6 +356,8 @@ class Notification(BaseModel):
     created_at = UnixTimeField()
     delivered_at = UnixTimeField(null=True)
     read_at = UnixTimeField(null=True)
+    dedup_key = peewee.TextField(null=True, unique=True)
+    priority = peewee.TextField(null=True)
 
     class Meta:
         table_name = "notifications"

@@ -19,6 +19,7 @@ from shared.db import execute, insert_returning_id
 from shared.errors import invalid
 from shared.feed import record_change
 from shared.models import Agent, AgentTask, Message, Session, Todo
+from shared.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
 
 
 def project(event: Event, now: int) -> None:
@@ -27,34 +28,12 @@ def project(event: Event, now: int) -> None:
         projection(event, now)
 
 
-def as_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def scalar(statement: str, params: tuple) -> Any:
     row = execute(statement, params).fetchone()
     return None if row is None else row[0]
 
 
 # Agents -------------------------------------------------------------------------------------------------
-
-def ensure_agent(agent_id: str, now: int, *, name: str | None = None, type: str = "primary",
-                 parent_agent_id: str | None = None) -> None:
-    """Make sure the agent exists, so tasks and sub-agents can point at it. An existing agent is left
-    as it is: what it said about itself in agent.registered wins over what we infer."""
-    if parent_agent_id:
-        ensure_agent(parent_agent_id, now)
-    inserted = execute(
-        "INSERT INTO agents (id, name, type, parent_agent_id, status, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, 'idle', ?, ?) ON CONFLICT (id) DO NOTHING",
-        (agent_id, name or agent_id, type, parent_agent_id, now, now)).rowcount
-    if inserted:
-        publish_agent(agent_id, "registered")
-
-
-def publish_agent(agent_id: str, action: str) -> None:
-    record_change("agent", action, Agent.fetch_json("id = ?", (agent_id,)))
-
 
 def agent_registered(event: Event, now: int) -> None:
     data = event.data
@@ -90,26 +69,10 @@ def beat(agent_id: str, at: int, now: int) -> None:
     record_change("agent", "heartbeat", {"id": agent_id, "last_heartbeat": iso_from_unix(at)})
 
 
-def set_agent_status(agent_id: str, status: str, reason: str | None, now: int) -> None:
-    execute("UPDATE agents SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-            (status, reason, now, agent_id))
-    publish_agent(agent_id, "status")
-
-
 # Tasks --------------------------------------------------------------------------------------------------
 
 def task_created(event: Event, now: int) -> None:
-    data = event.data
-    ensure_agent(data["agent_id"], now)
-    execute(
-        "INSERT INTO agent_tasks (id, agent_id, title, priority, linear_issue_id, project_id, status,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET agent_id = excluded.agent_id, title = excluded.title,"
-        " priority = excluded.priority, linear_issue_id = excluded.linear_issue_id,"
-        " project_id = excluded.project_id, updated_at = excluded.updated_at",
-        (data["id"], data["agent_id"], data["title"], data.get("priority") or "medium",
-         data.get("linear_issue_id"), data.get("project_id"), event.occurred_at, now))
-    record_change("task", "created", AgentTask.fetch_json("id = ?", (data["id"],)))
+    upsert_task(event.data, event.occurred_at, now)
 
 
 def task_updated(event: Event, now: int) -> None:
@@ -119,28 +82,6 @@ def task_updated(event: Event, now: int) -> None:
         raise invalid(event.field("data.id"), f"No task {data['id']!r}: send task.created first.")
     set_task_status(data["id"], task["agent_id"], data["status"], event.occurred_at, now,
                     reason=data.get("blocked_reason"))
-
-
-def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,
-                    reason: str | None = None) -> None:
-    """Move a task to `status`, keeping its timestamps and its agent's current task in step."""
-    if status == "blocked":
-        # One blocked episode keeps the time it started; a new reason replaces the old one.
-        execute("UPDATE agent_tasks SET status = ?, blocked_at = COALESCE(blocked_at, ?),"
-                " blocked_reason = COALESCE(?, blocked_reason), updated_at = ? WHERE id = ?",
-                (status, at, reason, now, task_id))
-    else:
-        finished = at if status in ("completed", "cancelled") else None
-        execute("UPDATE agent_tasks SET status = ?, blocked_at = NULL, blocked_reason = NULL,"
-                " started_at = CASE WHEN ? = 'in_progress' THEN COALESCE(started_at, ?) ELSE started_at END,"
-                " completed_at = COALESCE(?, completed_at), updated_at = ? WHERE id = ?",
-                (status, status, at, finished, now, task_id))
-    if status == "in_progress":
-        execute("UPDATE agents SET current_task_id = ? WHERE id = ?", (task_id, agent_id))
-    elif status in ("completed", "cancelled"):
-        execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
-                (agent_id, task_id))
-    record_change("task", status, AgentTask.fetch_json("id = ?", (task_id,)))
 
 
 # Sessions -----------------------------------------------------------------------------------------------

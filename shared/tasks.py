@@ -1,0 +1,90 @@
+"""Agent and task state changes that more than one writer makes: ingest, the agents routes, the worker.
+
+Each function runs inside the caller's write transaction and records a change for what it changed,
+so every writer moves agents and tasks the same way. Plain SQL, because ingest is a hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.db import execute
+from shared.feed import record_change
+from shared.models import Agent, AgentTask
+
+FINISHED = ("completed", "cancelled")
+
+
+def as_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def ensure_agent(agent_id: str, now: int, *, name: str | None = None, type: str = "primary",
+                 parent_agent_id: str | None = None) -> None:
+    """Make sure the agent exists, so tasks and sub-agents can point at it. An existing agent is left
+    as it is: what it said about itself in agent.registered wins over what we infer."""
+    if parent_agent_id:
+        ensure_agent(parent_agent_id, now)
+    inserted = execute(
+        "INSERT INTO agents (id, name, type, parent_agent_id, status, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, 'idle', ?, ?) ON CONFLICT (id) DO NOTHING",
+        (agent_id, name or agent_id, type, parent_agent_id, now, now)).rowcount
+    if inserted:
+        publish_agent(agent_id, "registered")
+
+
+def publish_agent(agent_id: str, action: str) -> None:
+    record_change("agent", action, Agent.fetch_json("id = ?", (agent_id,)))
+
+
+def set_agent_status(agent_id: str, status: str, reason: str | None, now: int) -> None:
+    execute("UPDATE agents SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            (status, reason, now, agent_id))
+    publish_agent(agent_id, "status")
+
+
+def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, Any]:
+    """Create the task (or update what its creator may restate), registering an unknown agent."""
+    ensure_agent(task["agent_id"], now)
+    execute(
+        "INSERT INTO agent_tasks (id, agent_id, title, priority, linear_issue_id, project_id, status,"
+        " created_at, updated_at, workflow_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET agent_id = excluded.agent_id, title = excluded.title,"
+        " priority = excluded.priority, linear_issue_id = excluded.linear_issue_id,"
+        " project_id = excluded.project_id, updated_at = excluded.updated_at",
+        (task["id"], task["agent_id"], task["title"], task.get("priority") or "medium",
+         task.get("linear_issue_id"), task.get("project_id"), created_at, now,
+         task_workflow_id(task["agent_id"], task["id"])))
+    body = AgentTask.fetch_json("id = ?", (task["id"],))
+    record_change("task", "created", body)
+    return body
+
+
+def task_workflow_id(agent_id: str, task_id: str) -> str:
+    """The Temporal workflow id of a task (the v2 dashboard's scheme, kept for compatibility)."""
+    return f"agent-task-{agent_id}-{task_id}"
+
+
+def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,
+                    reason: str | None = None, action: str | None = None) -> None:
+    """Move a task to `status`, keeping its timestamps and its agent's current task in step.
+
+    `action` names the change on the feed (default: the status)."""
+    if status == "blocked":
+        # One blocked episode keeps the time it started; a new reason replaces the old one.
+        execute("UPDATE agent_tasks SET status = ?, blocked_at = COALESCE(blocked_at, ?),"
+                " blocked_reason = COALESCE(?, blocked_reason), updated_at = ? WHERE id = ?",
+                (status, at, reason, now, task_id))
+    else:
+        finished = at if status in FINISHED else None
+        execute("UPDATE agent_tasks SET status = ?, blocked_at = NULL, blocked_reason = NULL,"
+                " started_at = CASE WHEN ? = 'in_progress' THEN COALESCE(started_at, ?) ELSE started_at END,"
+                " completed_at = COALESCE(?, completed_at), updated_at = ? WHERE id = ?",
+                (status, status, at, finished, now, task_id))
+    if status == "in_progress":
+        execute("UPDATE agents SET current_task_id = ? WHERE id = ?", (task_id, agent_id))
+    elif status in FINISHED:
+        execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
+                (agent_id, task_id))
+    record_change("task", action or status, AgentTask.fetch_json("id = ?", (task_id,)))
