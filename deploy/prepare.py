@@ -13,7 +13,7 @@ import logging
 import sys
 
 from shared.auth import AGENT, DASHBOARD, ensure_credentials, ensure_signing_key
-from shared.config import ConfigError, Settings
+from shared.config import settings_for_command
 from shared.db import database, open_database, write_transaction
 from shared.migrations import LATEST_VERSION, migrate
 
@@ -29,11 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-token", action="store_true", help="replace the generated dashboard token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     open_database(settings)
     applied = migrate()
     print(f"database ready: schema version {LATEST_VERSION}" + (f", applied {applied}" if applied else ""))

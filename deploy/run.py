@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings, settings_for_command
 
 log = logging.getLogger("deploy.run")
 
@@ -142,11 +142,7 @@ class Supervisor:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s run: %(message)s")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     prepared = subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO)
     if prepared.returncode != 0:
         return prepared.returncode

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -97,6 +98,15 @@ class Settings:
         updated = replace(self, **changes)
         updated.check()
         return updated
+
+
+def settings_for_command() -> Settings:
+    """The settings for a command-line entry point: a bad value ends it with the message and exit 2."""
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

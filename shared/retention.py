@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from shared.config import ConfigError, Settings
+from shared.config import settings_for_command
 from shared.db import database, open_database
 from shared.feed import prune_changes
 from shared.models import Change
@@ -17,11 +17,7 @@ SECONDS_PER_DAY = 86_400
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     open_database(settings)
     with database.connection_context():
         pruned = prune_changes(settings.feed_retention_days * SECONDS_PER_DAY)

@@ -15,7 +15,7 @@ import peewee
 from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.lock import SyncAlreadyRunning, sync_lock
 from functions.linear_sync.sync import run_sync
-from shared.config import ConfigError, Settings
+from shared.config import settings_for_command
 from shared.db import database, open_database
 from shared.logs import configure_logging
 from shared.migrations import LATEST_VERSION, current_version
@@ -28,11 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="read everything and drop what Linear no longer lists (default: changes only, "
                              "unless the last full sync is a day old)")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"linear sync: configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     configure_logging(settings.log_level)
     if not settings.linear_configured:
         print("linear sync skipped: LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is not set")
