@@ -65,7 +65,9 @@ def test_without_a_linear_credential_the_job_says_so_and_does_nothing(env, monke
 
 def test_a_bad_setting_exits_2(env, monkeypatch, capsys):
     monkeypatch.setenv("LINEAR_API_URL", "ftp://linear")
-    assert main([]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert stopped.value.code == 2
     assert "LINEAR_API_URL" in capsys.readouterr().err
 
 
