@@ -4,11 +4,15 @@ Bound to loopback by default; reach it from elsewhere through an SSH tunnel or T
 gthread workers because browser streams (Server-Sent Events) are long-lived: each open stream holds
 one thread for as long as it is open, and the sync worker would kill it at its timeout.
 
-Capacity: workers x threads concurrent connections — 2 x 64 = 128 by default. Every open browser tab
+Capacity: workers x threads concurrent connections — 4 x 32 = 128 by default. Every open browser tab
 holds one for its stream; keep a dozen or so free for ordinary API calls, so the default serves about
-100 concurrent streams. Raise it with DASHBOARD_THREADS (threads per worker, cheap: mostly idle) or
-DASHBOARD_WORKERS (processes; each runs one feed poller).
-"""
+100 concurrent streams (connections spread over the workers unevenly: a worker takes at most 32).
+Raise it with DASHBOARD_THREADS (threads per worker, cheap: a stream's thread mostly waits).
+
+Four processes rather than two on the reference 2-core machine: writes are serialised by SQLite, and
+a process whose writer must win the GIL back from threads parsing other requests holds the write lock
+longer. With four, single-event ingest went from 0.29 to 0.46 of the bare stack's rate (bench/ingest.py).
+DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 
 import os
 
@@ -19,8 +23,8 @@ _settings = Settings.from_env()
 wsgi_app = "deploy.mount:create_app()"
 bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gthread"
-workers = int(os.environ.get("DASHBOARD_WORKERS", "2"))
-threads = int(os.environ.get("DASHBOARD_THREADS", "64"))
+workers = int(os.environ.get("DASHBOARD_WORKERS", "4"))
+threads = int(os.environ.get("DASHBOARD_THREADS", "32"))
 keepalive = 5
 # With gthread this is the worker's heartbeat, not a per-request limit, so streams are not cut.
 timeout = 30
