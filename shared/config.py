@@ -46,6 +46,23 @@ class Settings:
     linear_api_url: str = "https://api.linear.app/graphql"
     linear_sync_interval_s: int = 60
     linear_team_ids: tuple[str, ...] = ()  # empty: every team the credential can see
+    # Temporal: where the agents' task workflows run. None (TEMPORAL_ADDRESS=off): no workflows are
+    # started and tasks wait for theirs. `temporal_dev_server`: `make run` starts a local dev server
+    # (true unless TEMPORAL_ADDRESS names a server of your own).
+    temporal_address: str | None = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "opencode-agent-tasks"
+    temporal_dev_server: bool = True
+    temporal_rpc_timeout_s: float = 2.0
+    temporal_retry_after_s: float = 15.0  # after a failure, calls fail at once for this long
+    # The task workflow's rules: blocked this long (urgent/high, or medium/low) ⇒ BLOCKED and alerts.
+    blocked_after_high_s: float = 600.0
+    blocked_after_low_s: float = 3600.0
+    monitor_interval_s: float = 10.0
+    # Alerts: an ntfy-compatible topic URL for push; the dashboard's address for the click-through.
+    push_url: str | None = field(default=None, repr=False)  # an ntfy topic URL is as good as a password
+    push_token: str | None = field(default=None, repr=False)
+    dashboard_public_url: str = "http://127.0.0.1:3000"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +89,18 @@ class Settings:
             linear_api_url=_text(env, "LINEAR_API_URL", cls.linear_api_url),
             linear_sync_interval_s=_integer(env, "LINEAR_SYNC_INTERVAL_S", cls.linear_sync_interval_s, minimum=5),
             linear_team_ids=_id_list(env, "LINEAR_TEAM_IDS"),
+            temporal_address=_temporal_address(env, "TEMPORAL_ADDRESS", cls.temporal_address),
+            temporal_namespace=_text(env, "TEMPORAL_NAMESPACE", cls.temporal_namespace),
+            temporal_task_queue=_text(env, "TEMPORAL_TASK_QUEUE", cls.temporal_task_queue),
+            temporal_dev_server=not env.get("TEMPORAL_ADDRESS", "").strip(),
+            temporal_rpc_timeout_s=_number(env, "TEMPORAL_RPC_TIMEOUT_S", cls.temporal_rpc_timeout_s, minimum=0.05),
+            temporal_retry_after_s=_number(env, "TEMPORAL_RETRY_AFTER_S", cls.temporal_retry_after_s, minimum=0),
+            blocked_after_high_s=_number(env, "BLOCKED_AFTER_HIGH_S", cls.blocked_after_high_s, minimum=0.1),
+            blocked_after_low_s=_number(env, "BLOCKED_AFTER_LOW_S", cls.blocked_after_low_s, minimum=0.1),
+            monitor_interval_s=_number(env, "MONITOR_INTERVAL_S", cls.monitor_interval_s, minimum=0.05),
+            push_url=env.get("PUSH_URL", "").strip() or None,
+            push_token=_secret(env, "PUSH_TOKEN"),
+            dashboard_public_url=_text(env, "DASHBOARD_PUBLIC_URL", cls.dashboard_public_url).rstrip("/"),
         )
         settings.check()
         return settings
@@ -85,6 +114,12 @@ class Settings:
             )
         if not self.linear_api_url.startswith(("https://", "http://")):
             raise ConfigError(f"LINEAR_API_URL must be an http(s) URL, got {self.linear_api_url!r}")
+        if self.push_url and not self.push_url.startswith(("https://", "http://")):
+            raise ConfigError("PUSH_URL must be an http(s) URL (an ntfy topic such as https://ntfy.sh/<topic>)")
+        if not self.dashboard_public_url.startswith(("https://", "http://")):
+            raise ConfigError(f"DASHBOARD_PUBLIC_URL must be an http(s) URL, got {self.dashboard_public_url!r}")
+        if self.blocked_after_high_s > self.blocked_after_low_s:
+            raise ConfigError("BLOCKED_AFTER_HIGH_S must not exceed BLOCKED_AFTER_LOW_S: urgent work escalates first")
         for name, value in (("LINEAR_API_KEY", self.linear_api_key), ("LINEAR_OAUTH_TOKEN", self.linear_oauth_token)):
             if value and (value.lower().startswith("bearer ") or any(c.isspace() for c in value)):
                 raise ConfigError(f"{name} must be the bare credential, without `Bearer ` or spaces")
@@ -153,6 +188,19 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list of ids (`a,b`); empty means none."""
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _temporal_address(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """`host:port` of Temporal's frontend; `off` means no Temporal at all."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() == "off":
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or "://" in raw:
+        raise ConfigError(f"{name} must be host:port (e.g. temporal.internal:7233) or off, got {raw!r}")
+    return raw
 
 
 def _host(env: Mapping[str, str], name: str, default: str) -> str:

@@ -12,8 +12,7 @@ from typing import Any
 from shared.db import execute
 from shared.feed import record_change
 from shared.models import Agent, AgentTask
-
-FINISHED = ("completed", "cancelled")
+from shared.task_workflow import FINISHED, task_workflow_id
 
 
 def as_json(value: Any) -> str | None:
@@ -59,11 +58,6 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
     body = AgentTask.fetch_json("id = ?", (task["id"],))
     record_change("task", "created", body)
     return body
-
-
-def task_workflow_id(agent_id: str, task_id: str) -> str:
-    """The Temporal workflow id of a task (the v2 dashboard's scheme, kept for compatibility)."""
-    return f"agent-task-{agent_id}-{task_id}"
 
 
 def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,

@@ -20,6 +20,7 @@ def settings(tmp_path) -> Settings:
         api_key=API_KEY,
         dashboard_token=DASHBOARD_TOKEN,
         max_body_bytes=256 * 1024,
+        temporal_address=None,  # tests that want Temporal ask for the `temporal` fixture
     )
 
 
@@ -40,3 +41,13 @@ def events_client(settings, db) -> testing.TestClient:
 @pytest.fixture
 def mounted_client(settings, db) -> testing.TestClient:
     return testing.TestClient(mount.create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def temporal():
+    """One real Temporal dev server for the whole test run (see tests/temporal_support.py)."""
+    from tests.temporal_support import TemporalHarness
+
+    harness = TemporalHarness()
+    yield harness
+    harness.close()

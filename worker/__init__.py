@@ -1,0 +1,1 @@
+"""The standalone Temporal worker (`python -m worker`): runs agentTaskWorkflow and its activities."""

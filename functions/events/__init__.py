@@ -14,7 +14,7 @@ ROUTE_PREFIXES = ("/api/events", "/api/todos", "/api/msgs", "/api/messages", "/a
 def create_app(settings: Settings | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
     app = function_app(settings)
-    app.add_route("/api/events", EventsResource(settings.max_body_bytes))
+    app.add_route("/api/events", EventsResource(settings))
     app.add_route("/api/todos", TodosResource())
     messages = MessagesResource(settings.max_body_bytes)
     sessions = SessionsResource()

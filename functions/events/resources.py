@@ -7,6 +7,7 @@ import falcon
 from functions.events.contract import parse_events
 from functions.events.ingest import ingest
 from shared.auth import AGENT
+from shared.config import Settings
 from shared.db import write_transaction
 from shared.errors import ApiError, invalid
 from shared.feed import record_change
@@ -14,6 +15,11 @@ from shared.json_body import read_json
 from shared.models import Message, Session, Todo
 from shared.pagination import page_request, paginate
 from shared.query import list_param, since_param
+from shared.task_workflow import SIGNAL_SLEEP, SIGNAL_WAKE
+from shared.workflow_starts import signal_current_task, start_workflows
+
+# An agent that says it sleeps is not stuck: its task's workflow holds off BLOCKED until it works again.
+AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}
 
 SESSION_MESSAGES_SHOWN = 100
 
@@ -23,13 +29,21 @@ class EventsResource:
 
     auth = AGENT
 
-    def __init__(self, max_body_bytes: int):
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.max_body_bytes = settings.max_body_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         events = parse_events(read_json(req, self.max_body_bytes))
         resp.media = ingest(events).to_json()
         resp.status = falcon.HTTP_202
+        # After the commit, so a workflow always finds its task. Temporal down costs nothing here:
+        # the tasks wait for their workflows and the reconciler starts them.
+        if created := [event.data["id"] for event in events if event.type == "task.created"]:
+            start_workflows(self.settings, created)
+        for event in events:
+            if event.type == "agent.status" and event.data["status"] in AGENT_STATUS_SIGNALS:
+                signal_current_task(self.settings, event.data["id"], AGENT_STATUS_SIGNALS[event.data["status"]])
 
 
 class TodosResource:

@@ -1,0 +1,58 @@
+"""Alert rules turned into notifications: which rules a task's event fires, once per episode.
+
+A rule (`alert_rules`) names a trigger (blocked, completed, error, idle_too_long), a priority filter,
+a delay counted from the start of the episode, and a channel (in_app, push, both). Every fired rule
+leaves one `notifications` row, keyed by rule, task, trigger and episode, so a rule fires once per
+blocked episode however often it is evaluated (and an activity retry inserts nothing twice).
+In-app notifications are announced on the change feed (topic `notification`); push ones are sent by
+the worker (shared.push).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.db import execute, insert_returning_id
+from shared.feed import record_change
+from shared.models import AlertRule, Notification
+
+TRIGGERS = ("blocked", "completed", "error", "idle_too_long")
+CHANNELS = ("push", "in_app", "both")
+PRIORITY_FILTERS = ("all", "urgent", "high", "medium", "low")
+PUSHED = ("push", "both")
+IN_APP = ("in_app", "both")
+
+
+def rule_matches_priority(priority_filter: str | None, priority: str) -> bool:
+    """`high` also covers urgent (the seed's rules know no urgent); `all` or none covers everything."""
+    if priority_filter in (None, "", "all"):
+        return True
+    return priority_filter == priority or (priority_filter == "high" and priority == "urgent")
+
+
+def due_rules(trigger: str, priority: str, elapsed_s: float) -> list[AlertRule]:
+    """The enabled rules for `trigger` and `priority` whose delay has passed `elapsed_s` into the episode."""
+    rules = AlertRule.select().where((AlertRule.trigger == trigger) & (AlertRule.enabled == 1)).order_by(AlertRule.id)
+    return [rule for rule in rules
+            if rule_matches_priority(rule.priority_filter, priority) and (rule.delay_ms or 0) <= elapsed_s * 1000]
+
+
+def fire_rules(trigger: str, task: dict[str, Any], episode: int, now: int, *, title: str,
+               body: str | None) -> list[int]:
+    """Record a notification for each due rule not yet fired in this episode; inside the caller's
+    write transaction. Returns the ids of the new ones that still have to be pushed."""
+    to_push: list[int] = []
+    for rule in due_rules(trigger, task["priority"] or "medium", now - episode):
+        key = f"{rule.id}:{task['id']}:{trigger}:{episode}"
+        # The caller's write transaction holds the write lock: nobody can insert the key in between.
+        if execute("SELECT 1 FROM notifications WHERE dedup_key = ?", (key,)).fetchone():
+            continue  # already fired in this episode
+        notification_id = insert_returning_id(
+            "INSERT INTO notifications (rule_id, trigger, channel, title, body, agent_id, task_id, priority,"
+            " created_at, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rule.id, trigger, rule.channel, title, body, task["agent_id"], task["id"], task["priority"], now, key))
+        if rule.channel in IN_APP:
+            record_change("notification", "created", Notification.fetch_json("id = ?", (notification_id,)))
+        if rule.channel in PUSHED:
+            to_push.append(notification_id)
+    return to_push

@@ -1,0 +1,107 @@
+"""What the worker and the web functions agree on about a task's workflow: its names and its data.
+
+The workflow sandbox loads this module, so it imports nothing but the standard library. The names
+are the v2 dashboard's (task queue, workflow id, signals), kept for compatibility. Inputs are
+dataclasses so that fields can be added without breaking running workflows' histories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WORKFLOW_NAME = "agentTaskWorkflow"
+TASK_QUEUE = "opencode-agent-tasks"
+SIGNAL_UNBLOCK = "unblock"
+SIGNAL_CANCEL = "cancel"
+SIGNAL_SLEEP = "sleep"
+SIGNAL_WAKE = "wake"
+QUERY_VIEW = "view"
+
+HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see the README's "Agents and Temporal"
+FINISHED = ("completed", "cancelled")
+
+# A workflow run continues as new after this many monitoring ticks (~1 400 history events at 10 s
+# a tick, far below Temporal's 10 240-event warning), or sooner when Temporal suggests it.
+TICKS_PER_RUN = 200
+
+
+def task_workflow_id(agent_id: str, task_id: str) -> str:
+    return f"agent-task-{agent_id}-{task_id}"
+
+
+@dataclass
+class CarriedState:
+    """What a run hands to the next one when it continues as new (and what the query shows)."""
+
+    started: bool = False
+    status: str = "starting"  # starting | working | blocked | sleeping | done | cancelled
+    blocked_since: int | None = None  # Unix seconds: when the blocked episode began
+    blocked_reason: str | None = None
+    unblock_requested: bool = False
+    unblock_reason: str | None = None
+    cancel_requested: bool = False
+    sleeping: bool = False
+    runs: int = 1
+    ticks: int = 0
+
+
+@dataclass
+class TaskWorkflowInput:
+    agent_id: str
+    task_id: str
+    blocked_after_high_s: float = 600.0
+    blocked_after_low_s: float = 3600.0
+    monitor_interval_s: float = 10.0
+    ticks_per_run: int = TICKS_PER_RUN
+    state: CarriedState | None = None
+
+    def threshold_s(self, priority: str) -> float:
+        return self.blocked_after_high_s if priority in HIGH_PRIORITIES else self.blocked_after_low_s
+
+
+# Activity inputs and results -------------------------------------------------------------------------
+
+@dataclass
+class TaskRef:
+    agent_id: str
+    task_id: str
+
+
+@dataclass
+class TaskObservation:
+    """The task and its agent as the database has them now."""
+
+    status: str  # the task's status, or "missing"
+    priority: str = "medium"
+    blocked_since: int | None = None  # set while the task (or its agent, on it) is blocked
+    blocked_reason: str | None = None
+    blocked_for_s: float = 0.0
+
+
+@dataclass
+class BlockedInput:
+    task: TaskRef
+    since: int
+    reason: str | None
+    threshold_s: float
+
+
+@dataclass
+class ResumeInput:
+    task: TaskRef
+    reason: str | None = None
+
+
+@dataclass
+class FinishInput:
+    task: TaskRef
+    status: str  # completed | cancelled
+
+
+@dataclass
+class AlertInput:
+    task: TaskRef
+    trigger: str  # blocked | completed
+    episode: int  # when the episode began (Unix seconds): one notification per rule per episode
+    reason: str | None = None
+    extra: dict = field(default_factory=dict)

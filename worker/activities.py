@@ -1,0 +1,163 @@
+"""The task workflow's activities: every read and write it makes, through shared/ only.
+
+Each activity is idempotent (a retry after a crash changes nothing twice), runs in a short
+transaction of its own, records a change for every status it changes, and is registered under the
+name the workflow calls. They are synchronous (peewee), so the worker runs them on a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from temporalio import activity
+
+from shared.alerts import fire_rules
+from shared.clock import now as clock_now
+from shared.config import Settings
+from shared.db import database, execute, write_transaction
+from shared.models import Agent, AgentTask, Notification
+from shared.push import send_push
+from shared.task_workflow import (
+    FINISHED,
+    AlertInput,
+    BlockedInput,
+    FinishInput,
+    ResumeInput,
+    TaskObservation,
+    TaskRef,
+)
+from shared.tasks import ensure_agent, publish_agent, set_agent_status, set_task_status
+
+log = logging.getLogger(__name__)
+
+
+def _task(task_id: str) -> dict[str, Any] | None:
+    return AgentTask.fetch_json("id = ?", (task_id,))
+
+
+def _raw_task(task_id: str) -> tuple | None:
+    return execute("SELECT status, priority, blocked_at, blocked_reason, agent_id FROM agent_tasks WHERE id = ?",
+                   (task_id,)).fetchone()
+
+
+class TaskActivities:
+    """The activities, with the settings they need (the push URL, the dashboard's address)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def all(self) -> list:
+        return [self.start_task, self.observe_task, self.mark_blocked, self.resume_task, self.finish_task,
+                self.apply_alert_rules, self.push_notification]
+
+    @activity.defn(name="start_task")
+    def start_task(self, ref: TaskRef) -> TaskObservation:
+        """Register the agent (if no event did yet) and mark a pending task started."""
+        with database.connection_context(), write_transaction():
+            now = clock_now()
+            ensure_agent(ref.agent_id, now)
+            row = _raw_task(ref.task_id)
+            if row is not None and row[0] == "pending":
+                set_task_status(ref.task_id, ref.agent_id, "in_progress", now, now, action="started")
+                agent = Agent.fetch_json("id = ?", (ref.agent_id,))
+                if agent and agent["status"] in ("idle", "offline", None):
+                    set_agent_status(ref.agent_id, "working", None, now)
+        return self.observe_task(ref)
+
+    @activity.defn(name="observe_task")
+    def observe_task(self, ref: TaskRef) -> TaskObservation:
+        """The task's status and, while it (or its agent, working on it) is blocked, since when and why."""
+        with database.connection_context():
+            row = _raw_task(ref.task_id)
+            if row is None:
+                return TaskObservation(status="missing")
+            status, priority, blocked_at, blocked_reason, agent_id = row
+            since, reason = (blocked_at, blocked_reason) if status == "blocked" else (None, None)
+            if since is None and status not in FINISHED:
+                agent = execute("SELECT status, status_reason, updated_at, current_task_id FROM agents WHERE id = ?",
+                                (agent_id,)).fetchone()
+                if agent and agent[0] == "blocked" and agent[3] == ref.task_id:
+                    since, reason = agent[2], agent[1]
+        if since is None:
+            return TaskObservation(status=status, priority=priority or "medium")
+        return TaskObservation(status=status, priority=priority or "medium", blocked_since=since,
+                               blocked_reason=reason, blocked_for_s=max(0.0, clock_now() - since))
+
+    @activity.defn(name="mark_blocked")
+    def mark_blocked(self, blocked: BlockedInput) -> None:
+        """The task has been blocked past its threshold: BLOCKED, with its start and reason kept."""
+        ref = blocked.task
+        with database.connection_context(), write_transaction():
+            now = clock_now()
+            row = _raw_task(ref.task_id)
+            if row is None or row[0] in FINISHED:
+                return
+            set_task_status(ref.task_id, ref.agent_id, "blocked", blocked.since, now, reason=blocked.reason,
+                            action="escalated")
+            agent = Agent.fetch_json("id = ?", (ref.agent_id,))
+            if agent and agent["status"] != "blocked":
+                set_agent_status(ref.agent_id, "blocked", blocked.reason, now)
+
+    @activity.defn(name="resume_task")
+    def resume_task(self, resume: ResumeInput) -> None:
+        """A person unblocked the task: back to in progress (nothing to do if it already is)."""
+        ref = resume.task
+        with database.connection_context(), write_transaction():
+            now = clock_now()
+            row = _raw_task(ref.task_id)
+            if row is not None and row[0] == "blocked":
+                set_task_status(ref.task_id, ref.agent_id, "in_progress", now, now, action="unblocked")
+            agent = Agent.fetch_json("id = ?", (ref.agent_id,))
+            if agent and agent["status"] == "blocked":
+                set_agent_status(ref.agent_id, "working", None, now)
+
+    @activity.defn(name="finish_task")
+    def finish_task(self, finish: FinishInput) -> None:
+        """Completed or cancelled: the task closed (if it is not yet) and its agent freed."""
+        ref = finish.task
+        with database.connection_context(), write_transaction():
+            now = clock_now()
+            row = _raw_task(ref.task_id)
+            if row is not None and row[0] != finish.status:
+                set_task_status(ref.task_id, ref.agent_id, finish.status, now, now)
+            agent = Agent.fetch_json("id = ?", (ref.agent_id,))
+            if agent and agent["current_task_id"] in (None, ref.task_id) and agent["status"] in ("working", "blocked"):
+                execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
+                        (ref.agent_id, ref.task_id))
+                set_agent_status(ref.agent_id, "idle", None, now)
+            elif agent:
+                publish_agent(ref.agent_id, "task_finished")
+
+    @activity.defn(name="apply_alert_rules")
+    def apply_alert_rules(self, alert: AlertInput) -> list[int]:
+        """Fire the rules due in this episode; the ids of new notifications to push (none without PUSH_URL)."""
+        with database.connection_context(), write_transaction():
+            task = _task(alert.task.task_id)
+            if task is None:
+                return []
+            title, body = notification_text(alert, task)
+            to_push = fire_rules(alert.trigger, task, alert.episode, clock_now(), title=title, body=body)
+        return to_push if self.settings.push_url else []
+
+    @activity.defn(name="push_notification")
+    def push_notification(self, notification_id: int) -> None:
+        """POST one notification to the push server; raises (so Temporal retries) when it fails."""
+        with database.connection_context():
+            notification = Notification.fetch_json("id = ?", (notification_id,))
+        if notification is None or notification["delivered_at"] is not None:
+            return  # delivered by an earlier attempt
+        send_push(self.settings, notification)
+        with database.connection_context(), write_transaction():
+            execute("UPDATE notifications SET delivered_at = ? WHERE id = ?", (clock_now(), notification_id))
+
+
+def notification_text(alert: AlertInput, task: dict[str, Any]) -> tuple[str, str]:
+    agent = task["agent_id"]
+    if alert.trigger == "blocked":
+        minutes = max(1, round((clock_now() - alert.episode) / 60))
+        reason = alert.reason or task.get("blocked_reason") or "no reason given"
+        return f"Blocked: {task['title']}", f"{agent} has been blocked for {minutes} min: {reason}"
+    if alert.trigger == "completed":
+        return f"Done: {task['title']}", f"{agent} completed {task['title']!r}."
+    return f"{alert.trigger}: {task['title']}", f"{agent}: {alert.reason or alert.trigger}"

@@ -1,0 +1,164 @@
+"""agentTaskWorkflow: one per agent task, watching it until it is done or cancelled.
+
+Deterministic workflow code only: every read and write happens in an activity (worker/activities.py),
+called by name, so this module imports neither peewee nor shared.db. The loop: mark the task started,
+then every `monitor_interval_s` observe it; blocked past its priority's threshold ⇒ BLOCKED and the
+alert rules; then wait for `unblock` (or `cancel`, or the block being cleared in the database) and
+resume monitoring. It continues as new every `ticks_per_run` ticks (or when Temporal suggests it),
+carrying its state over, so its history never nears Temporal's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from shared.task_workflow import (
+        FINISHED,
+        QUERY_VIEW,
+        SIGNAL_CANCEL,
+        SIGNAL_SLEEP,
+        SIGNAL_UNBLOCK,
+        SIGNAL_WAKE,
+        WORKFLOW_NAME,
+        AlertInput,
+        BlockedInput,
+        CarriedState,
+        FinishInput,
+        ResumeInput,
+        TaskObservation,
+        TaskRef,
+        TaskWorkflowInput,
+    )
+
+# Database activities retry until the database answers (a locked SQLite file is transient).
+DB_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
+               "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30))}
+# A push server that keeps failing must not hold the workflow: a few tries, then give up (logged).
+PUSH_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=20),
+                 "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                             maximum_attempts=5)}
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class AgentTaskWorkflow:
+    def __init__(self) -> None:
+        self.params: TaskWorkflowInput | None = None
+        self.state = CarriedState()
+
+    @workflow.run
+    async def run(self, params: TaskWorkflowInput) -> str:
+        self.params = params
+        self.state = params.state or CarriedState()
+        ref = TaskRef(params.agent_id, params.task_id)
+        if not self.state.started:
+            await self._activity("start_task", ref, TaskObservation)
+            self.state.started = True
+            self.state.status = "sleeping" if self.state.sleeping else "working"
+        ticks_this_run = 0
+        while True:
+            if self.state.cancel_requested:
+                return await self._finish(ref, "cancelled")
+            if self.state.unblock_requested:
+                await self._activity("resume_task", ResumeInput(ref, self.state.unblock_reason))
+                self._clear_block()
+            observed = await self._activity("observe_task", ref, TaskObservation)
+            if observed.status == "missing":
+                workflow.logger.warning("task %s no longer exists; the workflow ends", ref.task_id)
+                return "missing"
+            if observed.status in FINISHED:
+                return await self._finish(ref, observed.status)
+            await self._apply_rules(ref, observed)
+            ticks_this_run += 1
+            self.state.ticks += 1
+            if ticks_this_run >= params.ticks_per_run or workflow.info().is_continue_as_new_suggested():
+                self.state.runs += 1
+                workflow.continue_as_new(replace(params, state=self.state))
+            await self._pause(params.monitor_interval_s)
+
+    async def _apply_rules(self, ref: TaskRef, observed: TaskObservation) -> None:
+        if self.state.status == "blocked":
+            if observed.blocked_since is None:
+                self._clear_block()  # cleared in the database: the agent got its answer, or a person
+            else:
+                await self._alert(ref, "blocked", self.state.blocked_since or observed.blocked_since,
+                                  self.state.blocked_reason)  # rules whose delay has come due since
+            return
+        if self.state.sleeping or observed.blocked_since is None:
+            return
+        threshold = self.params.threshold_s(observed.priority)
+        if observed.blocked_for_s < threshold:
+            return
+        await self._activity("mark_blocked", BlockedInput(ref, observed.blocked_since, observed.blocked_reason,
+                                                          threshold))
+        self.state.status = "blocked"
+        self.state.blocked_since = observed.blocked_since
+        self.state.blocked_reason = observed.blocked_reason
+        await self._alert(ref, "blocked", observed.blocked_since, observed.blocked_reason)
+
+    async def _alert(self, ref: TaskRef, trigger: str, episode: int, reason: str | None) -> None:
+        to_push = await self._activity("apply_alert_rules", AlertInput(ref, trigger, episode, reason), list[int])
+        for notification_id in to_push:
+            try:
+                await workflow.execute_activity("push_notification", notification_id, **PUSH_ACTIVITY)
+            except ActivityError as error:
+                workflow.logger.warning("push of notification %s failed for good: %s", notification_id, error.cause)
+
+    async def _finish(self, ref: TaskRef, status: str) -> str:
+        await self._activity("finish_task", FinishInput(ref, status))
+        self.state.status = "done" if status == "completed" else "cancelled"
+        if status == "completed":
+            await self._alert(ref, "completed", int(workflow.now().timestamp()), None)
+        return self.state.status
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep on a durable timer until the next tick, woken early by an unblock or a cancel."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(lambda: self.state.cancel_requested or self.state.unblock_requested,
+                                          timeout=timedelta(seconds=seconds))
+
+    def _clear_block(self) -> None:
+        self.state.unblock_requested = False
+        self.state.unblock_reason = None
+        self.state.blocked_since = None
+        self.state.blocked_reason = None
+        self.state.status = "sleeping" if self.state.sleeping else "working"
+
+    async def _activity(self, name: str, argument, result_type=None):
+        return await workflow.execute_activity(name, argument, result_type=result_type, **DB_ACTIVITY)
+
+    @workflow.signal(name=SIGNAL_UNBLOCK)
+    def unblock(self, reason: str | None = None) -> None:
+        self.state.unblock_requested = True
+        self.state.unblock_reason = reason
+
+    @workflow.signal(name=SIGNAL_CANCEL)
+    def cancel(self) -> None:
+        self.state.cancel_requested = True
+
+    @workflow.signal(name=SIGNAL_SLEEP)
+    def sleep(self) -> None:
+        """The agent sleeps on purpose: no BLOCKED escalation until it wakes."""
+        self.state.sleeping = True
+        if self.state.status == "working":
+            self.state.status = "sleeping"
+
+    @workflow.signal(name=SIGNAL_WAKE)
+    def wake(self) -> None:
+        self.state.sleeping = False
+        if self.state.status == "sleeping":
+            self.state.status = "working"
+
+    @workflow.query(name=QUERY_VIEW)
+    def view(self) -> dict:
+        """The workflow's current view: status, when the blocked episode began, why; and its run count."""
+        return {"status": self.state.status, "blocked_since": self.state.blocked_since,
+                "blocked_reason": self.state.blocked_reason, "runs": self.state.runs, "ticks": self.state.ticks,
+                "sleeping": self.state.sleeping}
