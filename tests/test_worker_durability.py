@@ -1,0 +1,120 @@
+"""The task workflow survives what real life does: long runs, worker restarts, Temporal outages, flaky push."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import responses
+from falcon import testing
+
+import functions.events
+from shared.db import database
+from shared.models import AgentTask, Notification
+from shared.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
+from shared.temporal import signal_task_workflow
+from shared.workflow_starts import start_workflows
+from tests.processes import free_port
+from tests.temporal_support import wait_for
+from tests.test_worker_lifecycle import FAST, notifications, post, task_row
+
+PUSH_URL = "https://ntfy.example.test/agents-topic"
+
+
+@pytest.fixture
+def fast(temporal, settings, db):
+    return temporal.settings_for(settings, **FAST)
+
+
+def events_client(settings):
+    return testing.TestClient(functions.events.create_app(settings))
+
+
+def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(temporal, fast, settings):
+    offline = events_client(settings)  # Temporal off: the test starts the workflow itself, with short runs
+    post(offline, "task.created", {"id": "t-can", "agent_id": "agent-can", "title": "Long one", "priority": "high"})
+    with temporal.worker(fast):
+        temporal.run(temporal.client.start_workflow(
+            WORKFLOW_NAME, TaskWorkflowInput("agent-can", "t-can", ticks_per_run=3, **FAST),
+            id=task_workflow_id("agent-can", "t-can"), task_queue=fast.temporal_task_queue))
+        wait_for(lambda: task_row("t-can").status == "in_progress")
+        post(offline, "task.updated", {"id": "t-can", "status": "blocked", "blocked_reason": "stuck"})
+        blocked = wait_for(lambda: (v := temporal.view("agent-can", "t-can"))["status"] == "blocked" and v)
+        later = wait_for(lambda: (v := temporal.view("agent-can", "t-can"))["runs"] >= blocked["runs"] + 2 and v,
+                         what="two more runs (continue-as-new)")
+        assert (later["status"], later["blocked_since"], later["blocked_reason"]) == (
+            "blocked", blocked["blocked_since"], "stuck")
+        assert [n.rule_id for n in notifications("t-can")] == ["blocked-high"]  # one per episode, not per run
+        assert signal_task_workflow(fast, "agent-can", "t-can", SIGNAL_UNBLOCK, "go on")
+        wait_for(lambda: temporal.view("agent-can", "t-can")["status"] == "working")
+        post(offline, "task.updated", {"id": "t-can", "status": "completed"})
+        assert temporal.result("agent-can", "t-can") == "done"
+    described = temporal.run(temporal.handle("agent-can", "t-can").describe())
+    assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
+
+
+def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fast):
+    client = events_client(fast)
+    with temporal.worker(fast):
+        post(client, "task.created", {"id": "t-restart", "agent_id": "agent-restart", "title": "Survive"})
+        wait_for(lambda: task_row("t-restart").status == "in_progress")
+    post(client, "task.updated", {"id": "t-restart", "status": "completed"})  # while no worker runs
+    with temporal.worker(fast):
+        assert temporal.result("agent-restart", "t-restart") == "done"
+    assert task_row("t-restart").status == "completed"
+
+
+def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(temporal, fast):
+    client = events_client(fast)
+    with temporal.worker(fast):
+        post(client, "task.created", {"id": "t-ep", "agent_id": "agent-ep", "title": "Twice", "priority": "high"})
+        wait_for(lambda: task_row("t-ep").status == "in_progress")
+        for episode in (1, 2):
+            post(client, "task.updated", {"id": "t-ep", "status": "blocked", "blocked_reason": f"question {episode}"})
+            wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "blocked")
+            time.sleep(4 * FAST["monitor_interval_s"])  # a few more ticks while blocked: no new alert
+            assert len(notifications("t-ep")) == episode
+            assert signal_task_workflow(fast, "agent-ep", "t-ep", SIGNAL_UNBLOCK, "answered")
+            wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "working")
+    assert [n.body.endswith(f"question {i}") for i, n in enumerate(notifications("t-ep"), 1)] == [True, True]
+
+
+def test_temporal_unreachable_ingest_stays_fast_and_the_reconciler_starts_the_workflow_later(temporal, fast):
+    down = fast.with_overrides(temporal_address=f"127.0.0.1:{free_port()}", temporal_retry_after_s=60.0)
+    client = events_client(down)
+    started = time.monotonic()
+    for n in range(5):
+        post(client, "task.created", {"id": f"t-down-{n}", "agent_id": "agent-down", "title": f"Task {n}"})
+    assert time.monotonic() - started < 1.0
+    assert all(task_row(f"t-down-{n}").workflow_started_at is None for n in range(5))  # waiting
+
+    with temporal.worker(fast), database.connection_context():
+        assert sorted(start_workflows(fast)) == [f"t-down-{n}" for n in range(5)]  # Temporal is back
+        wait_for(lambda: all(task_row(f"t-down-{n}").status == "in_progress" for n in range(5)))
+        assert start_workflows(fast) == []  # nothing waits any more
+    assert all(task_row(f"t-down-{n}").workflow_started_at is not None for n in range(5))
+
+
+@responses.activate
+def test_push_goes_to_the_ntfy_url_and_is_retried_after_a_500(temporal, fast):
+    responses.add_passthru("http://127.0.0.1")  # nothing else of ours speaks HTTP, but be safe
+    responses.add(responses.POST, "https://ntfy.example.test", status=500)
+    responses.add(responses.POST, "https://ntfy.example.test", status=200, json={"id": "msg-1"})
+    pushing = fast.with_overrides(push_url=PUSH_URL, dashboard_public_url="https://dash.example.test")
+    client = events_client(pushing)
+    with temporal.worker(pushing):
+        post(client, "task.created", {"id": "t-push", "agent_id": "agent-push", "title": "Deploy", "priority": "high"})
+        wait_for(lambda: task_row("t-push").status == "in_progress")
+        post(client, "task.updated", {"id": "t-push", "status": "blocked", "blocked_reason": "Need a key"})
+        wait_for(lambda: notifications("t-push") and notifications("t-push")[0].delivered_at, timeout=20,
+                 what="the push delivered on the second try")
+    assert len(responses.calls) == 2
+    message = json.loads(responses.calls[1].request.body)
+    assert message == {"topic": "agents-topic", "title": "Blocked: Deploy", "message": message["message"],
+                       "priority": 4, "tags": ["warning", "high"],
+                       "click": "https://dash.example.test/agents/agent-push?task=t-push"}
+    assert "Need a key" in message["message"]
+    with database.connection_context():
+        assert AgentTask.get_by_id("t-push").status == "blocked"
+        assert Notification.select().count() == 1
