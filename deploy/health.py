@@ -12,6 +12,7 @@ from shared.auth import PUBLIC
 from shared.clock import iso_from_unix
 from shared.config import Settings
 from shared.migrations import LATEST_VERSION, current_version
+from shared.temporal import temporal_health
 from shared.webapp import function_app
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ class HealthResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         database = database_health()
         resp.media = {"status": "ok" if database["ok"] else "unavailable", "database": database,
-                      "linear": linear_health(self.settings) if database["ok"] else None}
-        # Linear is optional: its failures show here but never make the bundle unhealthy.
+                      "linear": linear_health(self.settings) if database["ok"] else None,
+                      "temporal": temporal_health(self.settings)}
+        # Linear and Temporal are optional: their failures show here but never make the bundle unhealthy.
         resp.status = falcon.HTTP_200 if database["ok"] else falcon.HTTP_503
 
 

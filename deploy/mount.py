@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 
 import falcon
 
+import functions.agents
 import functions.events
 import functions.linear_sync
 import functions.linear_webhook
@@ -22,7 +23,7 @@ from shared.logs import configure_logging
 WSGIApp = Callable[..., Iterable[bytes]]
 
 # Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
-FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync)
+FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync, functions.agents)
 
 
 class PrefixMount:

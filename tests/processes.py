@@ -49,8 +49,9 @@ class Server:
 def gunicorn(database_url: str, env: dict[str, str], workers: int = 2) -> Iterator[Server]:
     """Migrate the database, serve the mount with the project's gunicorn config, stop it afterwards."""
     port = free_port()
-    full_env = os.environ | env | {"DATABASE_URL": database_url, "DASHBOARD_PORT": str(port),
-                                   "DASHBOARD_WORKERS": str(workers)}
+    # Temporal off unless a test says otherwise: a dev server on this machine is none of the test's business.
+    full_env = os.environ | {"TEMPORAL_ADDRESS": "off"} | env | {
+        "DATABASE_URL": database_url, "DASHBOARD_PORT": str(port), "DASHBOARD_WORKERS": str(workers)}
     subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO, env=full_env, check=True,
                    capture_output=True)
     # The log goes to a file, not a pipe: nobody reads a pipe while the test runs, and a full one

@@ -39,7 +39,20 @@ def test_health_is_public_and_reports_the_database(mounted_client):
     response = mounted_client.simulate_get("/api/health")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "database": {"ok": True, "schema_version": LATEST_VERSION},
-                             "linear": {"configured": False, "webhook": False}}
+                             "linear": {"configured": False, "webhook": False},
+                             "temporal": {"configured": False, "reachable": False}}
+
+
+def test_health_reports_temporal_unreachable_but_stays_200(tmp_path, settings, db):
+    from deploy import mount
+    from tests.processes import free_port
+
+    down = settings.with_overrides(temporal_address=f"127.0.0.1:{free_port()}")
+    response = testing.TestClient(mount.create_app(down)).simulate_get("/api/health")
+    assert response.status_code == 200
+    temporal = response.json["temporal"]
+    assert (temporal["configured"], temporal["reachable"]) == (True, False)
+    assert "unavailable" in temporal["error"]
 
 
 def test_health_is_503_when_the_schema_is_missing(tmp_path, settings):

@@ -1,0 +1,32 @@
+"""The agents function: agents and their tasks, a person's Unblock / Cancel, alert rules, notifications."""
+
+from __future__ import annotations
+
+import falcon
+
+from functions.agents.alert_rules import AlertRulesResource
+from functions.agents.notifications import NotificationsResource
+from functions.agents.resources import AgentResource, AgentsResource, TaskActionsResource
+from shared.config import Settings
+from shared.webapp import function_app
+
+ROUTE_PREFIXES = ("/api/agents", "/api/agent", "/api/alert-rules", "/api/notifications")
+
+
+def create_app(settings: Settings | None = None) -> falcon.App:
+    settings = settings or Settings.from_env()
+    app = function_app(settings)
+    app.add_route("/api/agents", AgentsResource())
+    agent = AgentResource(settings)
+    app.add_route("/api/agent/{agent_id}/profile", agent, suffix="profile")
+    app.add_route("/api/agent/{agent_id}/tasks", agent, suffix="tasks")
+    actions = TaskActionsResource(settings)
+    app.add_route("/api/agent/{agent_id}/tasks/{task_id}/unblock", actions, suffix="unblock")
+    app.add_route("/api/agent/{agent_id}/tasks/{task_id}/cancel", actions, suffix="cancel")
+    rules = AlertRulesResource(settings.max_body_bytes)
+    app.add_route("/api/alert-rules", rules)
+    app.add_route("/api/alert-rules/{rule_id}", rules, suffix="item")
+    notifications = NotificationsResource()
+    app.add_route("/api/notifications", notifications)
+    app.add_route("/api/notifications/{notification_id:int}/read", notifications, suffix="read")
+    return app

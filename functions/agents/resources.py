@@ -1,0 +1,183 @@
+"""Agents and their tasks: the list, a profile, an agent's tasks, a new task, and a person's Unblock / Cancel.
+
+A task's state lives in the database; its workflow is told afterwards. So Unblock and Cancel change
+the task at once (and answer 202), then signal the workflow, which finds the change even if the
+signal is lost (Temporal down): nothing a person does waits on Temporal.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import falcon
+
+from shared.clock import now
+from shared.config import Settings
+from shared.db import write_transaction
+from shared.errors import ApiError, invalid
+from shared.json_body import read_json
+from shared.models import Agent, AgentTask
+from shared.pagination import page_request, paginate
+from shared.query import list_param
+from shared.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
+from shared.tasks import set_agent_status, set_task_status, upsert_task
+from shared.temporal import TemporalUnavailable, signal_task_workflow
+from shared.workflow_starts import start_workflows
+
+log = logging.getLogger(__name__)
+
+PRIORITIES = ("urgent", "high", "medium", "low")
+TASK_FIELDS = {"id", "title", "priority", "linear_issue_id", "project_id"}
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_TITLE = 500
+
+
+def agent_or_404(agent_id: str) -> Agent:
+    agent = Agent.get_or_none(Agent.id == agent_id)
+    if agent is None:
+        raise ApiError(404, "not_found", f"No agent {agent_id!r}.")
+    return agent
+
+
+def task_or_404(agent_id: str, task_id: str) -> AgentTask:
+    task = AgentTask.get_or_none((AgentTask.id == task_id) & (AgentTask.agent_id == agent_id))
+    if task is None:
+        raise ApiError(404, "not_found", f"No task {task_id!r} for agent {agent_id!r}.")
+    return task
+
+
+def task_json(task: AgentTask | dict[str, Any]) -> dict[str, Any]:
+    """A task as the API shows it, with whether it still waits for its workflow."""
+    body = task.to_json() if isinstance(task, AgentTask) else dict(task)
+    body["workflow_waiting"] = body["workflow_started_at"] is None and body["status"] not in FINISHED
+    return body
+
+
+class AgentsResource:
+    """GET /api/agents?status=a,b&type=&parent= — by id."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = Agent.select()
+        if statuses := list_param(req, "status"):
+            query = query.where(Agent.status.in_(statuses))
+        if types := list_param(req, "type"):
+            query = query.where(Agent.type.in_(types))
+        if parent := req.get_param("parent"):
+            query = query.where(Agent.parent_agent_id == parent)
+        rows, cursor = paginate(query, (Agent.id,), page_request(req), newest_first=False)
+        resp.media = {"agents": [row.to_json() for row in rows], "next_cursor": cursor}
+
+
+class AgentResource:
+    """GET /api/agent/{id}/profile; GET and POST /api/agent/{id}/tasks."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_get_profile(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
+        agent = agent_or_404(agent_id)
+        parent = Agent.get_or_none(Agent.id == agent.parent_agent_id) if agent.parent_agent_id else None
+        children = Agent.select().where(Agent.parent_agent_id == agent_id).order_by(Agent.id)
+        current = AgentTask.get_or_none(AgentTask.id == agent.current_task_id) if agent.current_task_id else None
+        resp.media = {"agent": agent.to_json(), "parent": parent.to_json() if parent else None,
+                      "children": [child.to_json() for child in children],
+                      "current_task": task_json(current) if current else None,
+                      "last_heartbeat": agent.to_json()["last_heartbeat"]}
+
+    def on_get_tasks(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
+        agent_or_404(agent_id)
+        query = AgentTask.select().where(AgentTask.agent_id == agent_id)
+        if statuses := list_param(req, "status"):
+            query = query.where(AgentTask.status.in_(statuses))
+        rows, cursor = paginate(query, (AgentTask.created_at, AgentTask.id), page_request(req))
+        resp.media = {"tasks": [task_json(row) for row in rows], "next_cursor": cursor}
+
+    def on_post_tasks(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
+        task = parse_new_task(read_json(req, self.settings.max_body_bytes))
+        task["agent_id"] = agent_id
+        with write_transaction():
+            agent_or_404(agent_id)
+            if AgentTask.get_or_none(AgentTask.id == task["id"]) is not None:
+                raise ApiError(409, "conflict", f"A task {task['id']!r} exists already.", field="id")
+            at = now()
+            upsert_task(task, at, at)
+        started = start_workflows(self.settings, [task["id"]])  # after the commit: the workflow finds its task
+        resp.media = {"task": task_json(AgentTask.get_by_id(task["id"])), "workflow_started": bool(started)}
+        resp.status = falcon.HTTP_201
+
+
+def parse_new_task(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise invalid("body", "Send a JSON object: {\"title\": \"...\", \"priority\": \"high\"}.")
+    for name in body:
+        if name not in TASK_FIELDS:
+            raise invalid(name, f"{name} is not a task field; send {', '.join(sorted(TASK_FIELDS))}.")
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+        raise invalid("title", f"title is required: text of 1 to {MAX_TITLE} characters.")
+    priority = body.get("priority", "medium")
+    if priority not in PRIORITIES:
+        raise invalid("priority", f"priority must be one of {', '.join(PRIORITIES)}.")
+    task_id = body.get("id", f"task-{uuid.uuid4().hex[:16]}")
+    if not isinstance(task_id, str) or not ID_PATTERN.match(task_id):
+        raise invalid("id", "id must be 1 to 128 letters, digits, '.', '_', ':' or '-'.")
+    for name in ("linear_issue_id", "project_id"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise invalid(name, f"{name} must be a string id or null.")
+    return {"id": task_id, "title": title.strip(), "priority": priority,
+            "linear_issue_id": body.get("linear_issue_id"), "project_id": body.get("project_id")}
+
+
+class TaskActionsResource:
+    """POST /api/agent/{id}/tasks/{task_id}/unblock and .../cancel — a person steps in."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def on_post_unblock(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
+        reason = optional_reason(req, self.settings.max_body_bytes)
+        with write_transaction():
+            task = task_or_404(agent_id, task_id)
+            if task.status != "blocked":
+                raise ApiError(409, "not_blocked", f"Task {task_id!r} is {task.status}, not blocked.")
+            at = now()
+            set_task_status(task_id, agent_id, "in_progress", at, at, action="unblocked")
+            if Agent.get_by_id(agent_id).status == "blocked":
+                set_agent_status(agent_id, "working", None, at)
+        self.answer(resp, agent_id, task_id, SIGNAL_UNBLOCK, reason)
+
+    def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
+        with write_transaction():
+            task = task_or_404(agent_id, task_id)
+            if task.status in FINISHED:
+                raise ApiError(409, "already_finished", f"Task {task_id!r} is {task.status} already.")
+            at = now()
+            set_task_status(task_id, agent_id, "cancelled", at, at)
+        self.answer(resp, agent_id, task_id, SIGNAL_CANCEL)
+
+    def answer(self, resp: falcon.Response, agent_id: str, task_id: str, signal: str, *args: Any) -> None:
+        signalled = False
+        if self.settings.temporal_address is not None:
+            try:
+                signalled = signal_task_workflow(self.settings, agent_id, task_id, signal, *args)
+            except TemporalUnavailable as error:
+                log.info("%s of %s recorded; its workflow will see it when Temporal is back (%s)", signal, task_id,
+                         error)
+        resp.media = {"task": task_json(AgentTask.get_by_id(task_id)), "signalled": signalled}
+        resp.status = falcon.HTTP_202
+
+
+def optional_reason(req: falcon.Request, max_body_bytes: int) -> str | None:
+    """Unblock takes an optional `{"reason": "..."}`; no body at all is fine."""
+    if not req.content_length:
+        return None
+    body = read_json(req, max_body_bytes)
+    if not isinstance(body, dict) or set(body) - {"reason"}:
+        raise invalid("body", "Send {\"reason\": \"...\"} or no body.")
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
+        raise invalid("reason", "reason must be text of at most 2000 characters.")
+    return reason
