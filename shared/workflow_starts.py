@@ -13,7 +13,7 @@ import logging
 import sys
 
 from shared.clock import iso_from_unix, now
-from shared.config import ConfigError, Settings
+from shared.config import Settings, settings_for_command
 from shared.db import database, execute, open_database, write_transaction
 from shared.feed import record_change
 from shared.task_workflow import FINISHED
@@ -83,11 +83,7 @@ def signal_current_task(settings: Settings, agent_id: str, signal: str, *args) -
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s workflow-starts: %(message)s")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     open_database(settings)
     with database.connection_context():
         waiting = len(waiting_tasks())

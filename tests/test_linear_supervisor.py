@@ -146,7 +146,8 @@ def test_make_run_serves_syncs_linear_and_stops_cleanly_on_sigterm(tmp_path):
     with fake.serve() as url, (tmp_path / "run.log").open("wb") as log:
         env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'dashboard.db'}", "DASHBOARD_PORT": str(port),
                             "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "DASHBOARD_WORKERS": "1",
-                            "LINEAR_API_KEY": LINEAR_API_KEY, "LINEAR_API_URL": url, "LINEAR_SYNC_INTERVAL_S": "5"}
+                            "LINEAR_API_KEY": LINEAR_API_KEY, "LINEAR_API_URL": url, "LINEAR_SYNC_INTERVAL_S": "5",
+                            "TEMPORAL_ADDRESS": "off"}
         process = subprocess.Popen([sys.executable, "-m", "deploy.run"], cwd=REPO, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
         try:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings, settings_for_command
 from shared.db import open_database
 from worker.activities import TaskActivities
 from worker.workflows import AgentTaskWorkflow
@@ -69,11 +69,7 @@ async def serve(settings: Settings) -> int:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker: %(message)s")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_for_command()
     if settings.temporal_address is None:
         print("TEMPORAL_ADDRESS is off: there is no Temporal to work for", file=sys.stderr)
         return 2
