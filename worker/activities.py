@@ -152,12 +152,23 @@ class TaskActivities:
             execute("UPDATE notifications SET delivered_at = ? WHERE id = ?", (clock_now(), notification_id))
 
 
+def duration(seconds: float) -> str:
+    """2 s, 10 min, 1 h 30 min: how long, as a person reads it."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def notification_text(alert: AlertInput, task: dict[str, Any]) -> tuple[str, str]:
     agent = task["agent_id"]
     if alert.trigger == "blocked":
-        minutes = max(1, round((clock_now() - alert.episode) / 60))
         reason = alert.reason or task.get("blocked_reason") or "no reason given"
-        return f"Blocked: {task['title']}", f"{agent} has been blocked for {minutes} min: {reason}"
+        blocked_for = duration(clock_now() - alert.episode)
+        return f"Blocked: {task['title']}", f"{agent} has been blocked for {blocked_for}: {reason}"
     if alert.trigger == "completed":
         return f"Done: {task['title']}", f"{agent} completed {task['title']!r}."
     return f"{alert.trigger}: {task['title']}", f"{agent}: {alert.reason or alert.trigger}"

@@ -38,8 +38,9 @@ with workflow.unsafe.imports_passed_through():
         TaskWorkflowInput,
     )
 
-# Database activities retry until the database answers (a locked SQLite file is transient).
-DB_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
+# Database activities take milliseconds (a write waits at most the 5 s busy timeout): 10 s means the
+# worker running it died, and another worker retries it. They retry until the database answers.
+DB_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=10),
                "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30))}
 # A push server that keeps failing must not hold the workflow: a few tries, then give up (logged).
 PUSH_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=20),

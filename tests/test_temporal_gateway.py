@@ -1,0 +1,58 @@
+"""The web processes' way to Temporal: short timeouts and a circuit breaker, so an outage costs a
+request nothing after the first one notices it."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from shared.config import Settings
+from shared.temporal import TemporalUnavailable, gateway, start_task_workflows, temporal_health
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts TCP connections and never says a word (a hung Temporal)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def timed(call) -> tuple[float, Exception | None]:
+    started = time.monotonic()
+    try:
+        call()
+    except Exception as error:  # the test inspects it
+        return time.monotonic() - started, error
+    return time.monotonic() - started, None
+
+
+def test_a_hung_temporal_costs_one_timeout_then_calls_fail_at_once_until_the_retry_window(silent_server):
+    settings = Settings(temporal_address=silent_server, temporal_rpc_timeout_s=0.3, temporal_retry_after_s=1.0)
+    first, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
+    assert isinstance(error, TemporalUnavailable) and 0.25 < first < 2.0
+    for _ in range(20):
+        elapsed, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
+        assert isinstance(error, TemporalUnavailable) and elapsed < 0.02
+    assert gateway(settings).breaker_open
+    health = temporal_health(settings)
+    assert (health["reachable"], health["configured"]) == (False, True) and "unavailable" in health["error"]
+    time.sleep(1.0)
+    assert not gateway(settings).breaker_open  # the window is over: the next call tries Temporal again
+    again, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
+    assert isinstance(error, TemporalUnavailable) and again > 0.25
+
+
+def test_temporal_off_is_reported_and_never_contacted():
+    off = Settings(temporal_address=None)
+    assert gateway(off) is None
+    assert temporal_health(off) == {"configured": False, "reachable": False}
+    with pytest.raises(TemporalUnavailable):
+        start_task_workflows(off, [("agent", "task")])
+
+
+def test_a_reachable_temporal_is_healthy(temporal, settings):
+    assert temporal_health(temporal.settings_for(settings))["reachable"] is True
