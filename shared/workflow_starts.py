@@ -16,7 +16,7 @@ from shared.clock import iso_from_unix, now
 from shared.config import Settings, settings_for_command
 from shared.db import database, execute, open_database, write_transaction
 from shared.feed import record_change
-from shared.task_workflow import FINISHED
+from shared.task_workflow import FINISHED, task_workflow_id
 from shared.temporal import TemporalUnavailable, signal_task_workflow, start_task_workflows
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,19 @@ def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATC
     return [tuple(row) for row in execute(statement, [*params, limit]).fetchall()]
 
 
-def mark_started(task_ids: list[str]) -> None:
-    if not task_ids:
+def mark_started(tasks: list[tuple[str, str]]) -> None:
+    """Record that these (agent_id, task_id) have their workflow (a task older than migration 5 gets
+    its workflow id here too)."""
+    if not tasks:
         return
     at = now()
     with write_transaction():
-        for task_id in task_ids:
-            execute("UPDATE agent_tasks SET workflow_started_at = ? WHERE id = ? AND workflow_started_at IS NULL",
-                    (at, task_id))
-            record_change("task", "workflow_started", {"id": task_id, "workflow_started_at": iso_from_unix(at)})
+        for agent_id, task_id in tasks:
+            workflow_id = task_workflow_id(agent_id, task_id)
+            execute("UPDATE agent_tasks SET workflow_started_at = ?, workflow_id = COALESCE(workflow_id, ?)"
+                    " WHERE id = ? AND workflow_started_at IS NULL", (at, workflow_id, task_id))
+            record_change("task", "workflow_started", {"id": task_id, "workflow_id": workflow_id,
+                                                       "workflow_started_at": iso_from_unix(at)})
 
 
 def start_workflows(settings: Settings, task_ids: list[str] | None = None) -> list[str]:
@@ -63,7 +67,8 @@ def start_workflows(settings: Settings, task_ids: list[str] | None = None) -> li
     except TemporalUnavailable as error:
         log.info("%d task(s) wait for their workflow: %s", len(tasks), error)
         return []
-    mark_started(started)
+    started_ids = set(started)
+    mark_started([task for task in tasks if task[1] in started_ids])
     return started
 
 

@@ -118,3 +118,15 @@ def test_push_goes_to_the_ntfy_url_and_is_retried_after_a_500(temporal, fast):
     with database.connection_context():
         assert AgentTask.get_by_id("t-push").status == "blocked"
         assert Notification.select().count() == 1
+
+
+def test_an_open_task_from_before_workflows_existed_gets_one_from_the_reconciler(temporal, fast):
+    with database.connection_context():
+        database.execute_sql("INSERT INTO agents (id, name, type) VALUES ('agent-old', 'Old', 'primary')")
+        database.execute_sql("INSERT INTO agent_tasks (id, agent_id, title, status) VALUES"
+                             " ('t-old', 'agent-old', 'From the TypeScript days', 'pending')")
+    with temporal.worker(fast), database.connection_context():
+        assert start_workflows(fast) == ["t-old"]
+        wait_for(lambda: task_row("t-old").status == "in_progress")
+    task = task_row("t-old")
+    assert task.workflow_id == "agent-task-agent-old-t-old" and task.workflow_started_at is not None
