@@ -37,13 +37,25 @@ def due_rules(trigger: str, priority: str, elapsed_s: float) -> list[AlertRule]:
             if rule_matches_priority(rule.priority_filter, priority) and (rule.delay_ms or 0) <= elapsed_s * 1000]
 
 
+def dedup_key(rule_id: str, task_id: str, trigger: str, episode: int) -> str:
+    return f"{rule_id}:{task_id}:{trigger}:{episode}"
+
+
+def rules_pending(trigger: str, task_id: str, priority: str, episode: int, now: int) -> bool:
+    """Whether a rule is due in this episode and has not fired yet (a read: no write lock taken)."""
+    return any(
+        not execute("SELECT 1 FROM notifications WHERE dedup_key = ?",
+                    (dedup_key(rule.id, task_id, trigger, episode),)).fetchone()
+        for rule in due_rules(trigger, priority, now - episode))
+
+
 def fire_rules(trigger: str, task: dict[str, Any], episode: int, now: int, *, title: str,
                body: str | None) -> list[int]:
     """Record a notification for each due rule not yet fired in this episode; inside the caller's
     write transaction. Returns the ids of the new ones that still have to be pushed."""
     to_push: list[int] = []
     for rule in due_rules(trigger, task["priority"] or "medium", now - episode):
-        key = f"{rule.id}:{task['id']}:{trigger}:{episode}"
+        key = dedup_key(rule.id, task["id"], trigger, episode)
         # The caller's write transaction holds the write lock: nobody can insert the key in between.
         if execute("SELECT 1 FROM notifications WHERE dedup_key = ?", (key,)).fetchone():
             continue  # already fired in this episode

@@ -76,6 +76,10 @@ class TaskObservation:
     blocked_since: int | None = None  # set while the task (or its agent, on it) is blocked
     blocked_reason: str | None = None
     blocked_for_s: float = 0.0
+    # While it is in progress and not blocked: since when nothing happened (no heartbeat, no update),
+    # and whether an idle_too_long rule is due for that quiet spell.
+    idle_since: int | None = None
+    idle_alert_due: bool = False
 
 
 @dataclass

@@ -130,3 +130,20 @@ def test_an_open_task_from_before_workflows_existed_gets_one_from_the_reconciler
         wait_for(lambda: task_row("t-old").status == "in_progress")
     task = task_row("t-old")
     assert task.workflow_id == "agent-task-agent-old-t-old" and task.workflow_started_at is not None
+
+
+def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fast):
+    with database.connection_context():
+        database.execute_sql("UPDATE alert_rules SET delay_ms = 1000 WHERE id = 'idle-all'")
+    client = events_client(fast)
+    with temporal.worker(fast):
+        post(client, "task.created", {"id": "t-idle", "agent_id": "agent-idle", "title": "Quiet"})
+        wait_for(lambda: task_row("t-idle").status == "in_progress")
+        first = wait_for(lambda: notifications("t-idle"), what="the idle_too_long alert")
+        assert [(n.rule_id, n.trigger) for n in first] == [("idle-all", "idle_too_long")]
+        assert first[0].title == "Idle: Quiet" and first[0].body.startswith("Nothing from agent-idle for ")
+        time.sleep(4 * FAST["monitor_interval_s"])
+        assert len(notifications("t-idle")) == 1  # the same quiet spell is not announced again
+        time.sleep(1.0)  # a heartbeat in a later second starts a new quiet spell
+        post(client, "agent.heartbeat", {"id": "agent-idle"})
+        wait_for(lambda: len(notifications("t-idle")) == 2, what="a second quiet spell, a second alert")

@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import activity
 
-from shared.alerts import fire_rules
+from shared.alerts import fire_rules, rules_pending
 from shared.clock import now as clock_now
 from shared.config import Settings
 from shared.db import database, execute, write_transaction
@@ -80,9 +80,22 @@ class TaskActivities:
                 if agent and agent[0] == "blocked" and agent[3] == ref.task_id:
                     since, reason = agent[2], agent[1]
         if since is None:
-            return TaskObservation(status=status, priority=priority or "medium")
+            return self._idle_observation(ref, status, priority or "medium")
         return TaskObservation(status=status, priority=priority or "medium", blocked_since=since,
                                blocked_reason=reason, blocked_for_s=max(0.0, clock_now() - since))
+
+    def _idle_observation(self, ref: TaskRef, status: str, priority: str) -> TaskObservation:
+        """A task in progress and not blocked: when its agent was last heard of, and whether an
+        idle_too_long rule is due for this quiet spell."""
+        if status != "in_progress":
+            return TaskObservation(status=status, priority=priority)
+        with database.connection_context():
+            row = execute("SELECT a.last_heartbeat, t.updated_at, t.started_at FROM agent_tasks t"
+                          " JOIN agents a ON a.id = t.agent_id WHERE t.id = ?", (ref.task_id,)).fetchone()
+            idle_since = max((value for value in row or () if value), default=None)
+            due = idle_since is not None and rules_pending("idle_too_long", ref.task_id, priority, idle_since,
+                                                           clock_now())
+        return TaskObservation(status=status, priority=priority, idle_since=idle_since, idle_alert_due=due)
 
     @activity.defn(name="mark_blocked")
     def mark_blocked(self, blocked: BlockedInput) -> None:
@@ -169,6 +182,9 @@ def notification_text(alert: AlertInput, task: dict[str, Any]) -> tuple[str, str
         reason = alert.reason or task.get("blocked_reason") or "no reason given"
         blocked_for = duration(clock_now() - alert.episode)
         return f"Blocked: {task['title']}", f"{agent} has been blocked for {blocked_for}: {reason}"
+    if alert.trigger == "idle_too_long":
+        quiet_for = duration(clock_now() - alert.episode)
+        return f"Idle: {task['title']}", f"Nothing from {agent} for {quiet_for} while on {task['title']!r}."
     if alert.trigger == "completed":
         return f"Done: {task['title']}", f"{agent} completed {task['title']!r}."
     return f"{alert.trigger}: {task['title']}", f"{agent}: {alert.reason or alert.trigger}"

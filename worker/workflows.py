@@ -92,7 +92,11 @@ class AgentTaskWorkflow:
                 await self._alert(ref, "blocked", self.state.blocked_since or observed.blocked_since,
                                   self.state.blocked_reason)  # rules whose delay has come due since
             return
-        if self.state.sleeping or observed.blocked_since is None:
+        if self.state.sleeping:
+            return
+        if observed.blocked_since is None:
+            if observed.idle_alert_due:  # quiet too long: one alert per quiet spell, per rule
+                await self._alert(ref, "idle_too_long", observed.idle_since, None)
             return
         threshold = self.params.threshold_s(observed.priority)
         if observed.blocked_for_s < threshold:
