@@ -15,8 +15,10 @@ SIGNAL_UNBLOCK = "unblock"
 SIGNAL_CANCEL = "cancel"
 SIGNAL_SLEEP = "sleep"
 SIGNAL_WAKE = "wake"
+SIGNAL_ERROR = "error"  # the agent reported an error (session.error): the error rules fire
 QUERY_VIEW = "view"
 
+MAX_PENDING_ERRORS = 20  # an agent failing in a loop is one alert per tick, not a flood
 HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see the README's "Agents and Temporal"
 FINISHED = ("completed", "cancelled")
 
@@ -43,6 +45,7 @@ class CarriedState:
     sleeping: bool = False
     runs: int = 1
     ticks: int = 0
+    errors: list[str] = field(default_factory=list)  # reported, not yet alerted
 
 
 @dataclass

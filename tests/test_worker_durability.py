@@ -16,6 +16,7 @@ from shared.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInpu
 from shared.temporal import signal_task_workflow
 from shared.workflow_starts import start_workflows
 from tests.processes import free_port
+from tests.support import AGENT, event
 from tests.temporal_support import wait_for
 from tests.test_worker_lifecycle import FAST, notifications, post, task_row
 
@@ -147,3 +148,17 @@ def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fas
         time.sleep(1.0)  # a heartbeat in a later second starts a new quiet spell
         post(client, "agent.heartbeat", {"id": "agent-idle"})
         wait_for(lambda: len(notifications("t-idle")) == 2, what="a second quiet spell, a second alert")
+
+
+def test_an_agents_error_fires_the_error_rules_from_its_task_workflow(temporal, fast):
+    client = events_client(fast)
+    with temporal.worker(fast):
+        post(client, "task.created", {"id": "t-err", "agent_id": "agent-err", "title": "Fragile"})
+        wait_for(lambda: task_row("t-err").status == "in_progress")
+        response = client.simulate_post("/api/events", headers=AGENT, json=event(
+            "session.error", {"error": {"name": "ProviderAuthError", "data": {"message": "bad key"}}},
+            agent_id="agent-err"))
+        assert response.status_code == 202
+        fired = wait_for(lambda: notifications("t-err"), what="the error-all alert")
+    assert [(n.rule_id, n.title, n.body) for n in fired] == [
+        ("error-all", "Error: Fragile", "agent-err: ProviderAuthError: bad key")]

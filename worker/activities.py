@@ -182,6 +182,8 @@ def notification_text(alert: AlertInput, task: dict[str, Any]) -> tuple[str, str
         reason = alert.reason or task.get("blocked_reason") or "no reason given"
         blocked_for = duration(clock_now() - alert.episode)
         return f"Blocked: {task['title']}", f"{agent} has been blocked for {blocked_for}: {reason}"
+    if alert.trigger == "error":
+        return f"Error: {task['title']}", f"{agent}: {alert.reason or 'an error'}"
     if alert.trigger == "idle_too_long":
         quiet_for = duration(clock_now() - alert.episode)
         return f"Idle: {task['title']}", f"Nothing from {agent} for {quiet_for} while on {task['title']!r}."

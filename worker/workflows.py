@@ -22,8 +22,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from shared.task_workflow import (
         FINISHED,
+        MAX_PENDING_ERRORS,
         QUERY_VIEW,
         SIGNAL_CANCEL,
+        SIGNAL_ERROR,
         SIGNAL_SLEEP,
         SIGNAL_UNBLOCK,
         SIGNAL_WAKE,
@@ -67,6 +69,9 @@ class AgentTaskWorkflow:
         while True:
             if self.state.cancel_requested:
                 return await self._finish(ref, "cancelled")
+            if self.state.errors:
+                reason = self.state.errors.pop(0)
+                await self._alert(ref, "error", int(workflow.now().timestamp()), reason)
             if self.state.unblock_requested:
                 await self._activity("resume_task", ResumeInput(ref, self.state.unblock_reason))
                 self._clear_block()
@@ -124,10 +129,11 @@ class AgentTaskWorkflow:
         return self.state.status
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep on a durable timer until the next tick, woken early by an unblock or a cancel."""
+        """Sleep on a durable timer until the next tick, woken early by an unblock, a cancel or an error."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await workflow.wait_condition(lambda: self.state.cancel_requested or self.state.unblock_requested,
-                                          timeout=timedelta(seconds=seconds))
+            await workflow.wait_condition(
+                lambda: self.state.cancel_requested or self.state.unblock_requested or bool(self.state.errors),
+                timeout=timedelta(seconds=seconds))
 
     def _clear_block(self) -> None:
         self.state.unblock_requested = False
@@ -147,6 +153,11 @@ class AgentTaskWorkflow:
     @workflow.signal(name=SIGNAL_CANCEL)
     def cancel(self) -> None:
         self.state.cancel_requested = True
+
+    @workflow.signal(name=SIGNAL_ERROR)
+    def error(self, message: str) -> None:
+        if len(self.state.errors) < MAX_PENDING_ERRORS:
+            self.state.errors.append(message)
 
     @workflow.signal(name=SIGNAL_SLEEP)
     def sleep(self) -> None:

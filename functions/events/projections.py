@@ -154,12 +154,25 @@ def session_status(event: Event, now: int) -> None:
         beat(agent_id, event.occurred_at, now)
 
 
+def error_text(event: Event) -> str:
+    """`Name: message` of a session.error's error."""
+    name = lookup(event.data, "error.name") or "Error"
+    detail = lookup(event.data, "error.data.message")
+    return f"{name}: {detail}" if isinstance(detail, str) and detail else str(name)
+
+
+def error_agent(event: Event) -> str | None:
+    """The agent a session.error is about: its session's, or the sender."""
+    session_id = event.data.get("sessionID")
+    return (scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) if session_id else None) \
+        or event.agent_id
+
+
 def session_error(event: Event, now: int) -> None:
     data = event.data
     session_id = data.get("sessionID")
     name = lookup(data, "error.name") or "Error"
-    detail = lookup(data, "error.data.message")
-    text = f"{name}: {detail}" if isinstance(detail, str) and detail else str(name)
+    text = error_text(event)
     if session_id:
         touch_session(session_id, now, status="error")
     message_id = insert_returning_id("INSERT INTO messages (type, content, session_id, agent, created_at,"

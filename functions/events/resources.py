@@ -6,6 +6,7 @@ import falcon
 
 from functions.events.contract import parse_events
 from functions.events.ingest import ingest
+from functions.events.projections import error_agent, error_text
 from shared.auth import AGENT
 from shared.config import Settings
 from shared.db import write_transaction
@@ -15,7 +16,7 @@ from shared.json_body import read_json
 from shared.models import Message, Session, Todo
 from shared.pagination import page_request, paginate
 from shared.query import list_param, since_param
-from shared.task_workflow import SIGNAL_SLEEP, SIGNAL_WAKE
+from shared.task_workflow import SIGNAL_ERROR, SIGNAL_SLEEP, SIGNAL_WAKE
 from shared.workflow_starts import signal_current_task, start_workflows
 
 # An agent that says it sleeps is not stuck: its task's workflow holds off BLOCKED until it works again.
@@ -44,6 +45,9 @@ class EventsResource:
         for event in events:
             if event.type == "agent.status" and event.data["status"] in AGENT_STATUS_SIGNALS:
                 signal_current_task(self.settings, event.data["id"], AGENT_STATUS_SIGNALS[event.data["status"]])
+            elif event.type == "session.error" and (agent_id := error_agent(event)):
+                # The error rules fire from the agent's task workflow, which can push.
+                signal_current_task(self.settings, agent_id, SIGNAL_ERROR, error_text(event))
 
 
 class TodosResource:
