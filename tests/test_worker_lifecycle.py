@@ -83,7 +83,15 @@ def test_a_task_is_started_blocked_past_its_threshold_unblocked_and_done(tempora
     assert notifications("t-life")[1].rule_id == "completed-high"
 
 
-def test_a_low_priority_task_is_not_blocked_before_the_low_threshold(temporal, fast, events):
+def test_a_low_priority_task_is_not_blocked_before_the_low_threshold(temporal, settings, db):
+    # Thresholds 1 s and 5 s: a gap no loaded machine closes, so the check below cannot race.
+    thresholds = temporal.settings_for(settings, **(FAST | {"blocked_after_low_s": 5.0}))
+    events = testing.TestClient(functions.events.create_app(thresholds))
+    with temporal.worker(thresholds):
+        check_low_after_high(temporal, events)
+
+
+def check_low_after_high(temporal, events) -> None:
     post(events, "task.created", {"id": "t-low", "agent_id": "agent-low", "title": "Tidy", "priority": "medium"})
     post(events, "task.created", {"id": "t-high", "agent_id": "agent-high", "title": "Fix prod", "priority": "urgent"})
     wait_for(lambda: task_row("t-low").status == "in_progress" and task_row("t-high").status == "in_progress")
@@ -91,8 +99,8 @@ def test_a_low_priority_task_is_not_blocked_before_the_low_threshold(temporal, f
         post(events, "task.updated", {"id": task_id, "status": "blocked", "blocked_reason": "waiting"})
 
     wait_for(lambda: temporal.view("agent-high", "t-high")["status"] == "blocked", what="urgent: BLOCKED after 1 s")
-    assert temporal.view("agent-low", "t-low")["status"] == "working"  # medium counts as low: 3 s
-    wait_for(lambda: temporal.view("agent-low", "t-low")["status"] == "blocked", what="medium: BLOCKED after 3 s")
+    assert temporal.view("agent-low", "t-low")["status"] == "working"  # medium counts as low: 5 s
+    wait_for(lambda: temporal.view("agent-low", "t-low")["status"] == "blocked", what="medium: BLOCKED after 5 s")
 
 
 def test_cancel_signal_cancels_the_task_and_frees_its_agent(temporal, fast, events):
