@@ -27,7 +27,7 @@ from shared.task_workflow import (
     TaskObservation,
     TaskRef,
 )
-from shared.tasks import ensure_agent, publish_agent, set_agent_status, set_task_status
+from shared.tasks import ensure_agent, set_agent_status, set_task_status
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +135,10 @@ class TaskActivities:
             if row is not None and row[0] != finish.status:
                 set_task_status(ref.task_id, ref.agent_id, finish.status, now, now)
             agent = Agent.fetch_json("id = ?", (ref.agent_id,))
-            if agent and agent["current_task_id"] in (None, ref.task_id) and agent["status"] in ("working", "blocked"):
-                execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
-                        (ref.agent_id, ref.task_id))
+            # Free the agent only if this task was what it was on (set_task_status cleared its current
+            # task); an agent already on another task, asleep or offline is left as it is.
+            if agent and agent["current_task_id"] is None and agent["status"] in ("working", "blocked"):
                 set_agent_status(ref.agent_id, "idle", None, now)
-            elif agent:
-                publish_agent(ref.agent_id, "task_finished")
 
     @activity.defn(name="apply_alert_rules")
     def apply_alert_rules(self, alert: AlertInput) -> list[int]:
