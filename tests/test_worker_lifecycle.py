@@ -12,6 +12,7 @@ from shared.db import database
 from shared.models import AgentTask, Change, Notification
 from shared.task_workflow import SIGNAL_CANCEL, SIGNAL_UNBLOCK
 from shared.temporal import signal_task_workflow
+from shared.workflow_starts import start_workflows
 from tests.support import AGENT, event
 from tests.temporal_support import wait_for
 
@@ -110,3 +111,17 @@ def test_cancel_signal_cancels_the_task_and_frees_its_agent(temporal, fast, even
     assert temporal.result("agent-cancel", "t-cancel") == "cancelled"
     task = task_row("t-cancel")
     assert task.status == "cancelled" and task.completed_at is not None
+
+
+def test_a_task_blocked_before_its_workflow_starts_is_still_marked_started(temporal, settings, db):
+    offline = testing.TestClient(functions.events.create_app(settings))  # no Temporal: the workflow waits
+    post(offline, "task.created", {"id": "t-early", "agent_id": "agent-early", "title": "Quick question"})
+    post(offline, "task.updated", {"id": "t-early", "status": "blocked", "blocked_reason": "Now?"})
+    fast = temporal.settings_for(settings, **FAST)
+    with temporal.worker(fast), database.connection_context():
+        assert start_workflows(fast) == ["t-early"]
+        wait_for(lambda: task_row("t-early").started_at is not None, what="started_at set")
+    assert task_row("t-early").status == "blocked"
+    with database.connection_context():
+        assert database.execute_sql("SELECT current_task_id FROM agents WHERE id = 'agent-early'").fetchone() == (
+            "t-early",)

@@ -16,6 +16,7 @@ from shared.alerts import fire_rules, rules_pending
 from shared.clock import now as clock_now
 from shared.config import Settings
 from shared.db import database, execute, write_transaction
+from shared.feed import record_change
 from shared.models import Agent, AgentTask, Notification
 from shared.push import send_push
 from shared.task_workflow import (
@@ -63,6 +64,13 @@ class TaskActivities:
                 agent = Agent.fetch_json("id = ?", (ref.agent_id,))
                 if agent and agent["status"] in ("idle", "offline", None):
                     set_agent_status(ref.agent_id, "working", None, now)
+            elif row is not None and row[0] == "blocked" and execute(
+                    "UPDATE agent_tasks SET started_at = ? WHERE id = ? AND started_at IS NULL",
+                    (now, ref.task_id)).rowcount:
+                # Blocked before its workflow got to it: started all the same, and its agent's task.
+                execute("UPDATE agents SET current_task_id = ? WHERE id = ? AND current_task_id IS NULL",
+                        (ref.task_id, ref.agent_id))
+                record_change("task", "started", AgentTask.fetch_json("id = ?", (ref.task_id,)))
         return self.observe_task(ref)
 
     @activity.defn(name="observe_task")
