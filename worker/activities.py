@@ -151,10 +151,14 @@ class TaskActivities:
     @activity.defn(name="apply_alert_rules")
     def apply_alert_rules(self, alert: AlertInput) -> list[int]:
         """Fire the rules due in this episode; the ids of new notifications to push (none without PUSH_URL)."""
+        with database.connection_context():
+            # Evaluated every tick of a blocked task: take the write lock only when a rule is due.
+            task = _task(alert.task.task_id)
+            if task is None or not rules_pending(alert.trigger, task["id"], task["priority"] or "medium",
+                                                 alert.episode, clock_now()):
+                return []
         with database.connection_context(), write_transaction():
             task = _task(alert.task.task_id)
-            if task is None:
-                return []
             title, body = notification_text(alert, task)
             to_push = fire_rules(alert.trigger, task, alert.episode, clock_now(), title=title, body=body)
         return to_push if self.settings.push_url else []

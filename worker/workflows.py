@@ -91,12 +91,11 @@ class AgentTaskWorkflow:
 
     async def _apply_rules(self, ref: TaskRef, observed: TaskObservation) -> None:
         if self.state.status == "blocked":
-            if observed.blocked_since is None:
-                self._clear_block()  # cleared in the database: the agent got its answer, or a person
-            else:
-                await self._alert(ref, "blocked", self.state.blocked_since or observed.blocked_since,
-                                  self.state.blocked_reason)  # rules whose delay has come due since
-            return
+            if observed.blocked_since == self.state.blocked_since:
+                await self._alert(ref, "blocked", observed.blocked_since, self.state.blocked_reason)
+                return  # (rules whose delay has come due since)
+            # Cleared in the database (the agent got its answer, or a person), or a new episode began.
+            self._clear_block()
         if self.state.sleeping:
             return
         if observed.blocked_since is None:
