@@ -44,6 +44,11 @@ def test_created_blocked_notified_unblocked_over_http_and_done(temporal, app):
                       .json["notifications"], what="a notification")
     assert [(n["rule_id"], n["title"]) for n in listed] == [("blocked-high", "Blocked: Migrate")]
     assert app.simulate_get("/api/agent/agent-http/profile", headers=DASHBOARD).json["agent"]["status"] == "blocked"
+    shown = app.simulate_get("/api/agent/agent-http/tasks/t-http", headers=DASHBOARD).json
+    assert shown["workflow"]["reachable"] is True
+    assert (shown["workflow"]["view"]["status"], shown["workflow"]["view"]["blocked_reason"]) == (
+        "blocked", "Prod credentials?")
+    assert shown["workflow"]["view"]["blocked_since"] == shown["task"]["blocked_at"]  # both ISO 8601
 
     unblocked = app.simulate_post("/api/agent/agent-http/tasks/t-http/unblock", json={"reason": "In the vault"},
                                   headers=DASHBOARD)

@@ -75,6 +75,13 @@ def test_an_agents_tasks_are_paged_newest_first_and_filtered_by_status(agents, t
     assert_canonical_error(agents.simulate_get("/api/agent/nobody/tasks", headers=DASHBOARD), 404, "not_found")
 
 
+def test_one_task_is_shown_with_its_workflow_unreachable_when_temporal_is_off(agents, team):
+    body = agents.simulate_get("/api/agent/main/tasks/t1", headers=DASHBOARD).json
+    assert body["task"]["id"] == "t1" and body["workflow"] == {"reachable": False, "view": None}
+    assert_canonical_error(agents.simulate_get("/api/agent/main/tasks/nope", headers=DASHBOARD), 404, "not_found")
+    assert_canonical_error(agents.simulate_get("/api/agent/explore-1/tasks/t1", headers=DASHBOARD), 404)
+
+
 def test_creating_a_task_stores_it_waiting_for_its_workflow_and_announces_it(agents, team):
     response = agents.simulate_post("/api/agent/main/tasks", json={"id": "t3", "title": "Third", "priority": "urgent"},
                                     headers=DASHBOARD)

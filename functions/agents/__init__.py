@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     agent = AgentResource(settings)
     app.add_route("/api/agent/{agent_id}/profile", agent, suffix="profile")
     app.add_route("/api/agent/{agent_id}/tasks", agent, suffix="tasks")
+    app.add_route("/api/agent/{agent_id}/tasks/{task_id}", agent, suffix="task")
     actions = TaskActionsResource(settings)
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/unblock", actions, suffix="unblock")
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/cancel", actions, suffix="cancel")

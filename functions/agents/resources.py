@@ -14,7 +14,7 @@ from typing import Any
 
 import falcon
 
-from shared.clock import now
+from shared.clock import iso_from_unix, now
 from shared.config import Settings
 from shared.db import write_transaction
 from shared.errors import ApiError, invalid
@@ -24,7 +24,7 @@ from shared.pagination import page_request, paginate
 from shared.query import list_param
 from shared.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
 from shared.tasks import set_agent_status, set_task_status, upsert_task
-from shared.temporal import TemporalUnavailable, signal_task_workflow
+from shared.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
 from shared.workflow_starts import start_workflows
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class AgentsResource:
 
 
 class AgentResource:
-    """GET /api/agent/{id}/profile; GET and POST /api/agent/{id}/tasks."""
+    """GET /api/agent/{id}/profile; GET and POST /api/agent/{id}/tasks; GET /api/agent/{id}/tasks/{task_id}."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -95,6 +95,11 @@ class AgentResource:
         rows, cursor = paginate(query, (AgentTask.created_at, AgentTask.id), page_request(req))
         resp.media = {"tasks": [task_json(row) for row in rows], "next_cursor": cursor}
 
+    def on_get_task(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
+        """One task, with its workflow's own view ("is it stuck?") when Temporal answers."""
+        task = task_or_404(agent_id, task_id)
+        resp.media = {"task": task_json(task), "workflow": workflow_view(self.settings, agent_id, task_id)}
+
     def on_post_tasks(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
         task = parse_new_task(read_json(req, self.settings.max_body_bytes))
         task["agent_id"] = agent_id
@@ -107,6 +112,20 @@ class AgentResource:
         started = start_workflows(self.settings, [task["id"]])  # after the commit: the workflow finds its task
         resp.media = {"task": task_json(AgentTask.get_by_id(task["id"])), "workflow_started": bool(started)}
         resp.status = falcon.HTTP_201
+
+
+def workflow_view(settings: Settings, agent_id: str, task_id: str) -> dict[str, Any]:
+    """`{"reachable", "view"}`: the workflow's query answer (status, blocked_since, reason, runs), or
+    null when it has none; `reachable` false when Temporal does not answer."""
+    if settings.temporal_address is None:
+        return {"reachable": False, "view": None}
+    try:
+        view = query_task_workflow(settings, agent_id, task_id)
+    except TemporalUnavailable:
+        return {"reachable": False, "view": None}
+    if view and view.get("blocked_since") is not None:
+        view["blocked_since"] = iso_from_unix(view["blocked_since"])
+    return {"reachable": True, "view": view}
 
 
 def parse_new_task(body: Any) -> dict[str, Any]:
