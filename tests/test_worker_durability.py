@@ -155,10 +155,14 @@ def test_an_agents_error_fires_the_error_rules_from_its_task_workflow(temporal, 
     with temporal.worker(fast):
         post(client, "task.created", {"id": "t-err", "agent_id": "agent-err", "title": "Fragile"})
         wait_for(lambda: task_row("t-err").status == "in_progress")
-        response = client.simulate_post("/api/events", headers=AGENT, json=event(
-            "session.error", {"error": {"name": "ProviderAuthError", "data": {"message": "bad key"}}},
-            agent_id="agent-err"))
-        assert response.status_code == 202
+        error = event("session.error", {"error": {"name": "ProviderAuthError", "data": {"message": "bad key"}}},
+                      agent_id="agent-err")
+        assert client.simulate_post("/api/events", headers=AGENT, json=error).status_code == 202
         fired = wait_for(lambda: notifications("t-err"), what="the error-all alert")
+        time.sleep(1.1)  # a later second: a second signal would be a second alert
+        resent = client.simulate_post("/api/events", headers=AGENT, json=error)
+        assert resent.json["duplicates"] == 1
+        time.sleep(4 * FAST["monitor_interval_s"])
+        assert len(notifications("t-err")) == 1  # the resent event is acknowledged, not alerted again
     assert [(n.rule_id, n.title, n.body) for n in fired] == [
         ("error-all", "Error: Fragile", "agent-err: ProviderAuthError: bad key")]

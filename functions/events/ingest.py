@@ -16,6 +16,7 @@ class IngestResult:
     duplicates: int = 0
     unknown: int = 0
     unknown_types: list[str] = field(default_factory=list)
+    applied: list[Event] = field(default_factory=list, repr=False)  # the events seen for the first time
 
     def to_json(self) -> dict:
         body = {"accepted": self.accepted, "duplicates": self.duplicates, "unknown": self.unknown}
@@ -55,4 +56,5 @@ def ingest(events: list[Event]) -> IngestResult:
                 if event.type not in result.unknown_types:
                     result.unknown_types.append(event.type)
     result.accepted = len(fresh)
+    result.applied = fresh
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from functions.events.contract import parse_events
+from functions.events.contract import Event, parse_events
 from functions.events.ingest import ingest
 from functions.events.projections import error_agent, error_text
 from shared.auth import AGENT
@@ -36,18 +36,30 @@ class EventsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         events = parse_events(read_json(req, self.max_body_bytes))
-        resp.media = ingest(events).to_json()
+        result = ingest(events)
+        resp.media = result.to_json()
         resp.status = falcon.HTTP_202
-        # After the commit, so a workflow always finds its task. Temporal down costs nothing here:
-        # the tasks wait for their workflows and the reconciler starts them.
-        if created := [event.data["id"] for event in events if event.type == "task.created"]:
-            start_workflows(self.settings, created)
-        for event in events:
-            if event.type == "agent.status" and event.data["status"] in AGENT_STATUS_SIGNALS:
-                signal_current_task(self.settings, event.data["id"], AGENT_STATUS_SIGNALS[event.data["status"]])
-            elif event.type == "session.error" and (agent_id := error_agent(event)):
-                # The error rules fire from the agent's task workflow, which can push.
-                signal_current_task(self.settings, agent_id, SIGNAL_ERROR, error_text(event))
+        if self.settings.temporal_address is not None:
+            tell_workflows(self.settings, result.applied)
+
+
+def tell_workflows(settings: Settings, applied: list[Event]) -> None:
+    """After the commit (a workflow must find its task): start new tasks' workflows, and signal the
+    ones whose agent changed. Only events applied now (a resent one was told already); Temporal down
+    costs nothing here: tasks wait for their workflows and the reconciler starts them."""
+    if created := [event.data["id"] for event in applied if event.type == "task.created"]:
+        start_workflows(settings, created)
+    sleep_or_wake: dict[str, str] = {}  # an agent's last sleep/wake in the batch is the one that counts
+    errors: list[tuple[str, str]] = []
+    for event in applied:
+        if event.type == "agent.status" and event.data["status"] in AGENT_STATUS_SIGNALS:
+            sleep_or_wake[event.data["id"]] = AGENT_STATUS_SIGNALS[event.data["status"]]
+        elif event.type == "session.error" and (agent_id := error_agent(event)):
+            errors.append((agent_id, error_text(event)))  # its task's workflow fires the error rules
+    for agent_id, signal in sleep_or_wake.items():
+        signal_current_task(settings, agent_id, signal)
+    for agent_id, text in errors:
+        signal_current_task(settings, agent_id, SIGNAL_ERROR, text)
 
 
 class TodosResource:
