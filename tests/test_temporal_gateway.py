@@ -56,3 +56,12 @@ def test_temporal_off_is_reported_and_never_contacted():
 
 def test_a_reachable_temporal_is_healthy(temporal, settings):
     assert temporal_health(temporal.settings_for(settings))["reachable"] is True
+
+
+def test_starting_a_tasks_workflow_twice_is_harmless(temporal, settings):
+    reachable = temporal.settings_for(settings)  # no worker: the workflow only has to exist
+    assert start_task_workflows(reachable, [("agent-twice", "t-twice")]) == ["t-twice"]
+    first = temporal.run(temporal.handle("agent-twice", "t-twice").describe())
+    assert start_task_workflows(reachable, [("agent-twice", "t-twice")]) == ["t-twice"]
+    assert temporal.run(temporal.handle("agent-twice", "t-twice").describe()).run_id == first.run_id
+    temporal.run(temporal.handle("agent-twice", "t-twice").terminate("test over"))
