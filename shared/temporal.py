@@ -42,6 +42,11 @@ OUTAGE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCS
                 RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL, RPCStatusCode.RESOURCE_EXHAUSTED}
 
 
+# Starts in flight at once for a batch, and the time each adds to the batch's wait.
+CONCURRENT_STARTS = 64
+START_BUDGET_S = 0.01
+
+
 class TemporalUnavailable(RuntimeError):
     """Temporal did not answer (or the breaker is open after it recently did not)."""
 
@@ -73,13 +78,14 @@ class TemporalGateway:
     def breaker_open(self) -> bool:
         return time.monotonic() < self._open_until
 
-    def call(self, operation: Callable[[Client], Awaitable[T]]) -> T:
-        """Run `operation(client)` on the gateway's loop and wait for it; TemporalUnavailable on an outage."""
+    def call(self, operation: Callable[[Client], Awaitable[T]], extra_s: float = 0.0) -> T:
+        """Run `operation(client)` on the gateway's loop and wait for it (one RPC's timeout, plus
+        `extra_s` for an operation of many RPCs); TemporalUnavailable on an outage."""
         if self.breaker_open:
             raise TemporalUnavailable(f"Temporal at {self.address} is unavailable: {self.last_error}")
         future = asyncio.run_coroutine_threadsafe(self._with_client(operation), self._running_loop())
         try:
-            result = future.result(timeout=self.rpc_timeout_s + 0.5)
+            result = future.result(timeout=self.rpc_timeout_s + 0.5 + extra_s)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise self._trip("no answer within the timeout") from None
@@ -160,9 +166,16 @@ def start_task_workflows(settings: Settings, tasks: list[tuple[str, str]]) -> li
         return task_id
 
     async def start_all(client: Client) -> list[str]:
-        return list(await asyncio.gather(*(start_one(client, agent, task) for agent, task in tasks)))
+        limit = asyncio.Semaphore(CONCURRENT_STARTS)
 
-    return temporal.call(start_all) if tasks else []
+        async def start_limited(agent_id: str, task_id: str) -> str:
+            async with limit:
+                return await start_one(client, agent_id, task_id)
+
+        return list(await asyncio.gather(*(start_limited(agent, task) for agent, task in tasks)))
+
+    # A batch of many new tasks takes longer than one start (a dev server starts ~300 a second).
+    return temporal.call(start_all, extra_s=len(tasks) * START_BUDGET_S) if tasks else []
 
 
 def signal_task_workflow(settings: Settings, agent_id: str, task_id: str, signal: str, *args: Any) -> bool:

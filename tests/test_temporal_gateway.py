@@ -65,3 +65,10 @@ def test_starting_a_tasks_workflow_twice_is_harmless(temporal, settings):
     assert start_task_workflows(reachable, [("agent-twice", "t-twice")]) == ["t-twice"]
     assert temporal.run(temporal.handle("agent-twice", "t-twice").describe()).run_id == first.run_id
     temporal.run(temporal.handle("agent-twice", "t-twice").terminate("test over"))
+
+
+def test_a_large_batch_of_new_tasks_all_get_their_workflows_without_tripping_the_breaker(temporal, settings):
+    reachable = temporal.settings_for(settings, temporal_rpc_timeout_s=0.5)
+    tasks = [("agent-batch", f"t-batch-{n}") for n in range(400)]
+    assert sorted(start_task_workflows(reachable, tasks)) == sorted(task for _, task in tasks)
+    assert not gateway(reachable).breaker_open
