@@ -36,7 +36,7 @@ def test_a_hung_temporal_costs_one_timeout_then_calls_fail_at_once_until_the_ret
     assert isinstance(error, TemporalUnavailable) and 0.25 < first < 2.0
     for _ in range(20):
         elapsed, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
-        assert isinstance(error, TemporalUnavailable) and elapsed < 0.02
+        assert isinstance(error, TemporalUnavailable) and elapsed < 0.05  # no wait: far below the 0.3 s timeout
     assert gateway(settings).breaker_open
     health = temporal_health(settings)
     assert (health["reachable"], health["configured"]) == (False, True) and "unavailable" in health["error"]
