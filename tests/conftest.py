@@ -51,3 +51,18 @@ def temporal():
     harness = TemporalHarness()
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def fast_settings(temporal, settings, db):
+    """Settings on the dev server, with thresholds of seconds."""
+    from tests.temporal_support import FAST
+
+    return temporal.settings_for(settings, **FAST)
+
+
+@pytest.fixture
+def fast(temporal, fast_settings):
+    """`fast_settings`, with a worker running for the test."""
+    with temporal.worker(fast_settings):
+        yield fast_settings

@@ -15,14 +15,18 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from shared.config import Settings
+from shared.db import database
+from shared.models import AgentTask, Notification
 from shared.task_workflow import QUERY_VIEW, task_workflow_id
 from shared.temporal import temporal_cli_path
+from tests.support import AGENT, event
 from worker.__main__ import ACTIVITY_THREADS, build_worker
 
 T = TypeVar("T")
@@ -94,3 +98,25 @@ def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+# Thresholds of seconds, so a whole lifecycle runs in a test (see the `fast` fixtures in conftest.py).
+FAST = {"blocked_after_high_s": 1.0, "blocked_after_low_s": 3.0, "monitor_interval_s": 0.2}
+
+
+def post(client, type_: str, data: dict) -> Any:
+    """POST one event, timestamped now, with the agents' key; it must be accepted."""
+    response = client.simulate_post("/api/events", json=event(type_, data, timestamp=datetime.now(UTC).isoformat()),
+                                    headers=AGENT)
+    assert response.status_code == 202, response.text
+    return response
+
+
+def task_row(task_id: str) -> AgentTask:
+    with database.connection_context():
+        return AgentTask.get_by_id(task_id)
+
+
+def notifications(task_id: str) -> list[Notification]:
+    with database.connection_context():
+        return list(Notification.select().where(Notification.task_id == task_id).order_by(Notification.id))

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 from tests.processes import gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
-from tests.temporal_support import wait_for
-from tests.test_worker_lifecycle import FAST
+from tests.temporal_support import FAST, wait_for
 
 
 def test_gunicorn_workers_start_workflows_and_signal_them_across_processes(temporal, settings, db):

@@ -10,15 +10,7 @@ from falcon import testing
 
 from deploy import mount
 from tests.support import DASHBOARD
-from tests.temporal_support import wait_for
-from tests.test_worker_lifecycle import FAST, post, task_row
-
-
-@pytest.fixture
-def fast(temporal, settings, db):
-    fast_settings = temporal.settings_for(settings, **FAST)
-    with temporal.worker(fast_settings):
-        yield fast_settings
+from tests.temporal_support import FAST, post, task_row, wait_for
 
 
 @pytest.fixture

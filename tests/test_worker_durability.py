@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 import responses
 from falcon import testing
 
@@ -17,28 +16,22 @@ from shared.temporal import signal_task_workflow
 from shared.workflow_starts import start_workflows
 from tests.processes import free_port
 from tests.support import AGENT, event
-from tests.temporal_support import wait_for
-from tests.test_worker_lifecycle import FAST, notifications, post, task_row
+from tests.temporal_support import FAST, notifications, post, task_row, wait_for
 
 PUSH_URL = "https://ntfy.example.test/agents-topic"
-
-
-@pytest.fixture
-def fast(temporal, settings, db):
-    return temporal.settings_for(settings, **FAST)
 
 
 def events_client(settings):
     return testing.TestClient(functions.events.create_app(settings))
 
 
-def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(temporal, fast, settings):
+def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(temporal, fast_settings, settings):
     offline = events_client(settings)  # Temporal off: the test starts the workflow itself, with short runs
     post(offline, "task.created", {"id": "t-can", "agent_id": "agent-can", "title": "Long one", "priority": "high"})
-    with temporal.worker(fast):
+    with temporal.worker(fast_settings):
         temporal.run(temporal.client.start_workflow(
             WORKFLOW_NAME, TaskWorkflowInput("agent-can", "t-can", ticks_per_run=3, **FAST),
-            id=task_workflow_id("agent-can", "t-can"), task_queue=fast.temporal_task_queue))
+            id=task_workflow_id("agent-can", "t-can"), task_queue=fast_settings.temporal_task_queue))
         wait_for(lambda: task_row("t-can").status == "in_progress")
         post(offline, "task.updated", {"id": "t-can", "status": "blocked", "blocked_reason": "stuck"})
         blocked = wait_for(lambda: (v := temporal.view("agent-can", "t-can"))["status"] == "blocked" and v)
@@ -47,7 +40,7 @@ def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(t
         assert (later["status"], later["blocked_since"], later["blocked_reason"]) == (
             "blocked", blocked["blocked_since"], "stuck")
         assert [n.rule_id for n in notifications("t-can")] == ["blocked-high"]  # one per episode, not per run
-        assert signal_task_workflow(fast, "agent-can", "t-can", SIGNAL_UNBLOCK, "go on")
+        assert signal_task_workflow(fast_settings, "agent-can", "t-can", SIGNAL_UNBLOCK, "go on")
         wait_for(lambda: temporal.view("agent-can", "t-can")["status"] == "working")
         post(offline, "task.updated", {"id": "t-can", "status": "completed"})
         assert temporal.result("agent-can", "t-can") == "done"
@@ -55,20 +48,20 @@ def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(t
     assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
 
 
-def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fast):
-    client = events_client(fast)
-    with temporal.worker(fast):
+def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fast_settings):
+    client = events_client(fast_settings)
+    with temporal.worker(fast_settings):
         post(client, "task.created", {"id": "t-restart", "agent_id": "agent-restart", "title": "Survive"})
         wait_for(lambda: task_row("t-restart").status == "in_progress")
     post(client, "task.updated", {"id": "t-restart", "status": "completed"})  # while no worker runs
-    with temporal.worker(fast):
+    with temporal.worker(fast_settings):
         assert temporal.result("agent-restart", "t-restart") == "done"
     assert task_row("t-restart").status == "completed"
 
 
-def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(temporal, fast):
-    client = events_client(fast)
-    with temporal.worker(fast):
+def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(temporal, fast_settings):
+    client = events_client(fast_settings)
+    with temporal.worker(fast_settings):
         post(client, "task.created", {"id": "t-ep", "agent_id": "agent-ep", "title": "Twice", "priority": "high"})
         wait_for(lambda: task_row("t-ep").status == "in_progress")
         for episode in (1, 2):
@@ -76,13 +69,13 @@ def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(tempor
             wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "blocked")
             time.sleep(4 * FAST["monitor_interval_s"])  # a few more ticks while blocked: no new alert
             assert len(notifications("t-ep")) == episode
-            assert signal_task_workflow(fast, "agent-ep", "t-ep", SIGNAL_UNBLOCK, "answered")
+            assert signal_task_workflow(fast_settings, "agent-ep", "t-ep", SIGNAL_UNBLOCK, "answered")
             wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "working")
     assert [n.body.endswith(f"question {i}") for i, n in enumerate(notifications("t-ep"), 1)] == [True, True]
 
 
-def test_temporal_unreachable_ingest_stays_fast_and_the_reconciler_starts_the_workflow_later(temporal, fast):
-    down = fast.with_overrides(temporal_address=f"127.0.0.1:{free_port()}", temporal_retry_after_s=60.0)
+def test_temporal_unreachable_ingest_stays_fast_and_the_reconciler_starts_the_workflow_later(temporal, fast_settings):
+    down = fast_settings.with_overrides(temporal_address=f"127.0.0.1:{free_port()}", temporal_retry_after_s=60.0)
     client = events_client(down)
     started = time.monotonic()
     for n in range(5):
@@ -90,19 +83,19 @@ def test_temporal_unreachable_ingest_stays_fast_and_the_reconciler_starts_the_wo
     assert time.monotonic() - started < 1.0
     assert all(task_row(f"t-down-{n}").workflow_started_at is None for n in range(5))  # waiting
 
-    with temporal.worker(fast), database.connection_context():
-        assert sorted(start_workflows(fast)) == [f"t-down-{n}" for n in range(5)]  # Temporal is back
+    with temporal.worker(fast_settings), database.connection_context():
+        assert sorted(start_workflows(fast_settings)) == [f"t-down-{n}" for n in range(5)]  # Temporal is back
         wait_for(lambda: all(task_row(f"t-down-{n}").status == "in_progress" for n in range(5)))
-        assert start_workflows(fast) == []  # nothing waits any more
+        assert start_workflows(fast_settings) == []  # nothing waits any more
     assert all(task_row(f"t-down-{n}").workflow_started_at is not None for n in range(5))
 
 
 @responses.activate
-def test_push_goes_to_the_ntfy_url_and_is_retried_after_a_500(temporal, fast):
+def test_push_goes_to_the_ntfy_url_and_is_retried_after_a_500(temporal, fast_settings):
     responses.add_passthru("http://127.0.0.1")  # nothing else of ours speaks HTTP, but be safe
     responses.add(responses.POST, "https://ntfy.example.test", status=500)
     responses.add(responses.POST, "https://ntfy.example.test", status=200, json={"id": "msg-1"})
-    pushing = fast.with_overrides(push_url=PUSH_URL, dashboard_public_url="https://dash.example.test")
+    pushing = fast_settings.with_overrides(push_url=PUSH_URL, dashboard_public_url="https://dash.example.test")
     client = events_client(pushing)
     with temporal.worker(pushing):
         post(client, "task.created", {"id": "t-push", "agent_id": "agent-push", "title": "Deploy", "priority": "high"})
@@ -121,23 +114,23 @@ def test_push_goes_to_the_ntfy_url_and_is_retried_after_a_500(temporal, fast):
         assert Notification.select().count() == 1
 
 
-def test_an_open_task_from_before_workflows_existed_gets_one_from_the_reconciler(temporal, fast):
+def test_an_open_task_from_before_workflows_existed_gets_one_from_the_reconciler(temporal, fast_settings):
     with database.connection_context():
         database.execute_sql("INSERT INTO agents (id, name, type) VALUES ('agent-old', 'Old', 'primary')")
         database.execute_sql("INSERT INTO agent_tasks (id, agent_id, title, status) VALUES"
                              " ('t-old', 'agent-old', 'From the TypeScript days', 'pending')")
-    with temporal.worker(fast), database.connection_context():
-        assert start_workflows(fast) == ["t-old"]
+    with temporal.worker(fast_settings), database.connection_context():
+        assert start_workflows(fast_settings) == ["t-old"]
         wait_for(lambda: task_row("t-old").status == "in_progress")
     task = task_row("t-old")
     assert task.workflow_id == "agent-task-agent-old-t-old" and task.workflow_started_at is not None
 
 
-def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fast):
+def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fast_settings):
     with database.connection_context():
         database.execute_sql("UPDATE alert_rules SET delay_ms = 1000 WHERE id = 'idle-all'")
-    client = events_client(fast)
-    with temporal.worker(fast):
+    client = events_client(fast_settings)
+    with temporal.worker(fast_settings):
         post(client, "task.created", {"id": "t-idle", "agent_id": "agent-idle", "title": "Quiet"})
         wait_for(lambda: task_row("t-idle").status == "in_progress")
         first = wait_for(lambda: notifications("t-idle"), what="the idle_too_long alert")
@@ -150,9 +143,9 @@ def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fas
         wait_for(lambda: len(notifications("t-idle")) == 2, what="a second quiet spell, a second alert")
 
 
-def test_an_agents_error_fires_the_error_rules_from_its_task_workflow(temporal, fast):
-    client = events_client(fast)
-    with temporal.worker(fast):
+def test_an_agents_error_fires_the_error_rules_from_its_task_workflow(temporal, fast_settings):
+    client = events_client(fast_settings)
+    with temporal.worker(fast_settings):
         post(client, "task.created", {"id": "t-err", "agent_id": "agent-err", "title": "Fragile"})
         wait_for(lambda: task_row("t-err").status == "in_progress")
         error = event("session.error", {"error": {"name": "ProviderAuthError", "data": {"message": "bad key"}}},

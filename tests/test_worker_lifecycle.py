@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from falcon import testing
 
 import functions.events
 from shared.db import database
-from shared.models import AgentTask, Change, Notification
+from shared.models import Change
 from shared.task_workflow import SIGNAL_CANCEL, SIGNAL_UNBLOCK
 from shared.temporal import signal_task_workflow
 from shared.workflow_starts import start_workflows
-from tests.support import AGENT, event
-from tests.temporal_support import wait_for
-
-FAST = {"blocked_after_high_s": 1.0, "blocked_after_low_s": 3.0, "monitor_interval_s": 0.2}
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-@pytest.fixture
-def fast(temporal, settings, db):
-    """Settings on the dev server with thresholds of seconds, and a worker running for the test."""
-    fast_settings = temporal.settings_for(settings, **FAST)
-    with temporal.worker(fast_settings):
-        yield fast_settings
+from tests.temporal_support import FAST, notifications, post, task_row, wait_for
 
 
 @pytest.fixture
 def events(fast):
     return testing.TestClient(functions.events.create_app(fast))
-
-
-def post(client, type_, data):
-    response = client.simulate_post("/api/events", json=event(type_, data, timestamp=now_iso()), headers=AGENT)
-    assert response.status_code == 202, response.text
-    return response
-
-
-def task_row(task_id: str) -> AgentTask:
-    with database.connection_context():
-        return AgentTask.get_by_id(task_id)
-
-
-def notifications(task_id: str) -> list[Notification]:
-    with database.connection_context():
-        return list(Notification.select().where(Notification.task_id == task_id).order_by(Notification.id))
 
 
 def test_a_task_is_started_blocked_past_its_threshold_unblocked_and_done(temporal, fast, events):

@@ -13,8 +13,7 @@ import functions.events
 from deploy.run import children, periodic
 from shared.config import Settings
 from tests.processes import REPO
-from tests.temporal_support import wait_for
-from tests.test_worker_lifecycle import FAST, post, task_row
+from tests.temporal_support import FAST, post, task_row, wait_for
 
 
 def start_worker(settings: Settings, log_path) -> subprocess.Popen:
