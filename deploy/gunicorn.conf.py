@@ -11,7 +11,8 @@ Raise it with DASHBOARD_THREADS (threads per worker, cheap: a stream's thread mo
 
 Four processes rather than two on the reference 2-core machine: writes are serialised by SQLite, and
 a process whose writer must win the GIL back from threads parsing other requests holds the write lock
-longer. With four, single-event ingest went from 0.29 to 0.46 of the bare stack's rate (bench/ingest.py).
+longer. With four, single-event ingest went from about 0.29 to 0.37-0.46 of the bare stack's rate
+(bench/ingest.py).
 DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 
 import os
