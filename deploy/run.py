@@ -102,6 +102,7 @@ def periodic(settings: Settings) -> list[PeriodicSpec]:
             off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
         ),
         PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.retention"], 60 * 60),
+        PeriodicSpec("alert-digests", [sys.executable, "-m", "shared.digests"], 60),
         PeriodicSpec(
             "workflow-starts", [sys.executable, "-m", "shared.workflow_starts"], 60,
             off_reason=None if settings.temporal_address else "TEMPORAL_ADDRESS is off",

@@ -29,7 +29,9 @@ def ntfy_message(settings: Settings, notification: dict[str, Any]) -> tuple[str,
     tags = [TAGS.get(notification["trigger"], "bell")]
     if notification.get("priority"):
         tags.append(notification["priority"])
-    click = f"{settings.dashboard_public_url}/agents/{notification['agent_id']}"
+    click = settings.dashboard_public_url  # a digest is about no one agent: the dashboard itself
+    if notification.get("agent_id"):
+        click += f"/agents/{notification['agent_id']}"
     if notification.get("task_id"):
         click += f"?task={notification['task_id']}"
     return server, {"topic": topic, "title": notification["title"],

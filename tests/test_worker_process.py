@@ -56,8 +56,8 @@ def test_make_run_starts_a_dev_server_on_loopback_then_the_worker_by_default():
                                "--port", "7233", "--headless"]  # its state beside the dashboard's database
     assert os.access(server.argv[0], os.X_OK) and server.ready_port == 7233
     assert specs[2].argv[1:] == ["-m", "worker"]
-    assert [job.name for job in periodic(Settings()) if job.off_reason is None] == ["feed-retention",
-                                                                                      "workflow-starts"]
+    assert [job.name for job in periodic(Settings()) if job.off_reason is None] == [
+        "feed-retention", "alert-digests", "workflow-starts"]
 
 
 def test_the_dev_servers_state_lives_beside_the_dashboards_database(tmp_path):
