@@ -12,6 +12,7 @@ from shared.auth import PUBLIC
 from shared.clock import iso_from_unix
 from shared.config import Settings
 from shared.migrations import LATEST_VERSION, current_version
+from shared.openapi import NO_AUTH, OPTIONAL_TEXT, TIME, Schema, json_response, nullable, obj, operation, ref
 from shared.temporal import temporal_health
 from shared.webapp import function_app
 
@@ -61,3 +62,29 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app = function_app(settings)
     app.add_route("/api/health", HealthResource(settings))
     return app
+
+
+# Its part of the OpenAPI document (deploy/openapi.py composes it with the functions' parts).
+SCHEMAS: dict[str, Schema] = {
+    "Health": obj({
+        "status": {"enum": ["ok", "unavailable"]},
+        "database": obj({"ok": {"type": "boolean"}, "schema_version": {"type": "integer"},
+                         "latest_version": {"type": "integer"}, "error": {"type": "string"}},
+                        optional=["schema_version", "latest_version", "error"]),
+        "linear": nullable(obj({"configured": {"type": "boolean"}, "webhook": {"type": "boolean"},
+                                "ok": {"type": "boolean"}, "last_sync_at": TIME, "last_error": OPTIONAL_TEXT},
+                               optional=["ok", "last_sync_at", "last_error"])),
+        "temporal": obj({"configured": {"type": "boolean"}, "reachable": {"type": "boolean"},
+                         "address": {"type": "string"}, "namespace": {"type": "string"}, "error": {"type": "string"}},
+                        optional=["address", "namespace", "error"]),
+    }),
+}
+
+PATHS: dict[str, Schema] = {
+    "/api/health": {"get": operation(
+        "Is the bundle able to serve?", tag="operations", security=NO_AUTH,
+        description="Linear and Temporal trouble shows in their sections but stays 200.",
+        responses={200: json_response("Healthy", ref("Health")),
+                   503: json_response("The database is not usable (the error shape when it cannot even connect)",
+                                      {"anyOf": [ref("Health"), ref("Error")]})})},
+}

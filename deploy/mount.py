@@ -7,6 +7,7 @@ claims gets the project's JSON 404.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import ModuleType
 
 import falcon
 
@@ -15,7 +16,7 @@ import functions.events
 import functions.linear_sync
 import functions.linear_webhook
 import functions.sse
-from deploy import health
+from deploy import health, openapi
 from shared.config import Settings
 from shared.errors import install_error_handling
 from shared.logs import configure_logging
@@ -50,11 +51,19 @@ def not_found_app() -> falcon.App:
     return app
 
 
+def mounted_apps(settings: Settings) -> list[tuple[ModuleType, falcon.App, tuple[str, ...]]]:
+    """Every app the mount serves: (the module that documents it, the app, its route prefixes)."""
+    apps = [(health, health.create_app(settings), ("/api/health",)),
+            (openapi, openapi.create_app(settings, (health, openapi, *FUNCTIONS)), ("/api/openapi.json",))]
+    return apps + [(function, function.create_app(settings), function.ROUTE_PREFIXES) for function in FUNCTIONS]
+
+
+def prefix_mount(apps: Iterable[tuple[ModuleType, falcon.App, tuple[str, ...]]]) -> PrefixMount:
+    return PrefixMount([(prefix, app) for _, app, prefixes in apps for prefix in prefixes],
+                       fallback=not_found_app())
+
+
 def create_app(settings: Settings | None = None) -> PrefixMount:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    mounts: list[tuple[str, WSGIApp]] = [("/api/health", health.create_app(settings))]
-    for function in FUNCTIONS:
-        app = function.create_app(settings)
-        mounts += [(prefix, app) for prefix in function.ROUTE_PREFIXES]
-    return PrefixMount(mounts, fallback=not_found_app())
+    return prefix_mount(mounted_apps(settings))

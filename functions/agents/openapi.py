@@ -1,0 +1,157 @@
+"""The agents function's part of the OpenAPI document: agents, tasks, Unblock / Cancel, alert rules,
+notifications."""
+
+from __future__ import annotations
+
+from functions.agents.alert_rules import MAX_DELAY_MS, RULE_ID
+from functions.agents.resources import MAX_TITLE, PRIORITIES
+from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
+from shared.openapi import (
+    ANY_JSON,
+    DASHBOARD_AUTH,
+    DASHBOARD_READ_AUTH,
+    OPTIONAL_TEXT,
+    PAGE,
+    TEXT,
+    TIME,
+    Schema,
+    bool_param,
+    json_body,
+    json_response,
+    list_param,
+    nullable,
+    obj,
+    operation,
+    page_of,
+    path_param,
+    query_param,
+    ref,
+)
+
+TAG = "agents"
+AGENT_TYPES = ("primary", "sub-agent")
+AGENT_STATUSES = ("idle", "working", "blocked", "sleeping", "offline")
+TASK_STATUSES = ("pending", "in_progress", "blocked", "completed", "cancelled")
+ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}
+
+AGENT_ID = path_param("agent_id", "The agent's id", example="openclaw-main")
+TASK_ID = path_param("task_id", "The task's id", example="task-blocked")
+RULE_ID_PARAM = path_param("rule_id", "The alert rule's id", example="blocked-high")
+
+SCHEMAS: dict[str, Schema] = {
+    "Agent": obj({
+        "id": TEXT, "name": TEXT, "type": {"enum": list(AGENT_TYPES)}, "parent_agent_id": OPTIONAL_TEXT,
+        "status": {"enum": list(AGENT_STATUSES)}, "status_reason": OPTIONAL_TEXT, "soul_md": OPTIONAL_TEXT,
+        "skills": ANY_JSON, "config": ANY_JSON, "current_task_id": OPTIONAL_TEXT, "created_at": TIME,
+        "last_heartbeat": TIME, "updated_at": TIME}),
+    "Task": obj({
+        "id": TEXT, "agent_id": TEXT, "linear_issue_id": OPTIONAL_TEXT, "project_id": OPTIONAL_TEXT, "title": TEXT,
+        "status": {"enum": list(TASK_STATUSES)}, "priority": {"enum": list(PRIORITIES)},
+        "blocked_reason": OPTIONAL_TEXT, "blocked_at": TIME, "started_at": TIME, "completed_at": TIME,
+        "created_at": TIME, "updated_at": TIME, "workflow_id": OPTIONAL_TEXT, "workflow_started_at": TIME,
+        "workflow_waiting": {"type": "boolean", "description": "true while its Temporal workflow has not started"}}),
+    "WorkflowView": obj({
+        "reachable": {"type": "boolean", "description": "whether Temporal answered"},
+        "view": nullable(obj({
+            "status": {"enum": ["working", "blocked", "sleeping", "done", "cancelled"]},
+            "blocked_since": TIME, "blocked_reason": OPTIONAL_TEXT, "runs": {"type": "integer"},
+            "ticks": {"type": "integer"}, "sleeping": {"type": "boolean"}}, extra=True))}),
+    "AlertRule": obj({
+        "id": TEXT, "trigger": {"enum": list(TRIGGERS)}, "priority_filter": {"enum": list(PRIORITY_FILTERS)},
+        "delay_ms": {"type": "integer", "minimum": 0}, "channel": {"enum": list(CHANNELS)},
+        "enabled": {"type": "boolean"}}),
+    "Notification": obj({
+        "id": {"type": "integer"}, "rule_id": OPTIONAL_TEXT, "trigger": TEXT, "channel": TEXT, "title": TEXT,
+        "body": OPTIONAL_TEXT, "agent_id": OPTIONAL_TEXT, "task_id": OPTIONAL_TEXT, "created_at": TIME,
+        "delivered_at": TIME, "read_at": TIME, "priority": OPTIONAL_TEXT, "read": {"type": "boolean"}}),
+}
+
+RULE_FIELDS: dict[str, Schema] = {
+    "trigger": {"enum": list(TRIGGERS)},
+    "priority_filter": {"enum": [*PRIORITY_FILTERS, None]},
+    "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS},
+    "channel": {"enum": list(CHANNELS)},
+    "enabled": {"type": "boolean"},
+}
+TASK_ANSWER = obj({"task": ref("Task"), "signalled": {
+    "type": "boolean", "description": "false: Temporal did not take the signal; the workflow sees the change later"}})
+
+PATHS: dict[str, Schema] = {
+    "/api/agents": {"get": operation(
+        "Agents, by id", tag=TAG, security=DASHBOARD_READ_AUTH,
+        parameters=[list_param("status", "Only agents in these statuses.", AGENT_STATUSES),
+                    list_param("type", "Only agents of these types.", AGENT_TYPES),
+                    query_param("parent", "Only this agent's sub-agents."), *PAGE],
+        responses={200: json_response("A page of agents", page_of("agents", ref("Agent"))), 400: 400})},
+    "/api/agent/{agent_id}/profile": {"get": operation(
+        "An agent with its parent, sub-agents and current task", tag=TAG, security=DASHBOARD_READ_AUTH,
+        parameters=[AGENT_ID],
+        responses={200: json_response("The profile", obj({
+            "agent": ref("Agent"), "parent": nullable(ref("Agent")),
+            "children": {"type": "array", "items": ref("Agent")}, "current_task": nullable(ref("Task")),
+            "last_heartbeat": TIME})), 404: 404})},
+    "/api/agent/{agent_id}/tasks": {
+        "get": operation(
+            "An agent's tasks, newest first", tag=TAG, security=DASHBOARD_READ_AUTH,
+            parameters=[AGENT_ID, list_param("status", "Only tasks in these statuses.", TASK_STATUSES), *PAGE],
+            responses={200: json_response("A page of tasks", page_of("tasks", ref("Task"))), 400: 400, 404: 404}),
+        "post": operation(
+            "Give an agent a task (its Temporal workflow starts after the commit)", tag=TAG, security=DASHBOARD_AUTH,
+            parameters=[AGENT_ID],
+            body=json_body(obj({
+                "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "pattern": r"\S"},
+                "priority": {"enum": list(PRIORITIES), "default": "medium"},
+                "id": ID, "linear_issue_id": OPTIONAL_TEXT, "project_id": OPTIONAL_TEXT},
+                optional=["priority", "id", "linear_issue_id", "project_id"])),
+            responses={201: json_response("The task", obj({"task": ref("Task"), "workflow_started": {
+                "type": "boolean"}})), 404: 404, 409: 409, 422: 422}),
+    },
+    "/api/agent/{agent_id}/tasks/{task_id}": {"get": operation(
+        "One task, with its workflow's own view", tag=TAG, security=DASHBOARD_READ_AUTH,
+        parameters=[AGENT_ID, TASK_ID],
+        responses={200: json_response("The task", obj({"task": ref("Task"), "workflow": ref("WorkflowView")})),
+                   404: 404})},
+    "/api/agent/{agent_id}/tasks/{task_id}/unblock": {"post": operation(
+        "Unblock a blocked task", tag=TAG, security=DASHBOARD_AUTH, parameters=[AGENT_ID, TASK_ID],
+        body=json_body(obj({"reason": {"type": ["string", "null"], "maxLength": 2000}}, optional=["reason"]),
+                       required=False, description="optional: no body at all is fine"),
+        responses={202: json_response("Unblocked; the workflow is signalled", TASK_ANSWER), 404: 404,
+                   409: 409, 422: 422})},
+    "/api/agent/{agent_id}/tasks/{task_id}/cancel": {"post": operation(
+        "Cancel a task", tag=TAG, security=DASHBOARD_AUTH, parameters=[AGENT_ID, TASK_ID],
+        responses={202: json_response("Cancelled; the workflow is signalled", TASK_ANSWER), 404: 404, 409: 409})},
+    "/api/alert-rules": {
+        "get": operation("Alert rules", tag=TAG, security=DASHBOARD_READ_AUTH, responses={
+            200: json_response("Every rule", obj({"alert_rules": {"type": "array", "items": ref("AlertRule")}}))}),
+        "post": operation(
+            "Add an alert rule", tag=TAG, security=DASHBOARD_AUTH,
+            body=json_body(obj({"id": {"type": "string", "pattern": RULE_ID.pattern}, **RULE_FIELDS},
+                               optional=["priority_filter", "delay_ms", "enabled"])),
+            responses={201: json_response("The rule", obj({"alert_rule": ref("AlertRule")})), 409: 409, 422: 422}),
+    },
+    "/api/alert-rules/{rule_id}": {
+        "get": operation("One alert rule", tag=TAG, security=DASHBOARD_READ_AUTH, parameters=[RULE_ID_PARAM],
+                         responses={200: json_response("The rule", obj({"alert_rule": ref("AlertRule")})),
+                                    404: 404}),
+        "patch": operation(
+            "Change an alert rule", tag=TAG, security=DASHBOARD_AUTH, parameters=[RULE_ID_PARAM],
+            body=json_body(obj(RULE_FIELDS, optional=RULE_FIELDS)),
+            responses={200: json_response("The rule", obj({"alert_rule": ref("AlertRule")})), 404: 404, 422: 422}),
+        "delete": operation("Delete an alert rule", tag=TAG, security=DASHBOARD_AUTH, parameters=[RULE_ID_PARAM],
+                            responses={204: {"description": "Deleted"}, 404: 404}),
+    },
+    "/api/notifications": {"get": operation(
+        "Notifications, newest first", tag=TAG, security=DASHBOARD_READ_AUTH,
+        parameters=[bool_param("unread_only", "Only unread notifications."),
+                    list_param("trigger", "Only these triggers.", TRIGGERS),
+                    list_param("channel", "Only these channels.", CHANNELS),
+                    query_param("agent_id", "Only this agent's."), query_param("task_id", "Only this task's."), *PAGE],
+        responses={200: json_response("A page of notifications", page_of("notifications", ref("Notification"))),
+                   400: 400})},
+    "/api/notifications/{notification_id}/read": {"post": operation(
+        "Mark a notification read", tag=TAG, security=DASHBOARD_AUTH,
+        parameters=[path_param("notification_id", "The notification's id", {"type": "integer", "minimum": 1},
+                               example=1)],
+        responses={200: json_response("The notification", obj({"notification": ref("Notification")})),
+                   404: 404})},
+}

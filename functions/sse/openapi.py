@@ -1,0 +1,50 @@
+"""The SSE function's part of the OpenAPI document: the live change feed and its stream tokens."""
+
+from __future__ import annotations
+
+from shared.openapi import (
+    DASHBOARD_AUTH,
+    DASHBOARD_READ_AUTH,
+    TEXT,
+    Schema,
+    json_response,
+    list_param,
+    obj,
+    operation,
+    query_param,
+)
+
+TAG = "stream"
+
+SCHEMAS: dict[str, Schema] = {
+    "Change": obj({
+        "id": {"type": "integer", "description": "the feed id, also the frame's `id:`"},
+        "topic": TEXT, "action": TEXT, "payload": {"description": "what changed, as its own route shows it"},
+        "created_at": {"type": "string", "format": "date-time"}}),
+    "StreamToken": obj({"token": TEXT, "expires_in": {"type": "integer", "description": "seconds"},
+                        "expires_at": {"type": "string", "format": "date-time"}}),
+}
+
+EVENT_STREAM = {
+    "description": "Server-Sent Events: `retry: 2000` first, then one frame per change (`id:` the feed id, "
+                   "`event:` its topic, `data:` the change as JSON, see the `Change` schema), `: ping` "
+                   "comments when idle, and `event: reset` when the changes after Last-Event-ID are gone.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+PATHS: dict[str, Schema] = {
+    "/api/stream": {"get": operation(
+        "The change feed, live (Server-Sent Events)", tag=TAG,
+        security=[*DASHBOARD_READ_AUTH, {"streamToken": []}],
+        parameters=[
+            list_param("topics", "Only changes on these topics (agent, task, session, message, todo, ...)."),
+            query_param("last_event_id", "Resume after this feed id (as the Last-Event-ID header does).",
+                        {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+            {"name": "Last-Event-ID", "in": "header", "required": False, "description":
+             "sent by EventSource itself when it reconnects", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+        ],
+        responses={200: EVENT_STREAM, 400: 400})},
+    "/api/stream/token": {"post": operation(
+        "A short-lived token for `/api/stream?token=`", tag=TAG, security=DASHBOARD_AUTH,
+        responses={201: json_response("The token", {"$ref": "#/components/schemas/StreamToken"})})},
+}
