@@ -12,6 +12,7 @@ from types import ModuleType
 import falcon
 
 import functions.agents
+import functions.auth
 import functions.events
 import functions.linear_sync
 import functions.linear_webhook
@@ -24,7 +25,8 @@ from shared.logs import configure_logging
 WSGIApp = Callable[..., Iterable[bytes]]
 
 # Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
-FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync, functions.agents)
+FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync, functions.agents,
+             functions.auth)
 
 
 class PrefixMount:

@@ -3,10 +3,11 @@
 Each resource says what it needs with a class attribute `auth`:
     AGENT  - `Authorization: Bearer <api key>` or `X-API-Key: <api key>` (the agents' credential)
     PUBLIC - nothing (only /api/health)
-and anything else under /api takes `Authorization: Bearer <token>` (or, for reads, the session cookie),
-where the token is DASHBOARD_TOKEN, the token `make run` generated, or an unexpired auth session. The
-two kinds never stand in for each other. Credentials are compared as SHA-256 digests in constant time;
-the database only ever holds digests.
+and anything else under /api takes `Authorization: Bearer <token>`, where the token is DASHBOARD_TOKEN,
+the token `make run` generated, or a live sign-in session's token; or a browser's session cookie
+(`ocd_session`), which for anything but GET/HEAD must come with a same-origin `Origin`/`Referer` (the
+CSRF defence, shared.same_origin). The two kinds never stand in for each other. Credentials are
+compared as SHA-256 digests in constant time; the database only ever holds digests.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shared.clock import now
 from shared.config import Settings
 from shared.errors import ApiError
 from shared.models import AuthSession, Setting
+from shared.same_origin import require_same_origin
 
 AGENT = "agent"
 DASHBOARD = "dashboard"
@@ -28,6 +30,8 @@ PUBLIC = "public"
 
 SESSION_COOKIE = "ocd_session"
 SIGNING_KEY_SETTING = "signing_key"
+# Methods a browser's cookie may use without proving it came from our own page: they change nothing.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Settings rows that hold the digests of generated credentials.
 GENERATED_DIGEST_KEYS = {AGENT: "api_key_sha256", DASHBOARD: "dashboard_token_sha256"}
@@ -54,23 +58,26 @@ class Authentication:
             self.require(req, needed)
 
     def require(self, req: falcon.Request, needed: str) -> None:
-        """Raise 401 unless the request carries a valid credential of kind `needed`."""
-        token = presented_token(req, needed)
+        """Raise 401 unless the request carries a valid credential of kind `needed` (403 for a cookie
+        write from another site). Sets `req.context.auth`, and `req.context.session` (the sign-in
+        session, or None for the dashboard token itself)."""
+        token, from_cookie = presented_token(req, needed)
         if token is None:
             raise unauthorized(needed, "missing")
-        if not self.accepts(needed, digest(token)):
-            raise unauthorized(needed, "invalid")
+        presented = digest(token)
+        session = None
+        if from_cookie or not self.matches(needed, presented):
+            session = find_session(presented) if needed == DASHBOARD else None
+            if session is None:
+                raise unauthorized(needed, "invalid")
+        if from_cookie and req.method not in SAFE_METHODS:
+            require_same_origin(req)
         req.context.auth = needed
+        req.context.session = session
 
-    def accepts(self, kind: str, presented: str) -> bool:
-        if hmac.compare_digest(self.expected_digest(kind), presented):
-            return True
-        if kind == DASHBOARD:
-            # Looked up by digest: the lookup reveals nothing about the token itself.
-            return AuthSession.select().where(
-                (AuthSession.token_hash == presented) & (AuthSession.expires_at > now())
-            ).exists()
-        return False
+    def matches(self, kind: str, presented: str) -> bool:
+        """Whether `presented` is the digest of the configured (or generated) credential of `kind`."""
+        return hmac.compare_digest(self.expected_digest(kind), presented)
 
     def expected_digest(self, kind: str) -> str:
         """The environment's credential wins; the generated one counts only when none is configured."""
@@ -82,26 +89,35 @@ class Authentication:
         return stored.value if stored is not None and stored.value else "-" * 64
 
 
-def presented_token(req: falcon.Request, kind: str) -> str | None:
+def find_session(token_digest: str) -> AuthSession | None:
+    """The live sign-in session whose token has this digest: not expired, not revoked."""
+    # Looked up by digest: the lookup reveals nothing about the token itself.
+    return AuthSession.get_or_none((AuthSession.token_hash == token_digest) & (AuthSession.expires_at > now())
+                                   & AuthSession.revoked_at.is_null())
+
+
+def presented_token(req: falcon.Request, kind: str) -> tuple[str | None, bool]:
+    """The credential the request carries, and whether it came in the session cookie."""
     header = req.get_header("Authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return None
+            return value.strip(), False
+        return None, False
     if kind == AGENT:
-        return req.get_header("X-API-Key") or None
-    # A browser's session cookie, for reads only: cookie-authenticated writes need a CSRF defence first.
-    if req.method in ("GET", "HEAD"):
-        values = req.get_cookie_values(SESSION_COOKIE)
-        return values[0] if values else None
-    return None
+        return req.get_header("X-API-Key") or None, False
+    values = req.get_cookie_values(SESSION_COOKIE)
+    return (values[0], True) if values else (None, False)
 
 
 def unauthorized(kind: str, reason: str) -> ApiError:
     credential = "the agents' API key" if kind == AGENT else "a dashboard token or session"
-    message = (f"This route needs {credential} as `Authorization: Bearer ...`"
-               if reason == "missing" else f"The credential is not {credential}, or it has expired.")
+    if reason != "missing":
+        message = f"The credential is not {credential}, or it has expired or been revoked."
+    elif kind == AGENT:
+        message = f"This route needs {credential} as `Authorization: Bearer ...`"
+    else:
+        message = f"This route needs {credential}: `Authorization: Bearer ...`, or sign in (POST /api/auth/login)."
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 

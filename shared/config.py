@@ -63,6 +63,19 @@ class Settings:
     push_url: str | None = field(default=None, repr=False)  # an ntfy topic URL is as good as a password
     push_token: str | None = field(default=None, repr=False)
     dashboard_public_url: str = "http://127.0.0.1:3000"
+    # Sign-in. Failed dashboard-token sign-ins per client: at most this many in the window, then 429.
+    auth_max_failures: int = 10
+    auth_failure_window_s: int = 900
+    # GitHub OAuth (an OAuth App's id and secret); only logins in the allow-list may sign in.
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    github_allowed_users: tuple[str, ...] = ()  # lower-cased: GitHub logins are case-insensitive
+    # Linear OAuth (an OAuth2 application's id and secret), to connect Linear without a personal key.
+    linear_client_id: str | None = None
+    linear_client_secret: str | None = field(default=None, repr=False)
+    linear_oauth_scope: str = "read,write"
+    # Earlier DASHBOARD_SECRET_KEY values, still accepted to decrypt stored tokens while they are rotated.
+    previous_secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +114,15 @@ class Settings:
             push_url=env.get("PUSH_URL", "").strip() or None,
             push_token=_secret(env, "PUSH_TOKEN"),
             dashboard_public_url=_text(env, "DASHBOARD_PUBLIC_URL", cls.dashboard_public_url).rstrip("/"),
+            auth_max_failures=_integer(env, "AUTH_MAX_FAILURES", cls.auth_max_failures, minimum=1),
+            auth_failure_window_s=_integer(env, "AUTH_FAILURE_WINDOW_S", cls.auth_failure_window_s, minimum=1),
+            github_client_id=env.get("GITHUB_CLIENT_ID", "").strip() or None,
+            github_client_secret=_secret(env, "GITHUB_CLIENT_SECRET"),
+            github_allowed_users=tuple(login.lower() for login in _id_list(env, "GITHUB_ALLOWED_USERS")),
+            linear_client_id=env.get("LINEAR_CLIENT_ID", "").strip() or None,
+            linear_client_secret=_secret(env, "LINEAR_CLIENT_SECRET"),
+            linear_oauth_scope=_text(env, "LINEAR_OAUTH_SCOPE", cls.linear_oauth_scope),
+            previous_secret_keys=_id_list(env, "DASHBOARD_SECRET_KEY_PREVIOUS"),
         )
         settings.check()
         return settings
@@ -120,6 +142,10 @@ class Settings:
             raise ConfigError(f"DASHBOARD_PUBLIC_URL must be an http(s) URL, got {self.dashboard_public_url!r}")
         if self.blocked_after_high_s > self.blocked_after_low_s:
             raise ConfigError("BLOCKED_AFTER_HIGH_S must not exceed BLOCKED_AFTER_LOW_S: urgent work escalates first")
+        if bool(self.github_client_id) != bool(self.github_client_secret):
+            raise ConfigError("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together: set both or neither")
+        if bool(self.linear_client_id) != bool(self.linear_client_secret):
+            raise ConfigError("LINEAR_CLIENT_ID and LINEAR_CLIENT_SECRET go together: set both or neither")
         for name, value in (("LINEAR_API_KEY", self.linear_api_key), ("LINEAR_OAUTH_TOKEN", self.linear_oauth_token)):
             if value and (value.lower().startswith("bearer ") or any(c.isspace() for c in value)):
                 raise ConfigError(f"{name} must be the bare credential, without `Bearer ` or spaces")
@@ -128,6 +154,16 @@ class Settings:
     def linear_configured(self) -> bool:
         """Whether the GraphQL API can be called: an API key or an OAuth token is set."""
         return bool(self.linear_api_key or self.linear_oauth_token)
+
+    @property
+    def github_configured(self) -> bool:
+        """Whether GitHub sign-in is offered: an OAuth App's id and secret are set."""
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def linear_oauth_configured(self) -> bool:
+        """Whether Linear can be connected over OAuth: an OAuth2 application's id and secret are set."""
+        return bool(self.linear_client_id and self.linear_client_secret)
 
     def with_overrides(self, **changes) -> Settings:
         updated = replace(self, **changes)

@@ -283,7 +283,42 @@ AGENT_WORKFLOWS = Migration(5, "task workflows, notification episodes, default a
       for rule, trigger, priority, delay, channel in DEFAULT_ALERT_RULES),
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS)
+SIGN_IN = Migration(6, "sign-in: revocable sessions, local users, failed sign-ins, Linear OAuth tokens", (
+    # Sign-out revokes a session (kept, not deleted, so a stolen cookie's use can still be traced).
+    "ALTER TABLE auth_sessions ADD COLUMN revoked_at INTEGER",
+    "CREATE INDEX auth_sessions_user ON auth_sessions (user_id)",
+    # Who a user is to us: 'github' (signed in with GitHub) or 'token' (the one local user behind the
+    # dashboard token). The seed's github_id stays NOT NULL; the local user's is 'token:local', which no
+    # GitHub account (numeric ids) can ever have.
+    "ALTER TABLE users ADD COLUMN provider TEXT NOT NULL DEFAULT 'github'",
+    # Failed dashboard-token sign-ins, one row each, so the limit holds across every process.
+    """CREATE TABLE sign_in_failures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        client TEXT NOT NULL,
+        failed_at INTEGER NOT NULL
+    )""",
+    "CREATE INDEX sign_in_failures_client ON sign_in_failures (client, failed_at)",
+    "CREATE INDEX sign_in_failures_failed_at ON sign_in_failures (failed_at)",
+    # The installation's Linear OAuth connection (one row, id 1). Tokens are Fernet ciphertexts;
+    # `generation` grows with every refresh so two processes refreshing at once keep one result.
+    """CREATE TABLE linear_oauth_tokens (
+        id INTEGER PRIMARY KEY,
+        access_token TEXT NOT NULL,
+        refresh_token TEXT,
+        scope TEXT,
+        expires_at INTEGER,
+        generation INTEGER NOT NULL DEFAULT 1,
+        connected_by TEXT REFERENCES users(id),
+        connected_at INTEGER NOT NULL,
+        refreshed_at INTEGER,
+        last_error TEXT,
+        last_error_at INTEGER
+    )""",
+))
+
+MIGRATIONS: tuple[Migration, ...] = (
+    V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN,
+)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

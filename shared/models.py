@@ -282,9 +282,10 @@ class User(BaseModel):
     github_id = peewee.TextField(unique=True)
     github_username = peewee.TextField()
     github_avatar_url = peewee.TextField(null=True)
-    linear_access_token = peewee.TextField(null=True)  # encrypted at rest (sign-in issue)
+    linear_access_token = peewee.TextField(null=True)  # unused: Linear's OAuth tokens are in linear_oauth_tokens
     created_at = UnixTimeField(null=True)
     last_login = UnixTimeField(null=True)
+    provider = peewee.TextField(default="github")  # 'github' or 'token' (the local user)
 
     class Meta:
         table_name = "users"
@@ -296,9 +297,40 @@ class AuthSession(BaseModel):
     token_hash = peewee.TextField()
     expires_at = UnixTimeField()
     created_at = UnixTimeField(null=True)
+    revoked_at = UnixTimeField(null=True)
 
     class Meta:
         table_name = "auth_sessions"
+
+
+class SignInFailure(BaseModel):
+    """One failed dashboard-token sign-in; see functions.auth.throttle."""
+
+    id = peewee.AutoField()
+    client = peewee.TextField()
+    failed_at = UnixTimeField()
+
+    class Meta:
+        table_name = "sign_in_failures"
+
+
+class LinearOAuthToken(BaseModel):
+    """The Linear OAuth connection: encrypted tokens and when they expire; see shared.linear_oauth."""
+
+    id = peewee.IntegerField(primary_key=True)
+    access_token = peewee.TextField()  # Fernet ciphertext
+    refresh_token = peewee.TextField(null=True)  # Fernet ciphertext
+    scope = peewee.TextField(null=True)
+    expires_at = UnixTimeField(null=True)
+    generation = peewee.IntegerField(default=1)
+    connected_by = peewee.TextField(null=True)  # REFERENCES users(id)
+    connected_at = UnixTimeField()
+    refreshed_at = UnixTimeField(null=True)
+    last_error = peewee.TextField(null=True)
+    last_error_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "linear_oauth_tokens"
 
 
 # The project's own tables --------------------------------------------------------------------------------
@@ -365,5 +397,6 @@ class Notification(BaseModel):
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Session, Todo, Message, Setting, Agent, AgentTask, LinearProject, LinearIssue, LinearWorkflowState,
-    LinearCycle, AlertRule, User, AuthSession, Change, InboundEvent, WebhookDelivery, Notification,
+    LinearCycle, AlertRule, User, AuthSession, SignInFailure, LinearOAuthToken, Change, InboundEvent,
+    WebhookDelivery, Notification,
 )

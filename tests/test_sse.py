@@ -17,6 +17,7 @@ from functions.sse.hub import FeedHub
 from shared.db import database, write_transaction
 from shared.feed import prune_changes, record_change
 from shared.models import Change
+from shared.sessions import ensure_local_user, start_session
 from tests.sse_client import parse_frames
 from tests.support import AGENT, DASHBOARD, assert_canonical_error
 
@@ -67,7 +68,9 @@ def test_the_agents_api_key_does_not_open_a_stream(client):
 
 
 def test_a_session_cookie_opens_a_stream(client):
-    response = client.simulate_get("/api/stream", cookies={"ocd_session": DASHBOARD["Authorization"][7:]})
+    with write_transaction():
+        token = start_session(ensure_local_user())
+    response = client.simulate_get("/api/stream", cookies={"ocd_session": token})
     assert response.status_code == 200
 
 

@@ -1,0 +1,54 @@
+"""Where a request was served and where it came from: HTTPS detection and the same-origin (CSRF) check.
+
+A browser sends the session cookie with any request to us, whoever's page makes it. For writes we
+therefore also want proof the request came from one of our own pages: the `Origin` header (or, when a
+browser leaves it out, `Referer`), which a page on another site cannot forge. Headers like
+`X-Forwarded-Host` are trusted for the same reason: a cross-site page cannot set them without a CORS
+preflight, which we never grant.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import falcon
+
+from shared.errors import ApiError
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def served_over_https(req: falcon.Request) -> bool:
+    """Whether the browser reached us over https: directly, or through a proxy that says so."""
+    forwarded = (req.get_header("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    return req.scheme == "https" or forwarded == "https"
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL, the port filled in; None for `null` or anything unparseable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def request_origin(req: falcon.Request) -> tuple[str, str, int] | None:
+    """This server's origin as the browser sees it: the Host (or a proxy's X-Forwarded-Host) and port."""
+    scheme = "https" if served_over_https(req) else "http"
+    host = (req.get_header("X-Forwarded-Host") or "").split(",")[0].strip() or req.netloc
+    return origin_of(f"{scheme}://{host}")
+
+
+def require_same_origin(req: falcon.Request) -> None:
+    """403 `csrf` unless the request's Origin (else Referer) is this server's own scheme://host:port."""
+    source = req.get_header("Origin") or req.get_header("Referer")
+    own = request_origin(req)
+    if source is None or own is None or origin_of(source) != own:
+        raise ApiError(403, "csrf", "A request authenticated by the session cookie must come from this "
+                       "dashboard's own pages (its Origin or Referer must be this server); send "
+                       "`Authorization: Bearer ...` from anywhere else.")
