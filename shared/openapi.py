@@ -63,7 +63,8 @@ ERROR_STATUSES = {
                         "(codes `malformed_json`, `invalid_parameter`)."),
     401: ("Unauthorized", "No credential, or not the one this route takes (codes `unauthorized`, "
                           "`token_expired`, `invalid_webhook`)."),
-    403: ("Forbidden", "The credential may not do this."),
+    403: ("Forbidden", "The credential may not do this (code `csrf`: a cookie-authenticated write whose "
+                       "Origin/Referer is not this server)."),
     404: ("NotFound", "No such thing (code `not_found`)."),
     409: ("Conflict", "The request conflicts with the current state (it names the field or the state)."),
     413: ("PayloadTooLarge", "The body is larger than DASHBOARD_MAX_BODY_BYTES (code `payload_too_large`)."),
@@ -102,14 +103,17 @@ SECURITY_SCHEMES: dict[str, Schema] = {
     "dashboardToken": {"type": "http", "scheme": "bearer",
                        "description": "DASHBOARD_TOKEN (or the generated one), or a sign-in session's token."},
     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "ocd_session",
-                      "description": "A browser's sign-in session."},
+                      "description": "A browser's sign-in session (POST /api/auth/login). For anything but "
+                                     "GET/HEAD/OPTIONS the request must also carry an Origin (or Referer) "
+                                     "of this server's own origin, else 403 `csrf`."},
     "streamToken": {"type": "apiKey", "in": "query", "name": "token",
                     "description": "A short-lived token from POST /api/stream/token (EventSource sends no headers)."},
 }
 
 AGENT_AUTH = [{"agentKey": []}, {"agentKeyHeader": []}]
-DASHBOARD_AUTH = [{"dashboardToken": []}]
-DASHBOARD_READ_AUTH = [{"dashboardToken": []}, {"sessionCookie": []}]
+# The session cookie opens every dashboard route, writes included (behind the same-origin check).
+DASHBOARD_AUTH = [{"dashboardToken": []}, {"sessionCookie": []}]
+DASHBOARD_READ_AUTH = DASHBOARD_AUTH
 NO_AUTH: list[dict[str, list]] = []
 
 
