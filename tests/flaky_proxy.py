@@ -5,7 +5,8 @@ Each request takes the next step of `plan` (then plain forwarding once the plan 
 - "lose_answer": pass it to the server (which applies it), then hang up without answering — what a
   client sees when a connection drops after the server committed;
 - `(status, headers)`: answer that status in the project's error shape without asking the server.
-Every request that reached the proxy is kept in `seen`, as (path, parsed JSON body).
+Every request that reached the proxy is kept in `seen`, as (path, parsed JSON body), and when it came
+in `seen_at` (time.monotonic()).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +24,7 @@ class FlakyProxy:
         self.target_port = target_port
         self.plan = list(plan or [])
         self.seen: list[tuple[str, Any]] = []
+        self.seen_at: list[float] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -43,6 +46,7 @@ class FlakyProxy:
     def next_step(self, path: str, body: bytes) -> Any:
         with self._lock:
             self.seen.append((path, json.loads(body) if body else None))
+            self.seen_at.append(time.monotonic())
             return self.plan.pop(0) if self.plan else "forward"
 
     def _handler_class(self):

@@ -46,9 +46,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, env: dict[str, str], workers: int = 2) -> Iterator[Server]:
-    """Migrate the database, serve the mount with the project's gunicorn config, stop it afterwards."""
-    port = free_port()
+def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int | None = None) -> Iterator[Server]:
+    """Migrate the database, serve the mount with the project's gunicorn config, stop it afterwards.
+    `port` lets a test bring a server up where a client was already trying to reach one."""
+    port = port or free_port()
     # Temporal off unless a test says otherwise: a dev server on this machine is none of the test's business.
     full_env = os.environ | {"TEMPORAL_ADDRESS": "off"} | env | {
         "DATABASE_URL": database_url, "DASHBOARD_PORT": str(port), "DASHBOARD_WORKERS": str(workers)}

@@ -1,0 +1,101 @@
+/**
+ * The opencode plugin that reports an agent's work to the OpenCode Dashboard.
+ *
+ * It forwards opencode's own bus events (sessions, messages and their parts, todos, permissions and
+ * questions, file edits) and the tool hooks to `POST /api/events`, in the ingest contract's shape
+ * (EVENTS.md: an opencode kind's `data` is the event's `properties`, unchanged). Delivery — batching,
+ * retries, the on-disk spool — is dashboard-client.mjs's job; this file only maps.
+ *
+ * Install: copy this file and dashboard-client.mjs into `~/.config/opencode/plugin/` (every project)
+ * or a project's `.opencode/plugin/`; opencode loads `*.js` there by itself and, the client being
+ * `.mjs`, does not take it for a second plugin. Configuration is the environment: see the README.
+ *
+ * JavaScript rather than TypeScript: opencode (Bun) loads either, and plain JS also runs under the
+ * Node 20 the tests use, with no compiler to install.
+ */
+
+import { basename } from "node:path";
+
+import { DashboardClient } from "./dashboard-client.mjs";
+
+/** opencode bus events sent on, under the same name. Others (tui.*, lsp.*, installation.*) are not. */
+export const FORWARDED = new Set([
+  "session.created", "session.updated", "session.deleted", "session.idle", "session.error", "session.status",
+  "message.updated", "message.removed", "message.part.updated",
+  "todo.updated", "file.edited",
+  "permission.asked", "permission.replied",
+  "question.asked", "question.replied", "question.rejected",
+]);
+
+/** Older opencode releases name the permission request `permission.updated`; the dashboard knows it as asked. */
+export const RENAMED = { "permission.updated": "permission.asked" };
+
+const TOOL_OUTPUT_MAX_CHARS = 8_000; // a file read's whole output belongs in opencode, not in every event
+
+/**
+ * A newer snapshot of the same thing replaces one still waiting to be sent: a streamed text part is
+ * updated many times a second, and only its latest state matters to the dashboard.
+ */
+export function snapshotKey(type, properties) {
+  const key = {
+    "message.part.updated": properties?.part?.id,
+    "message.updated": properties?.info?.id,
+    "session.updated": properties?.info?.id,
+    "session.status": properties?.sessionID,
+    "todo.updated": properties?.sessionID,
+  }[type];
+  return key === undefined ? undefined : `${type}:${key}`;
+}
+
+/** The dashboard's agent id for this opencode: DASHBOARD_AGENT_ID, else `opencode-<project folder>`. */
+export function agentIdFor({ worktree, directory } = {}, env = process.env) {
+  if (env.DASHBOARD_AGENT_ID) return env.DASHBOARD_AGENT_ID;
+  const folder = basename(worktree || directory || "") || "agent";
+  return `opencode-${folder}`.replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 128);
+}
+
+/** The hooks, over a client; separate from the plugin function so tests can hand in their own client. */
+export function dashboardHooks(client, log = (message) => console.error(`[dashboard-hook] ${message}`)) {
+  const safely = (what, work) => {
+    try {
+      work();
+    } catch (error) {
+      log(`could not report ${what}: ${error?.message ?? error}`); // never break the agent over the dashboard
+    }
+  };
+  return {
+    event: async ({ event }) => safely(event?.type, () => {
+      const type = RENAMED[event?.type] ?? event?.type;
+      if (!FORWARDED.has(type)) return;
+      const properties = event.properties ?? {};
+      client.send(type, properties, { coalesceKey: snapshotKey(type, properties) });
+    }),
+    "tool.execute.before": async (input, output) => safely("tool.execute.before", () => {
+      const data = { tool: input.tool, sessionID: input.sessionID, callID: input.callID };
+      if (output?.args && typeof output.args === "object") data.args = output.args;
+      client.send("tool.execute.before", data);
+    }),
+    "tool.execute.after": async (input, output) => safely("tool.execute.after", () => {
+      const data = { tool: input.tool, sessionID: input.sessionID, callID: input.callID };
+      if (typeof output?.title === "string") data.title = output.title;
+      if (typeof output?.output === "string") data.output = truncate(output.output, TOOL_OUTPUT_MAX_CHARS);
+      client.send("tool.execute.after", data);
+    }),
+  };
+}
+
+function truncate(text, max) {
+  return text.length <= max ? text : `${text.slice(0, max)}\n… (${text.length - max} more characters)`;
+}
+
+const LOADED = Symbol.for("opencode-dashboard.hook");
+
+/** @type {import("@opencode-ai/plugin").Plugin} */
+export const DashboardHook = async ({ directory, worktree }) => {
+  // Installed both globally and in the project, opencode would load it twice and every event would be
+  // reported twice under different ids: the second copy stands down.
+  if (globalThis[LOADED]) return {};
+  const client = new DashboardClient({ agentId: agentIdFor({ worktree, directory }) });
+  globalThis[LOADED] = client;
+  return dashboardHooks(client);
+};

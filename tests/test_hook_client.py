@@ -1,0 +1,231 @@
+"""The opencode hook's delivery (hooks/dashboard-client.mjs) and the plugin over it, run by `node`, against
+the real bundle under gunicorn: batching, retries, the spool across a dashboard outage and a restart of
+the agent's process, and what is never retried."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.flaky_proxy import FlakyProxy
+from tests.processes import REPO, free_port, gunicorn
+from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN
+
+DRIVER = REPO / "hooks" / "test" / "drive.mjs"
+SERVER_ENV = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
+FAST_RETRIES = {"retryBaseMs": 50, "retryMaxMs": 300}
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    if path is None:
+        if os.environ.get("CI") == "1":
+            pytest.fail("node is missing, but CI must run the hook's tests (.ci/run installs Debian's nodejs)")
+        pytest.skip("node is not installed here: the opencode hook's tests need Node 18+ (CI installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    database = tmp_path_factory.mktemp("hook") / "dashboard.db"
+    with gunicorn(f"sqlite:///{database}", SERVER_ENV) as s:
+        s.database = database
+        yield s
+
+
+def drive_env(url: str, spool: Path, key: str = API_KEY) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": str(spool.parent), "DASHBOARD_URL": url, "DASHBOARD_API_KEY": key,
+            "DASHBOARD_SPOOL_DIR": str(spool)}
+
+
+def start_driver(node: str, env: dict[str, str], steps: list, plugin: bool = False, **options) -> subprocess.Popen:
+    """The driver with a DashboardClient of these options, or with none when the steps load the plugin."""
+    plan = {"steps": steps} if plugin else {"client": options, "steps": steps}
+    return subprocess.Popen([node, str(DRIVER), json.dumps(plan)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(driver: subprocess.Popen, timeout: float = 60) -> tuple[dict, str]:
+    stdout, stderr = driver.communicate(timeout=timeout)
+    assert driver.returncode == 0, stderr
+    return json.loads(stdout.strip().splitlines()[-1]), stderr
+
+
+def drive(node: str, env: dict[str, str], steps: list, timeout: float = 60, **options) -> tuple[dict, str]:
+    return finish(start_driver(node, env, steps, **options), timeout)
+
+
+def stored_ids(database: Path, ids: list[str]) -> list[str]:
+    """The given events' ids as the dashboard stored them, in the order it received them."""
+    with sqlite3.connect(database) as db:
+        marks = ",".join("?" * len(ids))
+        return [row[0] for row in db.execute(f"SELECT id FROM inbound_events WHERE id IN ({marks}) ORDER BY rowid",
+                                              ids)]
+
+
+def spooled_lines(spool: Path) -> int:
+    return sum(len(segment.read_text().splitlines()) for segment in spool.glob("*.jsonl"))
+
+
+def error_event(session: str) -> list:
+    return ["session.error", {"sessionID": session, "error": {"name": "APIError", "data": {"message": "step $n"}}}]
+
+
+def posts(proxy: FlakyProxy) -> list[list[str]]:
+    return [[event["id"] for event in body["events"]] for path, body in proxy.seen if path == "/api/events"]
+
+
+def test_many_events_go_in_a_few_batched_requests_and_all_are_stored(node, server, tmp_path):
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"),
+                          [["repeat", 200, *error_event("ses-batch")], ["close", 10_000]], batchMax=50)
+
+    assert result["results"] == [["close", True]]
+    assert [len(batch) for batch in posts(proxy)] == [50, 50, 50, 50]
+    assert stored_ids(server.database, result["ids"]) == result["ids"]
+    assert result["stats"]["accepted"] == 200
+
+
+def test_events_a_moment_apart_wait_for_each_other_and_share_one_request(node, server, tmp_path):
+    steps = [["send", *error_event("ses-window")], ["sleep", 30], ["send", *error_event("ses-window")],
+             ["sleep", 30], ["send", *error_event("ses-window")], ["flush", 10_000], ["close", 1000]]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), steps, batchMs=400)
+
+    assert [len(batch) for batch in posts(proxy)] == [3]
+    assert stored_ids(server.database, result["ids"]) == result["ids"]
+
+
+def test_while_the_dashboard_is_down_events_are_spooled_then_delivered_in_order_when_it_starts(node, tmp_path):
+    port, spool = free_port(), tmp_path / "spool"
+    driver = start_driver(node, drive_env(f"http://127.0.0.1:{port}", spool),
+                          [["repeat", 30, *error_event("ses-down")], ["sleep", 300],
+                           ["repeat", 10, *error_event("ses-down-later")], ["close", 60_000]], **FAST_RETRIES)
+    try:
+        deadline = time.monotonic() + 20
+        while spooled_lines(spool) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert spooled_lines(spool) == 40, "the events did not reach the spool while the dashboard was down"
+        assert driver.poll() is None
+
+        database = tmp_path / "dashboard.db"
+        with gunicorn(f"sqlite:///{database}", SERVER_ENV, port=port):
+            result, log = finish(driver)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+    assert result["results"] == [["close", True]]
+    assert stored_ids(database, result["ids"]) == result["ids"]
+    assert not list(spool.glob("*.jsonl")), "a delivered spool is removed"
+    assert "spooling to" in log and "reachable again" in log
+
+
+def test_the_spool_outlives_the_agent_process_and_the_next_one_sends_it_first_in_order(node, tmp_path):
+    port, spool = free_port(), tmp_path / "spool"
+    env = drive_env(f"http://127.0.0.1:{port}", spool)
+    # Two runs while the dashboard is down: one that closes (its batch is spooled when delivery fails)
+    # and one that just exits with events still waiting in memory (the exit handler spools them).
+    first, _ = drive(node, env, [["repeat", 10, *error_event("ses-restart-1")], ["close", 500]], **FAST_RETRIES)
+    second, _ = drive(node, env, [["repeat", 5, *error_event("ses-restart-2")], ["exit"]], batchMs=60_000)
+    assert first["results"] == [["close", False]]
+    assert spooled_lines(spool) == 15
+
+    database = tmp_path / "dashboard.db"
+    with gunicorn(f"sqlite:///{database}", SERVER_ENV, port=port):
+        third, log = drive(node, env, [["repeat", 5, *error_event("ses-restart-3")], ["close", 20_000]],
+                           **FAST_RETRIES)
+
+    assert third["results"] == [["close", True]]
+    everything = first["ids"] + second["ids"] + third["ids"]
+    assert stored_ids(database, everything) == everything
+    assert "adopted" in log
+    assert not list(spool.glob("*.jsonl"))
+
+
+def test_a_lost_answer_and_a_503_are_retried_with_the_same_id_after_retry_after(node, server, tmp_path):
+    event = ["session.error", {"sessionID": "ses-hook-lost", "error": {"name": "APIError", "data": {"message": "x"}}}]
+    with FlakyProxy(server.port, plan=["lose_answer", (503, {"Retry-After": "1"})]) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), [["send", *event], ["close", 20_000]],
+                          **FAST_RETRIES)
+
+    assert result["results"] == [["close", True]]
+    assert posts(proxy) == [result["ids"]] * 3
+    assert proxy.seen_at[2] - proxy.seen_at[1] >= 1.0, "Retry-After: 1 was not respected"
+    assert result["stats"]["duplicates"] == 1
+    status, body = server.request("GET", "/api/msgs?type=error&session_id=ses-hook-lost", headers=DASHBOARD)
+    assert status == 200 and len(body["messages"]) == 1
+
+
+def test_a_422_drops_only_the_event_it_names_and_is_not_retried(node, server, tmp_path):
+    good = ["session.error", {"sessionID": "ses-hook-422", "error": {"name": "E", "data": {"message": "$n"}}}]
+    bad = ["todo.updated", {"sessionID": "ses-hook-422", "todos": [{"id": "1"}]}]  # a todo without content
+    with FlakyProxy(server.port) as proxy:
+        result, log = drive(node, drive_env(proxy.url, tmp_path / "spool"),
+                            [["send", *good], ["send", *bad], ["send", *good], ["close", 10_000]], **FAST_RETRIES)
+
+    first, bad_id, last = result["ids"]
+    assert result["results"] == [["close", True]]
+    assert posts(proxy) == [[first, bad_id, last], [first, last]]
+    assert stored_ids(server.database, result["ids"]) == [first, last]
+    assert result["stats"]["dropped"] == 1
+    assert "answered 422" in log and "events[1].data.todos[0].content" in log
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+def test_a_wrong_key_is_logged_and_dropped_not_spooled_and_the_key_is_never_logged(node, server, tmp_path):
+    wrong_key = "not-the-agent-key-0123456789"
+    with FlakyProxy(server.port) as proxy:
+        result, log = drive(node, drive_env(proxy.url, tmp_path / "spool", key=wrong_key),
+                            [["repeat", 3, *error_event("ses-hook-401")], ["close", 10_000]], **FAST_RETRIES)
+
+    assert len(posts(proxy)) == 1
+    assert result["stats"]["dropped"] == 3
+    assert "answered 401" in log and wrong_key not in log
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+def test_the_opencode_plugin_maps_bus_events_and_tool_hooks_into_the_ingest_contract(node, server, tmp_path):
+    session = {"id": "ses_plugin", "title": "Fix the build", "directory": "/work/shop",
+               "time": {"created": 1764064800000, "updated": 1764064800000}}
+
+    def part(text: str) -> dict:
+        return {"event": {"type": "message.part.updated", "properties": {"part": {
+            "id": "prt_1", "messageID": "msg_1", "sessionID": "ses_plugin", "type": "text", "text": text}}}}
+
+    steps = [
+        ["plugin", {"directory": "/work/shop", "worktree": "/work/shop"}],
+        ["hook", "event", {"event": {"type": "session.created", "properties": {"info": session}}}],
+        *(["hook", "event", part(text)] for text in ("Look", "Looking at", "Looking at it")),
+        ["hook", "event", {"event": {"type": "tui.toast.show", "properties": {"message": "hi"}}}],
+        ["hook", "event", {"event": {"type": "permission.updated", "properties": {
+            "id": "per_1", "sessionID": "ses_plugin", "type": "bash", "title": "Run rm -rf build"}}}],
+        ["hook", "tool.execute.before", {"tool": "bash", "sessionID": "ses_plugin", "callID": "call_1"},
+         {"args": {"command": "make"}}],
+        ["hook", "tool.execute.after", {"tool": "bash", "sessionID": "ses_plugin", "callID": "call_1"},
+         {"title": "make", "output": "x" * 20_000, "metadata": {}}],
+        ["close", 10_000],
+    ]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), steps, plugin=True)
+
+    assert result["results"] == [["second load hooks", []], ["close", True]]
+    sent = [event for _, body in proxy.seen for event in body["events"]]
+    assert [event["type"] for event in sent] == [
+        "session.created", "message.part.updated", "permission.asked", "tool.execute.before", "tool.execute.after"]
+    assert {event["agent_id"] for event in sent} == {"opencode-shop"}
+    assert sent[0]["data"] == {"info": session}  # opencode's properties, unchanged
+    assert sent[1]["data"]["part"]["text"] == "Looking at it"  # the latest snapshot of the streamed part
+    assert len(sent[4]["data"]["output"]) < 8_100
+    status, body = server.request("GET", "/api/sess/ses_plugin", headers=DASHBOARD)
+    assert status == 200, body
+    assert body["session"]["agent_id"] == "opencode-shop"
+    assert [m["content"] for m in body["messages"] if m["type"] == "chat"] == ["Looking at it"]
