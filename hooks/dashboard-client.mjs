@@ -141,14 +141,8 @@ export class DashboardClient {
   }
 
   enqueue(event, key) {
-    if (this.stopping) {
-      this.spool.append([event]);
-      return;
-    }
-    if (this.spool.pending()) {
-      // The dashboard is behind: this event joins the spool's tail, and survives a crash from now on.
+    if (this.stopping) { // closed: the next client sends it
       this.spoolEvents([event]);
-      this.kick();
       return;
     }
     const waiting = key === undefined ? undefined : this.byKey.get(key);
@@ -160,7 +154,7 @@ export class DashboardClient {
     this.queue.push(entry);
     if (key !== undefined) this.byKey.set(key, entry);
     if (this.queue.length >= this.config.batchMax) this.kick();
-    else if (!this.windowTimer && !this.pumping) {
+    else if (!this.windowTimer) {
       this.windowTimer = setTimeout(() => this.kick(), this.config.batchMs);
       this.windowTimer.unref?.();
     }
@@ -227,12 +221,27 @@ export class DashboardClient {
   kick() {
     clearTimeout(this.windowTimer);
     this.windowTimer = null;
-    if (this.pumping || this.stopping) return;
-    this.pumping = this.pump().finally(() => {
+    if (this.stopping) return;
+    if (this.pumping) {
+      // While the dashboard is behind, a batch's worth of waiting events (coalesced) joins the spool's
+      // tail now rather than after the backoff: from here on it survives the process being killed.
+      if (this.spool.pending()) this.spoolEvents(this.takeQueued(Infinity));
+      return;
+    }
+    this.pumping = this.pump().then(() => {
       this.pumping = null;
       const left = this.queue.length > 0 || this.spool.pending();
       if (left && !this.stopping) this.kick();
       else for (const resolve of this.idleWaiters.splice(0)) resolve(!left);
+    }, (error) => {
+      // A bug or a failing disk must never take the agent down with it: say so, and try again later.
+      this.pumping = null;
+      this.failures += 1;
+      this.log(`delivery stopped by an error, retrying: ${error?.stack ?? error}`);
+      if (!this.stopping) {
+        this.windowTimer = setTimeout(() => this.kick(), backoffDelay(this.failures, this.config) || 1);
+        this.windowTimer.unref?.();
+      } else for (const resolve of this.idleWaiters.splice(0)) resolve(false);
     });
   }
 
@@ -367,7 +376,11 @@ export class DashboardClient {
   }
 
   adoptOrphans() {
-    if (this.spool.adoptOrphans() && !this.stopping) this.kick();
+    try {
+      if (this.spool.adoptOrphans() && !this.stopping) this.kick();
+    } catch (error) {
+      this.log(`could not look for spool segments left by other processes: ${error?.message ?? error}`);
+    }
   }
 }
 
@@ -383,7 +396,8 @@ export class Spool {
   constructor(dir, { maxBytes = DEFAULTS.spoolMaxBytes, log = () => {}, pid = process.pid, now = Date.now() } = {}) {
     this.dir = dir;
     this.maxBytes = maxBytes;
-    this.segmentBytes = Math.max(4096, Math.floor(maxBytes / 8));
+    this.segmentBytes = Math.min(4 * MIB, Math.max(4096, Math.floor(maxBytes / 8)));
+    this.dropped = 0; // events removed to keep under maxBytes
     this.log = log;
     this.pid = pid;
     this.prefix = `${String(now).padStart(13, "0")}-${pid}-`;
@@ -404,23 +418,31 @@ export class Spool {
   /** Append events as lines; false (after logging) when the disk refuses, in which case they are lost. */
   append(events) {
     if (!events.length) return true;
-    const lines = events.map((event) => `${JSON.stringify(event)}\n`).join("");
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const rotate = !this.current || size(this.path(this.current)) >= this.segmentBytes;
-      const segment = rotate ? `${this.prefix}${String(segmentNumbers.next++ % 1e6).padStart(6, "0")}.jsonl`
-        : this.current;
-      const fd = openSync(this.path(segment), "a", 0o600);
-      try {
-        writeSync(fd, lines);
-      } finally {
-        closeSync(fd);
+      let room = this.current ? this.segmentBytes - size(this.path(this.current)) : 0;
+      let lines = [];
+      const write = () => {
+        if (!lines.length) return;
+        this.current ??= `${this.prefix}${String(segmentNumbers.next++ % 1e6).padStart(6, "0")}.jsonl`;
+        appendText(this.path(this.current), lines.join(""));
+        lines = [];
+        if (!this.segments.includes(this.current)) {
+          this.segments.push(this.current);
+          liveSegments.add(this.path(this.current));
+        }
+      };
+      for (const event of events) {
+        if (room <= 0) { // segments stay small, so the size limit can drop the oldest ones whole
+          write();
+          this.current = null;
+          room = this.segmentBytes;
+        }
+        const line = `${JSON.stringify(event)}\n`;
+        lines.push(line);
+        room -= Buffer.byteLength(line);
       }
-      if (rotate) {
-        this.current = segment;
-        this.segments.push(segment);
-        liveSegments.add(this.path(segment));
-      }
+      write();
       this.unwritable = false;
     } catch (error) {
       if (!this.unwritable) this.log(`cannot write the spool in ${this.dir} (${error.code ?? error}): events are lost`);
@@ -436,7 +458,12 @@ export class Spool {
     while (this.segments.length) {
       const segment = this.segments[0];
       const offset = this.offsets.get(segment) ?? 0;
-      const text = readFrom(this.path(segment), offset);
+      let text, more;
+      // Read a chunk, and a larger one only if it does not hold `max` whole lines and there is more.
+      for (let limit = 256 * 1024; ; limit *= 4) {
+        ({ text, more } = readFrom(this.path(segment), offset, limit));
+        if (!more || countLines(text) >= max) break;
+      }
       if (!text) { // nothing left in it (or it is gone)
         this.remove(segment);
         continue;
@@ -500,9 +527,10 @@ export class Spool {
     let total = this.segments.reduce((sum, name) => sum + size(this.path(name)) - (this.offsets.get(name) ?? 0), 0);
     while (total > this.maxBytes && this.segments.length > 1) {
       const oldest = this.segments[0];
-      const text = readFrom(this.path(oldest), this.offsets.get(oldest) ?? 0);
+      const { text } = readFrom(this.path(oldest), this.offsets.get(oldest) ?? 0);
       total -= Buffer.byteLength(text);
-      this.log(`spool over ${this.maxBytes} bytes: dropped ${text.split("\n").length - 1} of the oldest events`);
+      this.dropped += countLines(text);
+      this.log(`spool over ${this.maxBytes} bytes: dropped ${countLines(text)} of the oldest events`);
       this.remove(oldest);
     }
   }
@@ -578,6 +606,15 @@ function isAlive(pid) {
   }
 }
 
+function appendText(path, text) {
+  const fd = openSync(path, "a", 0o600);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function size(path) {
   try {
     return statSync(path).size;
@@ -603,15 +640,23 @@ function readOr(path, fallback) {
   }
 }
 
-function readFrom(path, offset) {
+function countLines(text) {
+  let lines = 0;
+  for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) lines++;
+  return lines;
+}
+
+/** Up to `limit` bytes of the file from `offset` as text, and whether there is more after them. */
+function readFrom(path, offset, limit = Infinity) {
   let fd;
   try {
     fd = openSync(path, "r");
   } catch {
-    return "";
+    return { text: "", more: false };
   }
   try {
-    const length = Math.max(0, fstatSync(fd).size - offset);
+    const remaining = Math.max(0, fstatSync(fd).size - offset);
+    const length = Math.min(remaining, limit);
     const buffer = Buffer.alloc(length);
     let read = 0;
     while (read < length) {
@@ -619,7 +664,7 @@ function readFrom(path, offset) {
       if (n === 0) break;
       read += n;
     }
-    return buffer.subarray(0, read).toString("utf8");
+    return { text: buffer.subarray(0, read).toString("utf8"), more: read < remaining };
   } finally {
     closeSync(fd);
   }

@@ -229,3 +229,18 @@ def test_the_opencode_plugin_maps_bus_events_and_tool_hooks_into_the_ingest_cont
     assert status == 200, body
     assert body["session"]["agent_id"] == "opencode-shop"
     assert [m["content"] for m in body["messages"] if m["type"] == "chat"] == ["Looking at it"]
+
+
+def test_the_spool_is_bounded_by_dropping_the_oldest_events(node, tmp_path):
+    spool = tmp_path / "spool"
+    result, log = drive(node, drive_env(f"http://127.0.0.1:{free_port()}", spool),
+                        [["repeat", 300, *error_event("ses-bounded")], ["close", 300]],
+                        spoolMaxBytes=16_384, **FAST_RETRIES)
+
+    segments = sorted(spool.glob("*.jsonl"))
+    kept = [json.loads(line)["id"] for segment in segments for line in segment.read_text().splitlines()]
+    assert sum(segment.stat().st_size for segment in spool.glob("*.jsonl")) <= 16_384
+    assert 0 < len(kept) < 300
+    assert kept == result["ids"][-len(kept):], "the newest events are kept, in order"
+    assert result["stats"]["spoolDropped"] == 300 - len(kept)
+    assert "dropped" in log and "oldest events" in log

@@ -23,7 +23,7 @@ let client = null;
 let hooks = null;
 
 function report() {
-  process.stdout.write(`${JSON.stringify({ ids, results, stats: client?.stats ?? null })}\n`);
+  process.stdout.write(`${JSON.stringify({ ids, results, stats: client && { ...client.stats, spoolDropped: client.spool.dropped } })}\n`);
 }
 
 function numbered(value, n) {
