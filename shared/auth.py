@@ -146,6 +146,15 @@ def signing_key(settings: Settings) -> str | None:
     return stored.value if stored is not None else None
 
 
+def require_signing_key(settings: Settings) -> str:
+    """The signing key, or 503 for a route that cannot work without one."""
+    key = signing_key(settings)
+    if key is None:
+        raise ApiError(503, "not_configured", "No signing key yet: run `python -m deploy.prepare` "
+                       "(make run does) or set DASHBOARD_SECRET_KEY.")
+    return key
+
+
 def ensure_signing_key(settings: Settings) -> None:
     """Generate and store a signing key when none is configured. Must run inside a write transaction."""
     if not settings.secret_key:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 
+from functions.auth.github_resources import GitHubSignInResource
 from functions.auth.resources import LoginResource, LogoutResource, MeResource, ProvidersResource
 from functions.auth.throttle import SignInThrottle
 from shared.auth import Authentication
@@ -11,6 +14,8 @@ from shared.config import Settings
 from shared.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/auth",)
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> falcon.App:
@@ -21,4 +26,9 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/auth/login", LoginResource(settings, Authentication(settings), throttle))
     app.add_route("/api/auth/me", MeResource())
     app.add_route("/api/auth/logout", LogoutResource())
+    github = GitHubSignInResource(settings)
+    app.add_route("/api/auth/github/login", github, suffix="login")
+    app.add_route("/api/auth/github/callback", github, suffix="callback")
+    if settings.github_configured and not settings.github_allowed_users:
+        log.warning("GitHub sign-in is configured but GITHUB_ALLOWED_USERS is empty: nobody may sign in with GitHub")
     return app

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from shared.openapi import DASHBOARD_AUTH, NO_AUTH, TEXT, TIME, Schema, json_response, obj, operation, ref
+from shared.openapi import (
+    DASHBOARD_AUTH,
+    NO_AUTH,
+    TEXT,
+    TIME,
+    Schema,
+    json_response,
+    obj,
+    operation,
+    query_param,
+    ref,
+)
 
 TAG = "auth"
 
@@ -14,6 +25,20 @@ SCHEMAS: dict[str, Schema] = {
         "last_login": TIME}),
     "SignedIn": obj({"user": ref("User")}),
 }
+
+def redirect(description: str, *, with_cookie: str | None = None) -> Schema:
+    headers: Schema = {"Location": {"description": "where the browser goes next", "schema": TEXT}}
+    if with_cookie:
+        headers["Set-Cookie"] = {"description": with_cookie, "schema": TEXT}
+    return {"description": description, "headers": headers}
+
+
+CALLBACK_PARAMETERS = [
+    query_param("code", "The authorization code the provider sent back."),
+    query_param("state", "The signed state this dashboard issued (bound to the browser by a cookie)."),
+    query_param("error", "Set by the provider instead of `code` when the person declined (`access_denied`)."),
+    query_param("error_description", "The provider's explanation of `error`."),
+]
 
 SIGN_IN_TOKEN = obj({"token": {"type": "string", "minLength": 1, "description": "the dashboard token"}})
 
@@ -39,4 +64,18 @@ PATHS: dict[str, Schema] = {
     "/api/auth/logout": {"post": operation(
         "Sign out: revoke this session and clear the cookie", tag=TAG, security=DASHBOARD_AUTH,
         responses={204: {"description": "Signed out"}, 403: 403})},
+    "/api/auth/github/login": {"get": operation(
+        "Sign in with GitHub: redirect to GitHub's consent page", tag=TAG, security=NO_AUTH,
+        responses={302: redirect("To https://github.com/login/oauth/authorize with a signed, 10-minute state",
+                                 with_cookie="`ocd_github_state`: the state's nonce, for the callback"),
+                   503: 503})},
+    "/api/auth/github/callback": {"get": operation(
+        "GitHub sends the browser back here; signs in an allowed user", tag=TAG, security=NO_AUTH,
+        description="Only logins in GITHUB_ALLOWED_USERS may sign in (an empty list lets nobody in). Errors: "
+                    "400 `invalid_state` / `state_expired` / `github_refused`, 403 `github_denied` (consent "
+                    "declined) / `not_allowed`, 502 `github_error`, 503 `github_unavailable` / "
+                    "`github_not_configured`.",
+        parameters=CALLBACK_PARAMETERS,
+        responses={302: redirect("Signed in: to `/`", with_cookie="`ocd_session` as for POST /api/auth/login"),
+                   400: 400, 403: 403, 502: 502, 503: 503})},
 }

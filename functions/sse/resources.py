@@ -11,11 +11,11 @@ import falcon
 from functions.sse import frames
 from functions.sse.hub import FeedHub, Subscription
 from functions.sse.tokens import issue_stream_token, verify_stream_token
-from shared.auth import DASHBOARD, PUBLIC, Authentication, signing_key
+from shared.auth import DASHBOARD, PUBLIC, Authentication, require_signing_key
 from shared.clock import iso_from_unix, now
 from shared.config import Settings
 from shared.db import database
-from shared.errors import ApiError, bad_query
+from shared.errors import bad_query
 from shared.feed import changes_since, latest_change_id, pruned_through
 from shared.query import list_param
 
@@ -126,10 +126,3 @@ def requested_resume_id(req: falcon.Request) -> int | None:
         raise bad_query("last_event_id", "Last-Event-ID must be the id of an event this stream sent")
     return int(raw)
 
-
-def require_signing_key(settings: Settings) -> str:
-    key = signing_key(settings)
-    if key is None:
-        raise ApiError(503, "not_configured", "No signing key yet: run `python -m deploy.prepare` "
-                       "(make run does) or set DASHBOARD_SECRET_KEY.")
-    return key
