@@ -19,6 +19,8 @@ import os
 
 from shared.config import Settings
 
+# JSON log lines unless asked otherwise; set here so the workers' functions inherit it.
+os.environ.setdefault("DASHBOARD_LOG_FORMAT", "json")
 _settings = Settings.from_env()
 
 wsgi_app = "deploy.mount:create_app()"
@@ -31,7 +33,10 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 10
 loglevel = _settings.log_level.lower()
-accesslog = os.environ.get("DASHBOARD_ACCESS_LOG") or None
+# Every line (gunicorn's own, the functions', one access line per request) through shared.logs:
+# DASHBOARD_LOG_FILE or stderr, DASHBOARD_LOG_FORMAT. See deploy/gunicorn_logging.py.
+logger_class = "deploy.gunicorn_logging.DashboardLogger"
+accesslog = None
 errorlog = "-"
 proc_name = "opencode-dashboard"
 # gunicorn's control socket lives at one path per user, so a second instance (tests, a benchmark)

@@ -1,7 +1,7 @@
 """The one WSGI app gunicorn serves: every function, each mounted at its route prefixes.
 
 Each function stays an independent Falcon app; this only picks the app by path. A path no function
-claims gets the project's JSON 404.
+claims gets the project's JSON 404. Around it all, `RequestLog` gives every request its id and access line.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from deploy import health, openapi
 from shared.config import Settings
 from shared.errors import install_error_handling
 from shared.logs import configure_logging
+from shared.request_log import RequestLog
 
 WSGIApp = Callable[..., Iterable[bytes]]
 
@@ -65,7 +66,7 @@ def prefix_mount(apps: Iterable[tuple[ModuleType, falcon.App, tuple[str, ...]]])
                        fallback=not_found_app())
 
 
-def create_app(settings: Settings | None = None) -> PrefixMount:
+def create_app(settings: Settings | None = None) -> RequestLog:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
-    return prefix_mount(mounted_apps(settings))
+    configure_logging(settings)
+    return RequestLog(prefix_mount(mounted_apps(settings)))

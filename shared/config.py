@@ -27,6 +27,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object a line (gunicorn and the services default to it)
+    log_file: str | None = None  # None: stderr
     max_body_bytes: int = 8 * 1024 * 1024
     busy_timeout_ms: int = 5000
     # Signs short-lived tokens (stream tokens); generated and stored by `deploy.prepare` when unset.
@@ -87,6 +89,8 @@ class Settings:
             host=_host(env, "DASHBOARD_HOST", cls.host),
             port=_integer(env, "DASHBOARD_PORT", cls.port, minimum=1, maximum=65535),
             log_level=_log_level(env, "DASHBOARD_LOG_LEVEL", cls.log_level),
+            log_format=_choice(env, "DASHBOARD_LOG_FORMAT", cls.log_format, ("json", "text")),
+            log_file=env.get("DASHBOARD_LOG_FILE", "").strip() or None,
             max_body_bytes=_integer(env, "DASHBOARD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             busy_timeout_ms=_integer(env, "DATABASE_BUSY_TIMEOUT_MS", cls.busy_timeout_ms, minimum=0),
             secret_key=_secret(env, "DASHBOARD_SECRET_KEY"),
@@ -247,6 +251,13 @@ def _host(env: Mapping[str, str], name: str, default: str) -> str:
         ipaddress.ip_address(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an IP address such as 127.0.0.1, got {raw!r}") from None
+    return raw
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
 
 

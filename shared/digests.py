@@ -17,7 +17,7 @@ from shared.clock import now as clock_now
 from shared.config import Settings, settings_for_command
 from shared.db import database, execute, insert_returning_id, open_database, write_transaction
 from shared.feed import record_change
-from shared.logs import configure_logging
+from shared.logs import configure_logging, report
 from shared.models import AgentTask, AlertRule, Notification
 from shared.push import PushFailed, send_push
 
@@ -93,11 +93,11 @@ def push_if_wanted(settings: Settings, notification_id: int) -> None:
 
 def main() -> int:
     settings = settings_for_command()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     open_database(settings)
     with database.connection_context():
         made = send_due_digests(settings)
-    print(f"alert digests: {len(made)} sent")
+    report("alert-digests", f"alert digests: {len(made)} sent")
     return 0
 
 

@@ -11,6 +11,7 @@ import sys
 from shared.config import settings_for_command
 from shared.db import database, open_database
 from shared.feed import prune_changes
+from shared.logs import configure_logging, report
 from shared.models import Change
 
 SECONDS_PER_DAY = 86_400
@@ -18,11 +19,13 @@ SECONDS_PER_DAY = 86_400
 
 def main() -> int:
     settings = settings_for_command()
+    configure_logging(settings)
     open_database(settings)
     with database.connection_context():
         pruned = prune_changes(settings.feed_retention_days * SECONDS_PER_DAY)
         kept = Change.select().count()
-    print(f"feed retention: pruned {pruned} changes older than {settings.feed_retention_days:g} days; {kept} kept")
+    report("feed-retention",
+           f"feed retention: pruned {pruned} changes older than {settings.feed_retention_days:g} days; {kept} kept")
     return 0
 
 

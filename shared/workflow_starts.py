@@ -16,6 +16,7 @@ from shared.clock import iso_from_unix, now
 from shared.config import Settings, settings_for_command
 from shared.db import database, execute, open_database, write_transaction
 from shared.feed import record_change
+from shared.logs import configure_logging, report
 from shared.task_workflow import FINISHED, task_workflow_id
 from shared.temporal import TemporalUnavailable, signal_task_workflow, start_task_workflows
 
@@ -87,13 +88,13 @@ def signal_current_task(settings: Settings, agent_id: str, signal: str, *args) -
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s workflow-starts: %(message)s")
     settings = settings_for_command()
+    configure_logging(settings)
     open_database(settings)
     with database.connection_context():
         waiting = len(waiting_tasks())
         started = start_workflows(settings)
-    print(f"workflow starts: {len(started)} started, {waiting - len(started)} still waiting")
+    report("workflow-starts", f"workflow starts: {len(started)} started, {waiting - len(started)} still waiting")
     return 0 if len(started) == waiting else 1
 
 

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from shared.config import Settings, settings_for_command
 from shared.db import open_database
+from shared.logs import configure_logging
 from worker.activities import TaskActivities
 from worker.workflows import AgentTaskWorkflow
 
@@ -68,12 +69,11 @@ async def serve(settings: Settings) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker: %(message)s")
     settings = settings_for_command()
     if settings.temporal_address is None:
         print("TEMPORAL_ADDRESS is off: there is no Temporal to work for", file=sys.stderr)
         return 2
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings)
     open_database(settings)
     return asyncio.run(serve(settings))
 

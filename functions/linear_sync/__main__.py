@@ -17,7 +17,7 @@ from functions.linear_sync.lock import SyncAlreadyRunning, sync_lock
 from functions.linear_sync.sync import run_sync
 from shared.config import settings_for_command
 from shared.db import database, open_database
-from shared.logs import configure_logging
+from shared.logs import configure_logging, report
 from shared.migrations import LATEST_VERSION, current_version
 
 
@@ -29,30 +29,30 @@ def main(argv: list[str] | None = None) -> int:
                              "unless the last full sync is a day old)")
     args = parser.parse_args(argv)
     settings = settings_for_command()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     if not settings.linear_configured:
-        print("linear sync skipped: LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is not set")
+        report("linear-sync", "linear sync skipped: LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is not set")
         return 0
     open_database(settings)
     try:
         with database.connection_context():
             if current_version() < LATEST_VERSION:
-                print("linear sync failed: the database schema is behind; run `python -m deploy.prepare`",
-                      file=sys.stderr)
+                report("linear-sync", "linear sync failed: the database schema is behind; "
+                       "run `python -m deploy.prepare`", failed=True)
                 return 1
             with sync_lock(settings):
-                report = run_sync(LinearClient.from_settings(settings), full=args.full,
+                sync_report = run_sync(LinearClient.from_settings(settings), full=args.full,
                                   team_ids=settings.linear_team_ids)
     except SyncAlreadyRunning:
-        print("linear sync skipped: another sync is still running")
+        report("linear-sync", "linear sync skipped: another sync is still running")
         return 0
     except LinearError as error:
-        print(f"linear sync failed: {error.message}", file=sys.stderr)
+        report("linear-sync", f"linear sync failed: {error.message}", failed=True)
         return 1
     except peewee.OperationalError as error:
-        print(f"linear sync failed: the database is unavailable ({error})", file=sys.stderr)
+        report("linear-sync", f"linear sync failed: the database is unavailable ({error})", failed=True)
         return 1
-    print(report.summary())
+    report("linear-sync", sync_report.summary())
     return 0
 
 
