@@ -57,6 +57,10 @@ def open_database(settings: Settings) -> peewee.Database:
         # check_same_thread=False: a pooled connection moves between threads, one thread at a time.
         db = db_url.connect(pooled_url, pragmas=sqlite_pragmas(settings.busy_timeout_ms),
                             max_connections=None, stale_timeout=STALE_CONNECTION_S, check_same_thread=False)
+        # sqlite3's own busy wait (5 s unless told) covers the pragmas a new connection runs before its
+        # busy_timeout pragma applies: without this a locked database held a new connection 5 s, whatever
+        # DATABASE_BUSY_TIMEOUT_MS said. (The pool took `timeout=` for itself, hence the setter.)
+        db.timeout = settings.busy_timeout_ms / 1000
         on_disk = db.database != ":memory:"
         if on_disk:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
@@ -173,10 +177,14 @@ def _with_format_placeholders(statement: str) -> str:
 
 
 class DatabaseSession:
-    """Falcon middleware: one connection per request, closed when the response is done."""
+    """Falcon middleware: one connection per request, closed when the response is done.
 
-    def process_request(self, req, resp) -> None:
-        database.connect(reuse_if_open=True)
+    A resource with `connects_itself = True` (the health check) opens it in its own handler, so that a
+    database it cannot connect to is something it reports rather than an error before it runs."""
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        if not getattr(resource, "connects_itself", False):
+            database.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         if not database.is_closed():

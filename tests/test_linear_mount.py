@@ -40,12 +40,16 @@ def test_health_says_how_the_last_linear_sync_went_but_stays_200(settings, db):
     linear = settings.with_overrides(linear_api_key=LINEAR_API_KEY)
     client = testing.TestClient(mount.create_app(linear))
     assert client.simulate_get("/api/health").json["linear"] == {
-        "configured": True, "webhook": False, "ok": True, "last_sync_at": None, "last_error": None}
+        "configured": True, "webhook": False, "ok": True, "last_sync_at": None, "last_sync_age_s": None,
+        "last_result": None, "last_error": None, "last_error_at": None}
     with write_transaction():
         linear_cache.save_sync_state({"last_success_at": 1_800_000_000, "last_error_at": 1_800_000_060,
                                       "last_error": "Authentication required, not authenticated"})
     response = client.simulate_get("/api/health")
     assert response.status_code == 200
-    assert response.json["linear"] == {"configured": True, "webhook": False, "ok": False,
-                                       "last_sync_at": "2027-01-15T08:00:00Z",
-                                       "last_error": "Authentication required, not authenticated"}
+    linear_status = response.json["linear"]
+    assert isinstance(linear_status.pop("last_sync_age_s"), int)
+    assert linear_status == {"configured": True, "webhook": False, "ok": False,
+                             "last_sync_at": "2027-01-15T08:00:00Z", "last_result": None,
+                             "last_error": "Authentication required, not authenticated",
+                             "last_error_at": "2027-01-15T08:01:00Z"}
