@@ -1,7 +1,8 @@
 """Alert rules turned into notifications: which rules a task's event fires, once per episode.
 
-A rule (`alert_rules`) names a trigger (blocked, completed, error, idle_too_long), a priority filter,
-a delay counted from the start of the episode, and a channel (in_app, push, both). Every fired rule
+A rule (`alert_rules`) names a trigger (blocked, completed, error, idle_too_long, question_timeout), a
+priority filter, a delay counted from the start of the episode (for question_timeout: from the moment
+the question timed out), and a channel (in_app, push, both). Every fired rule
 leaves one `notifications` row, keyed by rule, task, trigger and episode, so a rule fires once per
 blocked episode however often it is evaluated (and an activity retry inserts nothing twice).
 In-app notifications are announced on the change feed (topic `notification`); push ones are sent by
@@ -16,7 +17,7 @@ from shared.db import execute, insert_returning_id
 from shared.feed import record_change
 from shared.models import AlertRule, Notification
 
-TRIGGERS = ("blocked", "completed", "error", "idle_too_long")
+TRIGGERS = ("blocked", "completed", "error", "idle_too_long", "question_timeout")
 CHANNELS = ("push", "in_app", "both")
 PRIORITY_FILTERS = ("all", "urgent", "high", "medium", "low")
 PUSHED = ("push", "both")

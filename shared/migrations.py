@@ -265,6 +265,11 @@ DEFAULT_ALERT_RULES = (
     ("idle-all", "idle_too_long", "all", 1800000, "in_app"),
 )
 
+# A question nobody answered in time: escalated at once, on every channel.
+QUESTION_ALERT_RULES = (
+    ("question-timeout", "question_timeout", "all", 0, "both"),
+)
+
 AGENT_WORKFLOWS = Migration(5, "task workflows, notification episodes, default alert rules", (
     # workflow_started_at stays NULL while a task waits for its Temporal workflow (Temporal down);
     # the reconciler starts those once Temporal answers.
@@ -316,8 +321,44 @@ SIGN_IN = Migration(6, "sign-in: revocable sessions, local users, failed sign-in
     )""",
 ))
 
+QUESTIONS = Migration(7, "human in the loop: task questions, answers and the agents' inbox", (
+    # A task is asked any number of questions over its life; at most one waits for an answer at a time
+    # (the partial unique index), so two answers can never both find "the" pending question.
+    """CREATE TABLE task_questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL REFERENCES agent_tasks(id),
+        agent_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        text TEXT NOT NULL,
+        choices TEXT,
+        timeout_s INTEGER,
+        asked_at INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        answer TEXT,
+        answered_by TEXT,
+        answered_at INTEGER
+    )""",
+    "CREATE INDEX task_questions_task ON task_questions (task_id, id)",
+    "CREATE UNIQUE INDEX task_questions_one_pending ON task_questions (task_id) WHERE status = 'pending'",
+    # What each agent has to pick up (an answer, or word that its question timed out), kept until the
+    # agent acknowledges it: delivered at least once, across restarts.
+    """CREATE TABLE agent_inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        question_id INTEGER NOT NULL UNIQUE REFERENCES task_questions(id),
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        acked_at INTEGER
+    )""",
+    "CREATE INDEX agent_inbox_pending ON agent_inbox (agent_id, acked_at, id)",
+    *(f"INSERT INTO alert_rules (id, trigger, priority_filter, delay_ms, channel, enabled)"
+      f" VALUES ('{rule}', '{trigger}', '{priority}', {delay}, '{channel}', 1) ON CONFLICT (id) DO NOTHING"
+      for rule, trigger, priority, delay, channel in QUESTION_ALERT_RULES),
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
-    V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN,
+    V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -367,12 +408,16 @@ def migrate(target: int = LATEST_VERSION) -> list[int]:
                 break
             # Re-read inside the write lock: another process may have migrated meanwhile.
             with write_transaction():
-                if current_version() >= migration.version:
+                if migration.version in _applied_versions():
                     continue
                 _apply(migration)
             applied.append(migration.version)
             log.info("schema migrated to version %d (%s)", migration.version, migration.name)
     return applied
+
+
+def _applied_versions() -> set[int]:
+    return {row[0] for row in database.execute_sql("SELECT version FROM schema_migrations").fetchall()}
 
 
 def _record_legacy_versions() -> None:

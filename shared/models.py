@@ -395,8 +395,44 @@ class Notification(BaseModel):
         table_name = "notifications"
 
 
+class TaskQuestion(BaseModel):
+    """A question an agent asked about a task (shared.questions): pending until answered, timed out or
+    withdrawn."""
+
+    id = peewee.AutoField()
+    task_id = peewee.TextField()  # REFERENCES agent_tasks(id)
+    agent_id = peewee.TextField()
+    type = peewee.TextField()  # question | permission | choice
+    text = peewee.TextField()
+    choices = JSONField(null=True)
+    timeout_s = peewee.IntegerField(null=True)
+    asked_at = UnixTimeField()
+    status = peewee.TextField(default="pending")  # pending | answered | timed_out | withdrawn
+    answer = JSONField(null=True)
+    answered_by = peewee.TextField(null=True)
+    answered_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "task_questions"
+
+
+class InboxEntry(BaseModel):
+    """What an agent has to pick up from `GET /api/agent/{id}/inbox` until it acknowledges it."""
+
+    id = peewee.AutoField()
+    agent_id = peewee.TextField()
+    task_id = peewee.TextField()
+    question_id = peewee.IntegerField(unique=True)  # REFERENCES task_questions(id)
+    status = peewee.TextField()  # answered | timed_out
+    created_at = UnixTimeField()
+    acked_at = UnixTimeField(null=True)
+
+    class Meta:
+        table_name = "agent_inbox"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Session, Todo, Message, Setting, Agent, AgentTask, LinearProject, LinearIssue, LinearWorkflowState,
     LinearCycle, AlertRule, User, AuthSession, SignInFailure, LinearOAuthToken, Change, InboundEvent,
-    WebhookDelivery, Notification,
+    WebhookDelivery, Notification, TaskQuestion, InboxEntry,
 )

@@ -69,3 +69,16 @@ def set_session_cookie(req: falcon.Request, resp: falcon.Response, token: str) -
 
 def clear_session_cookie(resp: falcon.Response) -> None:
     resp.unset_cookie(SESSION_COOKIE, path="/", same_site="Lax")
+
+
+# Who acted, for the record, when the dashboard token itself (not a sign-in session) made the request.
+TOKEN_ACTOR = "dashboard-token"
+
+
+def actor(req: falcon.Request) -> str:
+    """Who made this dashboard request, for the record (who answered a question): the signed-in
+    user's login when it came with a session (Authentication put it in `req.context.session`), else
+    "dashboard-token"."""
+    session = getattr(req.context, "session", None)
+    user = User.get_or_none(User.id == session.user_id) if session is not None else None
+    return user.github_username if user is not None else TOKEN_ACTOR

@@ -46,6 +46,8 @@ class CarriedState:
     runs: int = 1
     ticks: int = 0
     errors: list[str] = field(default_factory=list)  # reported, not yet alerted
+    # The last answer a person gave with the unblock signal: {"question_id", "answer", "answered_by"}.
+    last_answer: dict | None = None
 
 
 @dataclass
@@ -83,6 +85,12 @@ class TaskObservation:
     # and whether an idle_too_long rule is due for that quiet spell.
     idle_since: int | None = None
     idle_alert_due: bool = False
+    # The task's question waiting for an answer with a timeout: its id and when it runs out (Unix s).
+    question_id: int | None = None
+    question_deadline: int | None = None
+    # While the task stays blocked after its latest question timed out: when it did (the episode of
+    # the question_timeout rules).
+    question_timed_out_at: int | None = None
 
 
 @dataclass
@@ -100,6 +108,12 @@ class ResumeInput:
 
 
 @dataclass
+class QuestionRef:
+    task: TaskRef
+    question_id: int
+
+
+@dataclass
 class FinishInput:
     task: TaskRef
     status: str  # completed | cancelled
@@ -108,7 +122,7 @@ class FinishInput:
 @dataclass
 class AlertInput:
     task: TaskRef
-    trigger: str  # blocked | completed
+    trigger: str  # blocked | completed | error | idle_too_long | question_timeout
     episode: int  # when the episode began (Unix seconds): one notification per rule per episode
     reason: str | None = None
     extra: dict = field(default_factory=dict)

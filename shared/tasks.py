@@ -11,7 +11,8 @@ from typing import Any
 
 from shared.db import execute
 from shared.feed import record_change
-from shared.models import Agent, AgentTask
+from shared.models import Agent
+from shared.questions import task_with_question, withdraw_pending
 from shared.task_workflow import FINISHED, task_workflow_id
 
 
@@ -55,7 +56,7 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
         (task["id"], task["agent_id"], task["title"], task.get("priority") or "medium",
          task.get("linear_issue_id"), task.get("project_id"), created_at, now,
          task_workflow_id(task["agent_id"], task["id"])))
-    body = AgentTask.fetch_json("id = ?", (task["id"],))
+    body = task_with_question(task["id"])
     record_change("task", "created", body)
     return body
 
@@ -71,6 +72,7 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
                 " blocked_reason = COALESCE(?, blocked_reason), updated_at = ? WHERE id = ?",
                 (status, at, reason, now, task_id))
     else:
+        withdraw_pending(task_id, now)  # moved on without an answer: nobody can answer it any more
         finished = at if status in FINISHED else None
         execute("UPDATE agent_tasks SET status = ?, blocked_at = NULL, blocked_reason = NULL,"
                 " started_at = CASE WHEN ? = 'in_progress' THEN COALESCE(started_at, ?) ELSE started_at END,"
@@ -81,4 +83,4 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
     elif status in FINISHED:
         execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
                 (agent_id, task_id))
-    record_change("task", action or status, AgentTask.fetch_json("id = ?", (task_id,)))
+    record_change("task", action or status, task_with_question(task_id))

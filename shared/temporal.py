@@ -188,7 +188,7 @@ def signal_task_workflow(settings: Settings, agent_id: str, task_id: str, signal
     async def send(client: Client) -> bool:
         handle = client.get_workflow_handle(task_workflow_id(agent_id, task_id))
         try:
-            await handle.signal(signal, *args, rpc_timeout=temporal.rpc_timeout)
+            await handle.signal(signal, args=list(args), rpc_timeout=temporal.rpc_timeout)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False

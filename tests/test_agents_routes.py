@@ -8,7 +8,7 @@ from falcon import testing
 import functions.agents
 from shared.db import database, write_transaction
 from shared.feed import record_change
-from shared.migrations import DEFAULT_ALERT_RULES
+from shared.migrations import DEFAULT_ALERT_RULES, QUESTION_ALERT_RULES
 from shared.models import Change, Notification
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
@@ -156,7 +156,7 @@ def test_the_routes_need_the_dashboard_token(agents, team):
 def test_the_default_alert_rules_are_seeded(agents):
     rules = agents.simulate_get("/api/alert-rules", headers=DASHBOARD).json["alert_rules"]
     assert sorted((r["id"], r["trigger"], r["priority_filter"], r["delay_ms"], r["channel"], r["enabled"])
-                  for r in rules) == sorted((*rule, True) for rule in DEFAULT_ALERT_RULES)
+                  for r in rules) == sorted((*rule, True) for rule in DEFAULT_ALERT_RULES + QUESTION_ALERT_RULES)
 
 
 def test_an_alert_rule_is_created_read_updated_and_deleted(agents):

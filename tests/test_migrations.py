@@ -7,14 +7,17 @@ import time
 
 import pytest
 
+from shared import migrations
 from shared.db import database, open_database
-from shared.migrations import LATEST_VERSION, V1_SCHEMA, V2_SCHEMA, current_version, migrate
+from shared.migrations import LATEST_VERSION, MIGRATIONS, V1_SCHEMA, V2_SCHEMA, Migration, current_version, migrate
 from shared.models import ALL_MODELS, Agent, AgentTask, Message, Session, Setting, Todo
 
 SEED_TABLES = {"agents", "agent_tasks", "linear_projects", "linear_issues", "linear_workflow_states",
                "alert_rules", "users", "auth_sessions"}
 V1_TABLES = {"todos", "messages", "sessions", "settings"}
-OWN_TABLES = {"changes", "inbound_events", "webhook_deliveries", "notifications", "linear_cycles"}
+OWN_TABLES = {"changes", "inbound_events", "webhook_deliveries", "notifications", "linear_cycles",
+              "task_questions", "agent_inbox"}
+VERSIONS = [migration.version for migration in MIGRATIONS]
 
 
 def test_a_fresh_database_gets_every_table(db):
@@ -60,7 +63,7 @@ def test_connections_use_wal_and_a_busy_timeout(db):
 
 def test_upgrading_from_the_previous_version_keeps_rows(settings):
     open_database(settings)
-    assert migrate(target=LATEST_VERSION - 1) == list(range(1, LATEST_VERSION))
+    assert migrate(target=VERSIONS[-2]) == VERSIONS[:-1]
     database.execute_sql("INSERT INTO sessions (id, name) VALUES ('ses_old', 'Before the upgrade')")
     database.execute_sql("INSERT INTO messages (type, content) VALUES ('custom', 'kept')")
     database.execute_sql("INSERT INTO agents (id, name, type) VALUES ('old-agent', 'Old', 'primary')")
@@ -85,7 +88,16 @@ def test_a_database_left_by_the_typescript_dashboard_is_upgraded_in_place(tmp_pa
 
     open_database(settings.with_overrides(database_url=f"sqlite:///{path}"))
     assert current_version() == 2
-    assert migrate() == list(range(3, LATEST_VERSION + 1))
+    assert migrate() == VERSIONS[2:]
     assert Todo.get_by_id("1").content == "legacy todo"
     assert Setting.get_by_id("theme").value == "dark"
     database.close()
+
+
+def test_a_migration_numbered_below_one_already_applied_is_still_applied(db, monkeypatch):
+    # Numbers are reserved ahead: a database may get version 7 before 6 lands; it must still get 6.
+    late = Migration(0, "landed late", ("CREATE TABLE landed_late (id INTEGER PRIMARY KEY)",))
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(sorted((*MIGRATIONS, late), key=lambda m: m.version)))
+    assert migrate() == [late.version]
+    assert "landed_late" in database.get_tables()
+    assert migrate() == []

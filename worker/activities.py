@@ -19,11 +19,13 @@ from shared.db import database, execute, write_transaction
 from shared.feed import record_change
 from shared.models import Agent, AgentTask, Notification
 from shared.push import send_push
+from shared.questions import latest_question, question_timing, task_with_question, time_out
 from shared.task_workflow import (
     FINISHED,
     AlertInput,
     BlockedInput,
     FinishInput,
+    QuestionRef,
     ResumeInput,
     TaskObservation,
     TaskRef,
@@ -50,7 +52,7 @@ class TaskActivities:
 
     def all(self) -> list:
         return [self.start_task, self.observe_task, self.mark_blocked, self.resume_task, self.finish_task,
-                self.apply_alert_rules, self.push_notification]
+                self.apply_alert_rules, self.push_notification, self.time_out_question]
 
     @activity.defn(name="start_task")
     def start_task(self, ref: TaskRef) -> TaskObservation:
@@ -70,7 +72,7 @@ class TaskActivities:
                 # Blocked before its workflow got to it: started all the same, and its agent's task.
                 execute("UPDATE agents SET current_task_id = ? WHERE id = ? AND current_task_id IS NULL",
                         (ref.task_id, ref.agent_id))
-                record_change("task", "started", AgentTask.fetch_json("id = ?", (ref.task_id,)))
+                record_change("task", "started", task_with_question(ref.task_id))
         return self.observe_task(ref)
 
     @activity.defn(name="observe_task")
@@ -88,9 +90,26 @@ class TaskActivities:
                 if agent and agent[0] == "blocked" and agent[3] == ref.task_id:
                     since, reason = agent[2], agent[1]
         if since is None:
-            return self._idle_observation(ref, status, priority or "medium")
-        return TaskObservation(status=status, priority=priority or "medium", blocked_since=since,
-                               blocked_reason=reason, blocked_for_s=max(0.0, clock_now() - since))
+            return self._with_question(ref, self._idle_observation(ref, status, priority or "medium"))
+        return self._with_question(ref, TaskObservation(status=status, priority=priority or "medium",
+                                                        blocked_since=since, blocked_reason=reason,
+                                                        blocked_for_s=max(0.0, clock_now() - since)))
+
+    def _with_question(self, ref: TaskRef, observed: TaskObservation) -> TaskObservation:
+        """Add the task's question: when a pending one runs out, or when the last one timed out while
+        the task is still blocked on it."""
+        if observed.status in FINISHED:
+            return observed
+        with database.connection_context():
+            timing = question_timing(ref.task_id)
+        if timing is None:
+            return observed
+        if timing.status == "pending" and timing.timeout_s:
+            observed.question_id = timing.id
+            observed.question_deadline = timing.asked_at + timing.timeout_s
+        elif timing.status == "timed_out" and observed.status == "blocked":
+            observed.question_timed_out_at = timing.closed_at
+        return observed
 
     def _idle_observation(self, ref: TaskRef, status: str, priority: str) -> TaskObservation:
         """A task in progress and not blocked: when its agent was last heard of, and whether an
@@ -148,6 +167,14 @@ class TaskActivities:
             if agent and agent["current_task_id"] is None and agent["status"] in ("working", "blocked"):
                 set_agent_status(ref.agent_id, "idle", None, now)
 
+    @activity.defn(name="time_out_question")
+    def time_out_question(self, ref: QuestionRef) -> int | None:
+        """Nobody answered in time: the question is timed out and the agent's inbox says so. When it
+        timed out (Unix s), or None if it no longer waited (answered, withdrawn, timed out already)."""
+        with database.connection_context(), write_transaction():
+            now = clock_now()
+            return now if time_out(ref.question_id, now) else None
+
     @activity.defn(name="apply_alert_rules")
     def apply_alert_rules(self, alert: AlertInput) -> list[int]:
         """Fire the rules due in this episode; the ids of new notifications to push (none without PUSH_URL)."""
@@ -159,7 +186,7 @@ class TaskActivities:
                 return []
         with database.connection_context(), write_transaction():
             task = _task(alert.task.task_id)
-            title, body = notification_text(alert, task)
+            title, body = notification_text(alert, task, latest_question(task["id"]))
             to_push = fire_rules(alert.trigger, task, alert.episode, clock_now(), title=title, body=body)
         return to_push if self.settings.push_url else []
 
@@ -186,12 +213,30 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def notification_text(alert: AlertInput, task: dict[str, Any]) -> tuple[str, str]:
+def question_summary(question: dict[str, Any]) -> str:
+    """What the agent asks, as a notification says it: the text and what answer it takes."""
+    if question["type"] == "permission":
+        return f"asks permission: {question['text']} (allow or deny)"
+    if question["type"] == "choice":
+        return f"asks: {question['text']} (choose {' / '.join(question['choices'])})"
+    return f"asks: {question['text']}"
+
+
+def notification_text(alert: AlertInput, task: dict[str, Any],
+                      question: dict[str, Any] | None = None) -> tuple[str, str]:
+    """A notification's title and body; `question` is the task's latest question, if it asked one."""
     agent = task["agent_id"]
     if alert.trigger == "blocked":
-        reason = alert.reason or task.get("blocked_reason") or "no reason given"
         blocked_for = duration(clock_now() - alert.episode)
+        if question is not None and question["status"] == "pending":
+            body = f"{agent} has been blocked for {blocked_for} and {question_summary(question)}"
+            return f"Blocked: {task['title']}", body
+        reason = alert.reason or task.get("blocked_reason") or "no reason given"
         return f"Blocked: {task['title']}", f"{agent} has been blocked for {blocked_for}: {reason}"
+    if alert.trigger == "question_timeout" and question is not None:
+        waited = duration(question["timeout_s"] or 0)
+        return (f"No answer: {task['title']}",
+                f"{agent} {question_summary(question)} — nobody answered within {waited}; it was told so.")
     if alert.trigger == "error":
         return f"Error: {task['title']}", f"{agent}: {alert.reason or 'an error'}"
     if alert.trigger == "idle_too_long":

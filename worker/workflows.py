@@ -4,8 +4,9 @@ Deterministic workflow code only: every read and write happens in an activity (w
 called by name, so this module imports neither peewee nor shared.db. The loop: mark the task started,
 then every `monitor_interval_s` observe it; blocked past its priority's threshold ⇒ BLOCKED and the
 alert rules; then wait for `unblock` (or `cancel`, or the block being cleared in the database) and
-resume monitoring. It continues as new every `ticks_per_run` ticks (or when Temporal suggests it),
-carrying its state over, so its history never nears Temporal's limits.
+resume monitoring. A question whose `timeout_s` runs out unanswered is timed out on a durable timer.
+It continues as new every `ticks_per_run` ticks (or when Temporal suggests it), carrying its state
+over, so its history never nears Temporal's limits.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         BlockedInput,
         CarriedState,
         FinishInput,
+        QuestionRef,
         ResumeInput,
         TaskObservation,
         TaskRef,
@@ -48,6 +50,7 @@ DB_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=10),
 PUSH_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=20),
                  "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                                              maximum_attempts=5)}
+MIN_PAUSE_S = 0.05  # a timer, however short: a deadline that has just passed is handled at the next look
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -82,12 +85,13 @@ class AgentTaskWorkflow:
             if observed.status in FINISHED:
                 return await self._finish(ref, observed.status)
             await self._apply_rules(ref, observed)
+            await self._watch_question(ref, observed)
             ticks_this_run += 1
             self.state.ticks += 1
             if ticks_this_run >= params.ticks_per_run or workflow.info().is_continue_as_new_suggested():
                 self.state.runs += 1
                 workflow.continue_as_new(replace(params, state=self.state))
-            await self._pause(params.monitor_interval_s)
+            await self._pause(self._until_next_look(observed))
 
     async def _apply_rules(self, ref: TaskRef, observed: TaskObservation) -> None:
         if self.state.status == "blocked":
@@ -111,6 +115,23 @@ class AgentTaskWorkflow:
         self.state.blocked_since = observed.blocked_since
         self.state.blocked_reason = observed.blocked_reason
         await self._alert(ref, "blocked", observed.blocked_since, observed.blocked_reason)
+
+    async def _watch_question(self, ref: TaskRef, observed: TaskObservation) -> None:
+        """A question past its timeout is timed out (the agent's inbox says so); while the task stays
+        blocked after that, the question_timeout rules apply (those with a delay come due later)."""
+        if observed.question_deadline is not None and workflow.now().timestamp() >= observed.question_deadline:
+            timed_out_at = await self._activity("time_out_question", QuestionRef(ref, observed.question_id),
+                                                int | None)
+            observed.question_timed_out_at = timed_out_at or observed.question_timed_out_at
+        if observed.question_timed_out_at is not None:
+            await self._alert(ref, "question_timeout", observed.question_timed_out_at, None)
+
+    def _until_next_look(self, observed: TaskObservation) -> float:
+        """The next tick, or sooner when a question runs out before it: the timeout is a durable timer."""
+        interval = self.params.monitor_interval_s
+        if observed.question_deadline is None:
+            return interval
+        return max(MIN_PAUSE_S, min(interval, observed.question_deadline - workflow.now().timestamp()))
 
     async def _alert(self, ref: TaskRef, trigger: str, episode: int, reason: str | None) -> None:
         to_push = await self._activity("apply_alert_rules", AlertInput(ref, trigger, episode, reason), list[int])
@@ -145,9 +166,13 @@ class AgentTaskWorkflow:
         return await workflow.execute_activity(name, argument, result_type=result_type, **DB_ACTIVITY)
 
     @workflow.signal(name=SIGNAL_UNBLOCK)
-    def unblock(self, reason: str | None = None) -> None:
+    def unblock(self, reason: str | None = None, answer: dict | None = None) -> None:
+        """A person unblocked the task; `answer` ({"question_id", "answer", "answered_by"}) when they
+        answered its question (already recorded in the database and the agent's inbox)."""
         self.state.unblock_requested = True
         self.state.unblock_reason = reason
+        if answer is not None:
+            self.state.last_answer = answer
 
     @workflow.signal(name=SIGNAL_CANCEL)
     def cancel(self) -> None:
@@ -176,4 +201,4 @@ class AgentTaskWorkflow:
         """The workflow's current view: status, when the blocked episode began, why; and its run count."""
         return {"status": self.state.status, "blocked_since": self.state.blocked_since,
                 "blocked_reason": self.state.blocked_reason, "runs": self.state.runs, "ticks": self.state.ticks,
-                "sleeping": self.state.sleeping}
+                "sleeping": self.state.sleeping, "last_answer": self.state.last_answer}

@@ -1,10 +1,12 @@
-"""The agents function: agents and their tasks, a person's Unblock / Cancel, alert rules, notifications."""
+"""The agents function: agents and their tasks, a person's Unblock / Cancel (and answers to their questions),
+the agents' inbox, alert rules, notifications."""
 
 from __future__ import annotations
 
 import falcon
 
 from functions.agents.alert_rules import AlertRulesResource
+from functions.agents.inbox import InboxResource
 from functions.agents.notifications import NotificationsResource
 from functions.agents.resources import AgentResource, AgentsResource, TaskActionsResource
 from shared.config import Settings
@@ -24,6 +26,9 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     actions = TaskActionsResource(settings)
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/unblock", actions, suffix="unblock")
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/cancel", actions, suffix="cancel")
+    inbox = InboxResource()
+    app.add_route("/api/agent/{agent_id}/inbox", inbox)
+    app.add_route("/api/agent/{agent_id}/inbox/{entry_id:int}/ack", inbox, suffix="ack")
     rules = AlertRulesResource(settings.max_body_bytes)
     app.add_route("/api/alert-rules", rules)
     app.add_route("/api/alert-rules/{rule_id}", rules, suffix="item")

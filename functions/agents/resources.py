@@ -22,6 +22,15 @@ from shared.json_body import read_json
 from shared.models import Agent, AgentTask
 from shared.pagination import page_request, paginate
 from shared.query import list_param
+from shared.questions import (
+    ANSWER_FIELDS,
+    latest_question,
+    latest_questions,
+    parse_answer,
+    pending_question,
+    record_answer,
+)
+from shared.sessions import actor
 from shared.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
 from shared.tasks import set_agent_status, set_task_status, upsert_task
 from shared.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
@@ -49,11 +58,19 @@ def task_or_404(agent_id: str, task_id: str) -> AgentTask:
     return task
 
 
-def task_json(task: AgentTask | dict[str, Any]) -> dict[str, Any]:
-    """A task as the API shows it, with whether it still waits for its workflow."""
-    body = task.to_json() if isinstance(task, AgentTask) else dict(task)
+def task_json(task: AgentTask, questions: dict[str, dict] | None = None) -> dict[str, Any]:
+    """A task as the API shows it: with its latest question (from `questions`, read ahead for a page,
+    or looked up) and whether it still waits for its workflow."""
+    body = task.to_json()
+    body["question"] = latest_question(task.id) if questions is None else questions.get(task.id)
     body["workflow_waiting"] = body["workflow_started_at"] is None and body["status"] not in FINISHED
     return body
+
+
+def tasks_json(tasks: list[AgentTask]) -> list[dict[str, Any]]:
+    """A page of tasks, their questions read in one query."""
+    questions = latest_questions([task.id for task in tasks])
+    return [task_json(task, questions) for task in tasks]
 
 
 class AgentsResource:
@@ -93,7 +110,7 @@ class AgentResource:
         if statuses := list_param(req, "status"):
             query = query.where(AgentTask.status.in_(statuses))
         rows, cursor = paginate(query, (AgentTask.created_at, AgentTask.id), page_request(req))
-        resp.media = {"tasks": [task_json(row) for row in rows], "next_cursor": cursor}
+        resp.media = {"tasks": tasks_json(rows), "next_cursor": cursor}
 
     def on_get_task(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
         """One task, with its workflow's own view ("is it stuck?") when Temporal answers."""
@@ -157,16 +174,30 @@ class TaskActionsResource:
         self.settings = settings
 
     def on_post_unblock(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
-        reason = optional_reason(req, self.settings.max_body_bytes)
+        """Unblock, answering the task's question if it asked one: the answer is recorded (with who gave
+        it) and put in the agent's inbox in this transaction, then the workflow is signalled with it."""
+        reason, answer = unblock_body(req, self.settings.max_body_bytes)
         with write_transaction():
             task = task_or_404(agent_id, task_id)
             if task.status != "blocked":
                 raise ApiError(409, "not_blocked", f"Task {task_id!r} is {task.status}, not blocked.")
             at = now()
-            set_task_status(task_id, agent_id, "in_progress", at, at, action="unblocked")
+            answered = None
+            if answer is not None:
+                question = pending_question(task_id)
+                answered = {"question_id": question["id"], "answer": parse_answer(answer, question),
+                            "answered_by": actor(req)}
+                record_answer(question, answered["answer"], answered["answered_by"], at)
+            elif (question := latest_question(task_id)) is not None and question["status"] == "pending":
+                field = ANSWER_FIELDS[question["type"]]
+                raise invalid(field, f"Task {task_id!r} asks a {question['type']} question: unblock it with"
+                                     f" its answer, {{\"{field}\": ...}}.")
+            set_task_status(task_id, agent_id, "in_progress", at, at, action="answered" if answered else "unblocked")
             if Agent.get_by_id(agent_id).status == "blocked":
                 set_agent_status(agent_id, "working", None, at)
-        self.answer(resp, agent_id, task_id, SIGNAL_UNBLOCK, reason)
+        # The answer rides on the unblock signal (a second argument: a workflow that predates it still
+        # takes the one-argument signal); the database has it already, whatever happens to the signal.
+        self.answer(resp, agent_id, task_id, SIGNAL_UNBLOCK, reason, *([answered] if answered else []))
 
     def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, agent_id: str, task_id: str) -> None:
         with write_transaction():
@@ -189,14 +220,18 @@ class TaskActionsResource:
         resp.status = falcon.HTTP_202
 
 
-def optional_reason(req: falcon.Request, max_body_bytes: int) -> str | None:
-    """Unblock takes an optional `{"reason": "..."}`; no body at all is fine."""
+def unblock_body(req: falcon.Request, max_body_bytes: int) -> tuple[str | None, dict[str, Any] | None]:
+    """Unblock takes no body, or `{"reason"?}` plus at most one answer field (`response`, `permission`,
+    `choice`); the answer is checked against the question later. (reason, the answer fields or None)."""
     if not req.content_length:
-        return None
+        return None, None
     body = read_json(req, max_body_bytes)
-    if not isinstance(body, dict) or set(body) - {"reason"}:
-        raise invalid("body", "Send {\"reason\": \"...\"} or no body.")
+    allowed = {"reason", *ANSWER_FIELDS.values()}
+    if not isinstance(body, dict) or set(body) - allowed:
+        raise invalid("body", "Send no body, or {\"reason\"?: \"...\"} with the answer: {\"response\": \"...\"},"
+                              " {\"permission\": true|false} or {\"choice\": \"...\"}.")
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
         raise invalid("reason", "reason must be text of at most 2000 characters.")
-    return reason
+    answer = {name: value for name, value in body.items() if name != "reason"}
+    return reason, answer or None

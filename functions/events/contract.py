@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.clock import unix_from_iso
 from shared.errors import invalid
+from shared.questions import parse_question
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
@@ -77,7 +78,8 @@ KINDS: dict[str, tuple[Rule, ...]] = {
     "agent.heartbeat": (need("id"),),
     "task.created": (need("id"), need("agent_id"), need("title"), may("priority", choices=TASK_PRIORITIES),
                      may("linear_issue_id"), may("project_id")),
-    "task.updated": (need("id"), need("status", choices=TASK_STATUSES), may("blocked_reason")),
+    "task.updated": (need("id"), need("status", choices=TASK_STATUSES), may("blocked_reason"),
+                     may("question", dict)),
 }
 
 TODO_RULES = (need("id"), need("content"), need("status", choices=TODO_STATUSES),
@@ -135,6 +137,12 @@ def parse_event(item: Any, index: int | None) -> Event:
             if not isinstance(todo, dict):
                 raise invalid(where, "Each todo must be a JSON object.")
             check_rules(todo, TODO_RULES, f"{where}.")
+    if event_type == "task.updated" and data.get("question") is not None:
+        # Checked here, not at projection, so a bad question fails the batch before anything is written.
+        where = f"{prefix}data.question"
+        parse_question(data["question"], where)
+        if data["status"] != "blocked":
+            raise invalid(where, f"{where} goes with status blocked: a task waits on its question.")
     return event
 
 

@@ -19,6 +19,7 @@ from shared.db import execute, insert_returning_id
 from shared.errors import invalid
 from shared.feed import record_change
 from shared.models import Agent, AgentTask, Message, Session, Todo
+from shared.questions import ask, parse_question
 from shared.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
 
 
@@ -80,8 +81,12 @@ def task_updated(event: Event, now: int) -> None:
     task = AgentTask.fetch_json("id = ?", (data["id"],))
     if task is None:
         raise invalid(event.field("data.id"), f"No task {data['id']!r}: send task.created first.")
-    set_task_status(data["id"], task["agent_id"], data["status"], event.occurred_at, now,
-                    reason=data.get("blocked_reason"))
+    reason = data.get("blocked_reason")
+    if data.get("question") is not None:
+        question = parse_question(data["question"], event.field("data.question"))
+        ask(data["id"], task["agent_id"], question, now)
+        reason = reason or question["text"]
+    set_task_status(data["id"], task["agent_id"], data["status"], event.occurred_at, now, reason=reason)
 
 
 # Sessions -----------------------------------------------------------------------------------------------

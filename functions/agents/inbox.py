@@ -1,0 +1,69 @@
+"""The agents' inbox: answers (and timed-out questions) waiting for an agent to pick them up.
+
+`GET /api/agent/{id}/inbox?wait=N` answers at once when the inbox holds anything, else waits up to N
+seconds (at most 30) for something to arrive and answers as soon as it does: the agent opens no port
+and needs no stream, only one request at a time. `POST .../inbox/{entry_id}/ack` removes an entry;
+until then every read returns it again (at least once, across restarts). The agents' API key only:
+this is the agent's side of the conversation.
+
+A waiting request holds one gunicorn thread for up to `wait` seconds (see the README's capacity note).
+"""
+
+from __future__ import annotations
+
+import time
+
+import falcon
+
+from functions.agents.resources import agent_or_404
+from shared.auth import AGENT
+from shared.clock import now
+from shared.commit_watch import commit_watch
+from shared.db import write_transaction
+from shared.errors import ApiError, bad_query
+from shared.questions import acknowledge, inbox
+
+MAX_WAIT_S = 30
+
+
+def wait_param(req: falcon.Request) -> float:
+    raw = req.get_param("wait")
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_S:
+        raise bad_query("wait", f"wait must be a number of seconds from 0 to {MAX_WAIT_S}.")
+    return wait
+
+
+class InboxResource:
+    """GET /api/agent/{id}/inbox?wait=N; POST /api/agent/{id}/inbox/{entry_id}/ack."""
+
+    auth = AGENT
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
+        wait = wait_param(req)
+        agent_or_404(agent_id)
+        resp.media = {"answers": wait_for_entries(agent_id, wait)}
+
+    def on_post_ack(self, req: falcon.Request, resp: falcon.Response, agent_id: str, entry_id: int) -> None:
+        with write_transaction():
+            if not acknowledge(agent_id, entry_id, now()):
+                raise ApiError(404, "not_found", f"No inbox entry {entry_id} for agent {agent_id!r}.")
+        resp.status = falcon.HTTP_204
+
+
+def wait_for_entries(agent_id: str, wait_s: float) -> list[dict]:
+    """The agent's unacknowledged entries, as soon as there are any or `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    watch = commit_watch()
+    while True:
+        seen = watch.generation()  # before reading: a commit after this read wakes the wait below
+        entries = inbox(agent_id)
+        remaining = deadline - time.monotonic()
+        if entries or remaining <= 0:
+            return entries
+        watch.wait_past(seen, remaining)
