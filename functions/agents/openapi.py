@@ -1,12 +1,14 @@
-"""The agents function's part of the OpenAPI document: agents, tasks, Unblock / Cancel, alert rules,
-notifications."""
+"""The agents function's part of the OpenAPI document: agents, tasks, Unblock / Cancel and answers, the
+agents' inbox, alert rules, notifications."""
 
 from __future__ import annotations
 
 from functions.agents.alert_rules import MAX_DELAY_MS, RULE_ID
+from functions.agents.inbox import MAX_WAIT_S
 from functions.agents.resources import MAX_TITLE, PRIORITIES
 from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
 from shared.openapi import (
+    AGENT_AUTH,
     ANY_JSON,
     DASHBOARD_AUTH,
     DASHBOARD_READ_AUTH,
@@ -27,6 +29,7 @@ from shared.openapi import (
     query_param,
     ref,
 )
+from shared.questions import MAX_RESPONSE, QUESTION_TYPES
 
 TAG = "agents"
 AGENT_TYPES = ("primary", "sub-agent")
@@ -38,7 +41,26 @@ AGENT_ID = path_param("agent_id", "The agent's id", example="openclaw-main")
 TASK_ID = path_param("task_id", "The task's id", example="task-blocked")
 RULE_ID_PARAM = path_param("rule_id", "The alert rule's id", example="blocked-high")
 
+# An answer to a question, one field by the question's type (shared/questions.parse_answer).
+ANSWER: Schema = {"anyOf": [
+    obj({"response": {"type": "string", "minLength": 1, "maxLength": MAX_RESPONSE}}),
+    obj({"permission": {"type": "boolean", "description": "true: allow, false: deny"}}),
+    obj({"choice": {"type": "string", "description": "one of the question's choices"}})]}
+ANSWERED_BY: Schema = {"type": ["string", "null"],
+                       "description": "the signed-in user's login, or `dashboard-token`; null when it timed out"}
+
 SCHEMAS: dict[str, Schema] = {
+    "Answer": ANSWER,
+    "Question": obj({
+        "id": {"type": "integer"}, "type": {"enum": list(QUESTION_TYPES)}, "text": TEXT,
+        "choices": {"type": ["array", "null"], "items": TEXT}, "timeout_s": {"type": ["integer", "null"]},
+        "asked_at": TIME, "status": {"enum": ["pending", "answered", "timed_out", "withdrawn"]},
+        "answer": nullable(ref("Answer")), "answered_by": ANSWERED_BY,
+        "answered_at": {**TIME, "description": "when it was answered, timed out or withdrawn"}}),
+    "InboxEntry": obj({
+        "id": {"type": "integer", "description": "acknowledge it with POST .../inbox/{id}/ack"},
+        "task_id": TEXT, "question_id": {"type": "integer"}, "status": {"enum": ["answered", "timed_out"]},
+        "answer": nullable(ref("Answer")), "answered_by": ANSWERED_BY, "answered_at": TIME}),
     "Agent": obj({
         "id": TEXT, "name": TEXT, "type": {"enum": list(AGENT_TYPES)}, "parent_agent_id": OPTIONAL_TEXT,
         "status": {"enum": list(AGENT_STATUSES)}, "status_reason": OPTIONAL_TEXT, "soul_md": OPTIONAL_TEXT,
@@ -49,7 +71,8 @@ SCHEMAS: dict[str, Schema] = {
         "status": {"enum": list(TASK_STATUSES)}, "priority": {"enum": list(PRIORITIES)},
         "blocked_reason": OPTIONAL_TEXT, "blocked_at": TIME, "started_at": TIME, "completed_at": TIME,
         "created_at": TIME, "updated_at": TIME, "workflow_id": OPTIONAL_TEXT, "workflow_started_at": TIME,
-        "workflow_waiting": {"type": "boolean", "description": "true while its Temporal workflow has not started"}}),
+        "workflow_waiting": {"type": "boolean", "description": "true while its Temporal workflow has not started"},
+        "question": nullable(ref("Question"))}),
     "WorkflowView": obj({
         "reachable": {"type": "boolean", "description": "whether Temporal answered"},
         "view": nullable(obj({
@@ -112,11 +135,28 @@ PATHS: dict[str, Schema] = {
         responses={200: json_response("The task", obj({"task": ref("Task"), "workflow": ref("WorkflowView")})),
                    404: 404})},
     "/api/agent/{agent_id}/tasks/{task_id}/unblock": {"post": operation(
-        "Unblock a blocked task", tag=TAG, security=DASHBOARD_AUTH, parameters=[AGENT_ID, TASK_ID],
-        body=json_body(obj({"reason": {"type": ["string", "null"], "maxLength": 2000}}, optional=["reason"]),
-                       required=False, description="optional: no body at all is fine"),
-        responses={202: json_response("Unblocked; the workflow is signalled", TASK_ANSWER), 404: 404,
+        "Unblock a blocked task, answering its question if it asked one", tag=TAG, security=DASHBOARD_AUTH,
+        parameters=[AGENT_ID, TASK_ID],
+        body=json_body(obj({"reason": {"type": ["string", "null"], "maxLength": 2000},
+                            "response": {"type": "string", "minLength": 1, "maxLength": MAX_RESPONSE},
+                            "permission": {"type": "boolean"}, "choice": {"type": "string"}},
+                           optional=["reason", "response", "permission", "choice"]),
+                       required=False, description="optional: no body at all is fine for a task that asked nothing; "
+                                                   "a pending question needs its answer (the field its type takes)"),
+        responses={202: json_response("Unblocked (answered); the workflow is signalled", TASK_ANSWER), 404: 404,
                    409: 409, 422: 422})},
+    "/api/agent/{agent_id}/inbox": {"get": operation(
+        "The agent's answers not yet acknowledged, oldest first; long-polls while there are none", tag=TAG,
+        security=AGENT_AUTH, parameters=[AGENT_ID, query_param(
+            "wait", f"Seconds to wait for an entry when there is none (0 to {MAX_WAIT_S}).",
+            {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0})],
+        responses={200: json_response("The entries (empty when none came within `wait`)", obj({
+            "answers": {"type": "array", "items": ref("InboxEntry")}})), 400: 400, 404: 404})},
+    "/api/agent/{agent_id}/inbox/{entry_id}/ack": {"post": operation(
+        "Acknowledge an inbox entry: it is not returned again", tag=TAG, security=AGENT_AUTH,
+        parameters=[AGENT_ID, path_param("entry_id", "The inbox entry's id", {"type": "integer", "minimum": 1},
+                                         example=1)],
+        responses={204: {"description": "Acknowledged (again is fine)"}, 404: 404})},
     "/api/agent/{agent_id}/tasks/{task_id}/cancel": {"post": operation(
         "Cancel a task", tag=TAG, security=DASHBOARD_AUTH, parameters=[AGENT_ID, TASK_ID],
         responses={202: json_response("Cancelled; the workflow is signalled", TASK_ANSWER), 404: 404, 409: 409})},

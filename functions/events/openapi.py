@@ -31,6 +31,7 @@ from shared.openapi import (
     query_param,
     ref,
 )
+from shared.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES
 
 TAG = "events"
 JSON_TYPES = {str: "string", dict: "object", list: "array"}
@@ -66,6 +67,20 @@ def todo_list_schema() -> Schema:
     return {"type": "array", "items": data_schema(TODO_RULES)}
 
 
+def question_schema() -> Schema:
+    """`task.updated`'s `question` (shared/questions.parse_question)."""
+    return {"type": ["object", "null"], "additionalProperties": False, "required": ["type", "text"],
+            "description": "only with status blocked: a question for a person, answered on the task's unblock "
+                           "and delivered to the agent's inbox",
+            "properties": {
+                "type": {"enum": list(QUESTION_TYPES)},
+                "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S"},
+                "choices": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_CHOICES, "uniqueItems": True,
+                            "items": {"type": "string", "minLength": 1, "maxLength": MAX_CHOICE, "pattern": r"\S"},
+                            "description": "type choice only, and required there"},
+                "timeout_s": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_S}}}
+
+
 def event_schema(kind: str | None) -> Schema:
     """One event of a known kind, or (kind None) of any other kind, which is stored raw."""
     if kind is None:
@@ -77,6 +92,8 @@ def event_schema(kind: str | None) -> Schema:
         data = data_schema(KINDS[kind])
         if kind == "todo.updated":
             data["properties"]["todos"] = todo_list_schema()
+        if kind == "task.updated":
+            data["properties"]["question"] = question_schema()
     return obj({
         "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
                "description": "chosen by the sender; a repeated id is acknowledged and applied once"},
