@@ -10,13 +10,13 @@ import pytest
 from falcon import testing
 
 from deploy import mount
-from shared.auth import digest
+from shared.auth import SESSION_COOKIE, digest
 from shared.clock import now
 from shared.db import database, write_transaction
 from shared.feed import changes_since
 from shared.models import AuthSession, InboxEntry, TaskQuestion, User
 from shared.questions import time_out
-from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
+from tests.support import AGENT, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
 
 PERMISSION = {"type": "permission", "text": "May I force-push to main?"}
 CHOICE = {"type": "choice", "text": "Which tag?", "choices": ["v1.2.0", "v1.3.0-rc1"]}
@@ -235,6 +235,16 @@ def test_the_answer_records_the_signed_in_persons_login(working, db):
     assert response.status_code == 202, response.text
     assert response.json["task"]["question"]["answered_by"] == "octocat"
     assert inbox(working)[0]["answered_by"] == "octocat"
+
+
+def test_an_answer_from_a_signed_in_browser_records_its_login(working):
+    signed_in = working.simulate_post("/api/auth/login", json={"token": DASHBOARD_TOKEN})
+    cookies = {SESSION_COOKIE: signed_in.cookies[SESSION_COOKIE].value}
+    ask(working, "t1", QUESTION)
+    response = working.simulate_post("/api/agent/main/tasks/t1/unblock", json={"response": "from the page"},
+                                     cookies=cookies, headers={"Origin": "http://falconframework.org"})
+    assert response.status_code == 202, response.text
+    assert response.json["task"]["question"]["answered_by"] == signed_in.json["user"]["login"] == "dashboard"
 
 
 # The inbox --------------------------------------------------------------------------------------------
