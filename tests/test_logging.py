@@ -211,3 +211,33 @@ def test_the_worker_logs_json_lines(settings, db, tmp_path):
     first = lines(tmp_path / "worker.log")[0]
     assert (first["logger"], first["level"]) == ("worker", "WARNING")
     assert "not reachable yet" in first["message"]
+
+
+def test_a_log_file_moved_away_by_a_rotator_is_reopened_without_a_signal(settings, tmp_path):
+    path = tmp_path / "logs" / "gunicorn.log"
+    handler = make_handler(settings.with_overrides(log_format="json", log_file=str(path)))
+    logger = logging.getLogger("rotation-test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("before the rotation")
+        path.rename(path.with_name("gunicorn.log.0"))  # what newsyslog and logrotate do
+        logger.info("after the rotation")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert [line["message"] for line in lines(path.with_name("gunicorn.log.0"))] == ["before the rotation"]
+    assert [line["message"] for line in lines(path)] == ["after the rotation"]
+
+
+def test_every_secret_setting_is_redacted_including_ones_added_later():
+    from dataclasses import fields
+
+    from shared.config import Settings
+    from shared.logs import configured_secrets
+
+    hidden = [field.name for field in fields(Settings) if not field.repr]
+    assert {"api_key", "dashboard_token", "linear_api_key", "push_url"} <= set(hidden)
+    settings = Settings(**{name: f"secret-{name}-0123456789" for name in hidden})
+    assert sorted(configured_secrets(settings)) == sorted(f"secret-{name}-0123456789" for name in hidden)
