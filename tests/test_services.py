@@ -143,3 +143,15 @@ def test_with_env_runs_a_command_from_the_checkout_with_the_env_file_exported(tm
                           cwd="/", capture_output=True, text=True, timeout=30, env={"PATH": os.environ["PATH"]})
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{tmp_path.resolve()}|sqlite:////srv/d.db|a b"
+
+
+def test_the_crontab_has_a_line_for_every_periodic_job_through_with_env():
+    entries = [line.split() for line in (REPO / "deploy" / "crontab").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    by_log = {}
+    for fields in entries:
+        command = fields[5:]
+        assert command[0] == "env" and command[3] == WITH_ENV
+        by_log[command[2].removeprefix(f"DASHBOARD_LOG_FILE={APP}/data/logs/").removesuffix(".log")] = command[4:7]
+    jobs = {name: argv for name, (argv, interval) in make_run_processes().items() if interval is not None}
+    assert by_log == jobs | {"backup": [".venv/bin/python", "-m", "shared.backup"]}
