@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
 import time
@@ -116,3 +117,28 @@ def test_it_stays_fast_with_a_large_feed(mounted_client, rows):
         assert response.status_code == 200
     assert response.json["feed"]["rows"] == rows
     assert statistics.median(timings) < 0.1, timings  # ~5 ms here; a monitor polls it every few seconds
+
+
+def test_under_gunicorn_a_database_gone_bad_is_503_and_the_server_stays_up(tmp_path):
+    import http.client
+
+    from tests.processes import gunicorn
+
+    path = tmp_path / "dashboard.db"
+    with gunicorn(f"sqlite:///{path}", {}, workers=1) as server:
+        assert server.request("GET", "/api/health")[0] == 200
+        for suffix in ("", "-wal", "-shm"):  # what a failing disk or a stray `cp` could leave
+            target = path.with_name(path.name + suffix)
+            if target.exists():
+                target.write_bytes(b"\0garbage, not a database\0" * 2000)
+        answers = []
+        for _ in range(2):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("GET", "/api/health", headers={"X-Request-Id": "monitor-1"})
+            response = connection.getresponse()
+            answers.append((response.status, response.getheader("X-Request-Id"), response.read()))
+            connection.close()
+        assert server.process.poll() is None  # still serving
+    assert [(status, rid) for status, rid, _ in answers] == [(503, "monitor-1")] * 2
+    assert json.loads(answers[0][2])["database"] == {"ok": False, "error": "the database cannot be read",
+                                                     "latency_ms": json.loads(answers[0][2])["database"]["latency_ms"]}
