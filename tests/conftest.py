@@ -43,6 +43,26 @@ def mounted_client(settings, db) -> testing.TestClient:
     return testing.TestClient(mount.create_app(settings))
 
 
+# What the reliability tests measured (events acked, statuses seen, ...), printed when the run ends.
+FIGURES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def figures(request):
+    """`figures(title, {name: value})` records a test's measured figures for the run's closing summary."""
+    def record(title: str, values: dict) -> None:
+        request.config.stash.setdefault(FIGURES, []).append((title, values))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    for title, values in config.stash.get(FIGURES, []):
+        terminalreporter.write_sep("-", f"figures: {title}")
+        for name, value in values.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
 @pytest.fixture(scope="session")
 def temporal():
     """One real Temporal dev server for the whole test run (see tests/temporal_support.py)."""

@@ -25,6 +25,23 @@ def free_port() -> int:
 
 
 @dataclass
+class Answer:
+    """A response read off the wire, shaped like falcon's test `Result` so `assert_canonical_error` takes it."""
+
+    status_code: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
 class Server:
     port: int
     process: subprocess.Popen
@@ -32,6 +49,33 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def send(self, method: str, path: str, body: bytes | None = None, headers=None,
+             timeout: float = 30) -> Answer:
+        """One request with exactly these bytes; the whole answer, headers included."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return Answer(response.status, {name.lower(): value for name, value in response.getheaders()},
+                          response.read())
+        finally:
+            connection.close()
+
+    def worker_pids(self) -> set[int]:
+        """The pids of gunicorn's workers: the master's children (read from /proc, so Linux only)."""
+        pids = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+            if int(stat.rpartition(")")[2].split()[1]) == self.process.pid:
+                pids.add(int(entry.name))
+        return pids
 
     def request(self, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
