@@ -92,7 +92,8 @@ class WriteLock:
         self._fd_pid: int | None = None
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> Iterator[float]:
+        """Hold the lock; yields the seconds left of the wait, for SQLite's own lock to take no longer."""
         deadline = time.monotonic() + self.timeout_s
         if not self._mutex.acquire(timeout=self.timeout_s):
             raise peewee.OperationalError("database is locked (waited for another writer in this process)")
@@ -101,7 +102,7 @@ class WriteLock:
             if fd is not None:
                 self._lock_file(fd, deadline)
             try:
-                yield
+                yield max(deadline - time.monotonic(), 0.0)
             finally:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
@@ -143,8 +144,26 @@ def write_transaction() -> Iterator[None]:
         with database.atomic():  # nested: a savepoint inside the transaction that holds the lock
             yield
     else:
-        with database.obj.write_lock.held(), database.atomic("IMMEDIATE"):
+        with database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), database.atomic("IMMEDIATE"):
             yield
+
+
+@contextlib.contextmanager
+def _busy_timeout_at_most(seconds: float) -> Iterator[None]:
+    """Cut SQLite's busy timeout to `seconds` for one transaction. A writer that queued behind another
+    one (which waited on the same lock) has used part of its wait already: without this it would wait
+    the whole busy timeout again, twice as long as configured, before answering 503."""
+    full_ms = database.obj.write_lock.timeout_s * 1000
+    left_ms = int(seconds * 1000)
+    if left_ms >= full_ms - 1:  # the usual case: the queue took no time worth a statement
+        yield
+        return
+    connection = database.connection()
+    connection.execute(f"PRAGMA busy_timeout = {left_ms}")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
 
 
 # The hot write paths (ingest, the feed) run fixed SQL statements through these: building a statement

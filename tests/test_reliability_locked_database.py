@@ -1,0 +1,117 @@
+"""Reliability: a database locked by a long writer in another process.
+
+Another process (a backup tool, a migration, a stuck script) holds SQLite's write lock — `BEGIN
+EXCLUSIVE` — for much longer than the busy timeout (here 1 s). Every write waits for the lock up to
+the busy timeout, then answers 503 `database_unavailable` with Retry-After: never a 500, never a
+half-written request. Reads go on (WAL). When the lock is gone, the same requests succeed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.database_rows import changed_tables, row_counts
+from tests.processes import Answer, gunicorn
+from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
+
+pytestmark = pytest.mark.reliability
+
+BUSY_TIMEOUT_S = 1.0
+# The busy timeout bounds the whole wait, also for a write that first queued behind another request of
+# its process waiting for the same lock (it used to wait twice as long); plus time to answer on a busy machine.
+LONGEST_WAIT_S = BUSY_TIMEOUT_S + 0.6
+
+JSON = {"Content-Type": "application/json"}
+AGENT_JSON = JSON | {"Authorization": f"Bearer {API_KEY}"}
+DASHBOARD_JSON = JSON | DASHBOARD
+
+
+def writes(round_: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """One of each kind of write a client makes: a batch and a single event, a new task, a new alert
+    rule, messages marked read. `round_` keeps the ids of two rounds apart."""
+    todo = {"sessionID": f"ses-{round_}", "todos": [{"id": "1", "content": "Write it", "status": "pending"}]}
+    batch = {"events": [event("todo.updated", todo, id=f"{round_}-batch-1"),
+                        event("session.error", {"sessionID": f"ses-{round_}", "error": {"name": "Boom"}},
+                              id=f"{round_}-batch-2")]}
+    single = event("agent.registered", {"id": "openclaw-main", "name": "Main", "type": "primary"},
+                   id=f"{round_}-single")
+    return [
+        ("POST", "/api/events", json.dumps(batch).encode(), AGENT_JSON),
+        ("POST", "/api/events", json.dumps(single).encode(), AGENT_JSON),
+        ("POST", "/api/agent/openclaw-main/tasks", json.dumps({"id": f"task-{round_}", "title": "Ship"}).encode(),
+         DASHBOARD_JSON),
+        ("POST", "/api/alert-rules", json.dumps({"id": f"rule-{round_}", "trigger": "blocked",
+                                                 "channel": "in_app"}).encode(), DASHBOARD_JSON),
+        ("POST", "/api/msgs", json.dumps({"ids": [1, 2, 3]}).encode(), DASHBOARD_JSON),
+    ]
+
+
+@contextlib.contextmanager
+def long_writer(database: Path) -> Iterator[None]:
+    """Another process holds the database's write lock (BEGIN EXCLUSIVE) until the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys\n"
+        f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "db.execute(\"INSERT INTO settings (key, value) VALUES ('half-written', 'by the long writer')\")\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "db.execute('ROLLBACK')\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def timed(server, request) -> tuple[Answer, float]:
+    started = time.monotonic()
+    answer = server.send(*request)
+    return answer, time.monotonic() - started
+
+
+def test_writes_wait_for_a_long_writer_then_answer_503_and_succeed_when_it_is_gone(tmp_path, figures):
+    database = tmp_path / "dashboard.db"
+    env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN,
+           "DATABASE_BUSY_TIMEOUT_MS": str(int(BUSY_TIMEOUT_S * 1000))}
+    with gunicorn(f"sqlite:///{database}", env, workers=2) as server:
+        assert server.send(*writes("setup")[1]).status_code == 202  # the agent the task will belong to
+        before = row_counts(database)
+
+        with long_writer(database), ThreadPoolExecutor(max_workers=10) as pool:
+            # Ten at once, over both workers: some queue behind their own process's waiting writer.
+            locked = list(pool.map(lambda request: timed(server, request), writes("locked") * 2))
+            read = server.send("GET", "/api/todos", headers=DASHBOARD)
+            health = server.send("GET", "/api/health")
+
+        waits = sorted(seconds for _, seconds in locked)
+        figures("a long writer holds the lock (busy timeout 1 s)", {
+            "writes sent while locked": len(locked),
+            "statuses": sorted(answer.status_code for answer, _ in locked),
+            "waits (s)": ", ".join(f"{seconds:.2f}" for seconds in waits),
+        })
+        for answer, seconds in locked:
+            assert_canonical_error(answer, 503, "database_unavailable")
+            assert "busy" in answer.json["error"]["message"]
+            assert answer.headers["retry-after"].isdigit()
+            assert BUSY_TIMEOUT_S * 0.9 <= seconds <= LONGEST_WAIT_S, waits
+        assert changed_tables(before, row_counts(database)) == {}  # nothing half-written
+        assert read.status_code == 200  # WAL: readers do not wait for writers
+        assert health.status_code == 200
+
+        # The lock is gone: the same kinds of write succeed, each writing what it should.
+        statuses = [server.send(*request).status_code for request in writes("after")]
+        assert statuses == [202, 202, 201, 201, 200]
+        changed = changed_tables(before, row_counts(database))
+        assert {"inbound_events", "agent_tasks", "alert_rules", "changes"} <= changed.keys()
+        assert changed["inbound_events"] == (before["inbound_events"], before["inbound_events"] + 3)
