@@ -144,8 +144,25 @@ def write_transaction() -> Iterator[None]:
         with database.atomic():  # nested: a savepoint inside the transaction that holds the lock
             yield
     else:
-        with database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), database.atomic("IMMEDIATE"):
+        with (database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), _first_error_kept(),
+              database.atomic("IMMEDIATE")):
             yield
+
+
+@contextlib.contextmanager
+def _first_error_kept() -> Iterator[None]:
+    """After a failed statement or COMMIT peewee sends ROLLBACK. When SQLite has rolled the transaction
+    back by itself (it does on a disk I/O error or a full disk), that ROLLBACK fails with "no transaction
+    is active", which would replace the error that says what went wrong: raise that one instead."""
+    try:
+        yield
+    except peewee.OperationalError as error:
+        first: BaseException = error
+        while "no transaction is active" in str(first) and first.__context__ is not None:
+            first = first.__context__
+        if first is error:
+            raise
+        raise first from None
 
 
 @contextlib.contextmanager
