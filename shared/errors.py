@@ -76,10 +76,21 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HT
     resp.content_type = falcon.MEDIA_JSON
 
 
-def _handle_database_busy(req, resp, ex, params) -> None:
+def _handle_database_unavailable(req, resp, ex, params) -> None:
     log.warning("database unavailable for %s %s: %s", req.method, req.path, ex)
-    raise ApiError(503, "database_unavailable", "The database is busy or unavailable; retry shortly.",
-                   headers={"Retry-After": "1"})
+    message, retry_after_s = unavailable_reason(ex)
+    raise ApiError(503, "database_unavailable", message, headers={"Retry-After": str(retry_after_s)})
+
+
+def unavailable_reason(error: Exception) -> tuple[str, int]:
+    """What to tell a client whose request the database could not take, and when to try again: a lock
+    passes in moments, a full or read-only disk waits for a person."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return "The database is busy: another writer held it past the busy timeout; retry shortly.", 1
+    if any(sign in text for sign in ("full", "i/o", "readonly", "read-only")):
+        return "The database cannot be written: its disk is full, read-only or failing; retry later.", 30
+    return "The database is unavailable; retry shortly.", 1
 
 
 def _handle_unexpected(req, resp, ex, params) -> None:
@@ -93,4 +104,4 @@ def install_error_handling(app: falcon.App) -> None:
     app.set_error_serializer(serialize_error)
     # Falcon picks the most specific handler, so HTTPError keeps its default handling.
     app.add_error_handler(Exception, _handle_unexpected)
-    app.add_error_handler(peewee.OperationalError, _handle_database_busy)
+    app.add_error_handler(peewee.OperationalError, _handle_database_unavailable)

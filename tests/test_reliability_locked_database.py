@@ -9,7 +9,6 @@ half-written request. Reads go on (WAL). When the lock is gone, the same request
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import pytest
 
 from tests.database_rows import changed_tables, row_counts
 from tests.processes import Answer, gunicorn
-from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
+from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error
+from tests.write_requests import SUCCESS_STATUSES, one_of_each_write
 
 pytestmark = pytest.mark.reliability
 
@@ -29,31 +29,6 @@ BUSY_TIMEOUT_S = 1.0
 # The busy timeout bounds the whole wait, also for a write that first queued behind another request of
 # its process waiting for the same lock (it used to wait twice as long); plus time to answer on a busy machine.
 LONGEST_WAIT_S = BUSY_TIMEOUT_S + 0.6
-
-JSON = {"Content-Type": "application/json"}
-AGENT_JSON = JSON | {"Authorization": f"Bearer {API_KEY}"}
-DASHBOARD_JSON = JSON | DASHBOARD
-
-
-def writes(round_: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
-    """One of each kind of write a client makes: a batch and a single event, a new task, a new alert
-    rule, messages marked read. `round_` keeps the ids of two rounds apart."""
-    todo = {"sessionID": f"ses-{round_}", "todos": [{"id": "1", "content": "Write it", "status": "pending"}]}
-    batch = {"events": [event("todo.updated", todo, id=f"{round_}-batch-1"),
-                        event("session.error", {"sessionID": f"ses-{round_}", "error": {"name": "Boom"}},
-                              id=f"{round_}-batch-2")]}
-    single = event("agent.registered", {"id": "openclaw-main", "name": "Main", "type": "primary"},
-                   id=f"{round_}-single")
-    return [
-        ("POST", "/api/events", json.dumps(batch).encode(), AGENT_JSON),
-        ("POST", "/api/events", json.dumps(single).encode(), AGENT_JSON),
-        ("POST", "/api/agent/openclaw-main/tasks", json.dumps({"id": f"task-{round_}", "title": "Ship"}).encode(),
-         DASHBOARD_JSON),
-        ("POST", "/api/alert-rules", json.dumps({"id": f"rule-{round_}", "trigger": "blocked",
-                                                 "channel": "in_app"}).encode(), DASHBOARD_JSON),
-        ("POST", "/api/msgs", json.dumps({"ids": [1, 2, 3]}).encode(), DASHBOARD_JSON),
-    ]
-
 
 @contextlib.contextmanager
 def long_writer(database: Path) -> Iterator[None]:
@@ -85,12 +60,12 @@ def test_writes_wait_for_a_long_writer_then_answer_503_and_succeed_when_it_is_go
     env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN,
            "DATABASE_BUSY_TIMEOUT_MS": str(int(BUSY_TIMEOUT_S * 1000))}
     with gunicorn(f"sqlite:///{database}", env, workers=2) as server:
-        assert server.send(*writes("setup")[1]).status_code == 202  # the agent the task will belong to
+        assert server.send(*one_of_each_write("setup")[1]).status_code == 202  # the agent the task will belong to
         before = row_counts(database)
 
         with long_writer(database), ThreadPoolExecutor(max_workers=10) as pool:
             # Ten at once, over both workers: some queue behind their own process's waiting writer.
-            locked = list(pool.map(lambda request: timed(server, request), writes("locked") * 2))
+            locked = list(pool.map(lambda request: timed(server, request), one_of_each_write("locked") * 2))
             read = server.send("GET", "/api/todos", headers=DASHBOARD)
             health = server.send("GET", "/api/health")
 
@@ -110,8 +85,8 @@ def test_writes_wait_for_a_long_writer_then_answer_503_and_succeed_when_it_is_go
         assert health.status_code == 200
 
         # The lock is gone: the same kinds of write succeed, each writing what it should.
-        statuses = [server.send(*request).status_code for request in writes("after")]
-        assert statuses == [202, 202, 201, 201, 200]
+        statuses = [server.send(*request).status_code for request in one_of_each_write("after")]
+        assert statuses == SUCCESS_STATUSES
         changed = changed_tables(before, row_counts(database))
         assert {"inbound_events", "agent_tasks", "alert_rules", "changes"} <= changed.keys()
         assert changed["inbound_events"] == (before["inbound_events"], before["inbound_events"] + 3)
