@@ -35,8 +35,12 @@ def read_json(req: falcon.Request, max_bytes: int) -> Any:
 
 def read_raw_body(req: falcon.Request, max_bytes: int) -> bytes:
     """The request body's exact bytes, for a caller that must see them before parsing (a signature
-    check). 413 over `max_bytes`, also for a chunked body."""
-    raw = _body_stream(req).read(max_bytes + 1)
+    check). 413 over `max_bytes`, also for a chunked body; 400 when it cannot be read (a broken
+    chunked encoding)."""
+    try:
+        raw = _body_stream(req).read(max_bytes + 1)
+    except Exception as error:  # whatever the server's input stream raises: a broken upload, not our bug
+        raise ApiError(400, "malformed_body", f"The request body could not be read: {error}") from None
     if len(raw) > max_bytes:
         raise too_large(max_bytes)
     return raw
