@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import falcon
@@ -47,15 +48,33 @@ def read_raw_body(req: falcon.Request, max_bytes: int) -> bytes:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strictly parse a JSON document: 400 for empty, non-UTF-8 or invalid JSON (NaN included)."""
+    """Strictly parse a JSON document: 400 for empty, non-UTF-8 or invalid JSON (NaN included, and
+    text holding half of a surrogate pair)."""
     if not raw:
         raise ApiError(400, "malformed_json", "The request body is empty; send a JSON document.")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "The request body is not valid UTF-8.") from None
     except (ValueError, RecursionError) as error:
         raise ApiError(400, "malformed_json", f"The request body is not valid JSON: {error}") from None
+    if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(document):
+        raise ApiError(400, "malformed_json", "The request body escapes a lone UTF-16 surrogate (\\ud800 to "
+                       "\\udfff without its pair): that is no character, and it cannot be stored.")
+    return document
+
+
+# "\ud83d\ude00" is how an ASCII-only encoder writes one emoji; the parser joins such a pair, but an
+# unpaired half stays in the text as a surrogate that UTF-8 (and so the database) cannot hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _body_stream(req: falcon.Request):

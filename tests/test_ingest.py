@@ -136,7 +136,8 @@ def test_a_batch_over_1000_events_is_refused(events_client):
     assert InboundEvent.select().count() == 0
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe{}", b'{"id": NaN}', b"[" * 100_000])
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe{}", b'{"id": NaN}', b"[" * 100_000,
+                                 b'{"id": "a\\ud800"}', b'{"\\udfff": 1}'])  # lone surrogates (were a 500)
 def test_malformed_json_is_400(events_client, raw):
     response = events_client.simulate_post("/api/events", body=raw,
                                            headers={**AGENT, "Content-Type": "application/json"})
