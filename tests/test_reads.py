@@ -63,6 +63,7 @@ def test_pages_follow_the_cursor_without_repeats_or_gaps(events_client):
 @pytest.mark.parametrize(("params", "field"), [
     ({"limit": "0"}, "limit"), ({"limit": "501"}, "limit"), ({"limit": "ten"}, "limit"),
     ({"cursor": "!!garbage!!"}, "cursor"), ({"cursor": "WzFd"}, "cursor"), ({"since": "last week"}, "since"),
+    ({"since": "9" * 40}, "since"),  # more than a database integer holds (was a 500)
 ])
 def test_bad_query_parameters_are_400_naming_them(events_client, params, field):
     assert_canonical_error(get(events_client, "/api/todos", **params), 400, "invalid_parameter", field)
@@ -88,8 +89,9 @@ def test_messages_can_be_marked_read(events_client):
     assert get(events_client, "/api/messages").json["messages"][0]["read"] is True
 
 
-def test_marking_read_needs_a_list_of_ids(events_client):
-    response = events_client.simulate_post("/api/messages", json={"ids": "all"}, headers=DASHBOARD)
+@pytest.mark.parametrize("ids", ["all", [True], [1.5], [0], [2**63]])  # 2**63 does not fit SQL (was a 500)
+def test_marking_read_needs_a_list_of_ids(events_client, ids):
+    response = events_client.simulate_post("/api/messages", json={"ids": ids}, headers=DASHBOARD)
     assert_canonical_error(response, 422, field="ids")
 
 

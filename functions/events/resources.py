@@ -23,6 +23,7 @@ from shared.workflow_starts import signal_current_task, start_workflows
 AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}
 
 SESSION_MESSAGES_SHOWN = 100
+MAX_ROW_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
 
 
 class EventsResource:
@@ -99,13 +100,18 @@ class MessagesResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, self.max_body_bytes)
         ids = body.get("ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise invalid("ids", "ids must be a list of message ids (integers).")
+        if not isinstance(ids, list) or not all(is_row_id(i) for i in ids):
+            raise invalid("ids", "ids must be a list of message ids (positive integers).")
         with write_transaction():
             updated = Message.update(read=1).where(Message.id.in_(ids) & (Message.read == 0)).execute()
             if updated:
                 record_change("message", "read", {"ids": ids})
         resp.media = {"marked_read": updated}
+
+
+def is_row_id(value) -> bool:
+    """A positive integer that fits a database integer column (a larger one would not even reach SQL)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
 
 
 class SessionsResource:
