@@ -17,11 +17,13 @@ DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 
 import os
 
+from deploy.http_errors import answer_in_json
 from shared.config import Settings
 
 # JSON log lines unless asked otherwise; set here so the workers' functions inherit it.
 os.environ.setdefault("DASHBOARD_LOG_FORMAT", "json")
 _settings = Settings.from_env()
+answer_in_json()  # requests gunicorn refuses itself (bad request line, huge headers) get the JSON error shape
 
 wsgi_app = "deploy.mount:create_app()"
 bind = f"{_settings.host}:{_settings.port}"

@@ -24,10 +24,14 @@ CODES_BY_STATUS = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "unprocessable",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "unavailable",
 }
 
