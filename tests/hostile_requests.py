@@ -1,0 +1,386 @@
+"""A seeded generator of malformed and hostile HTTP requests, as the raw bytes that go on the wire.
+
+`hostile_requests(seed, count, routes, ...)` returns the same requests for the same seed. Each one
+aims at a route of the mounted app (or at no route) with one kind of trouble: a fuzzed JSON body
+(wrong types, huge numbers, NaN/Infinity, null bytes, lone surrogates, deep nesting), bytes that are
+not UTF-8 or not JSON, a wrong content type or length, huge or broken headers, a wrong method or
+credential, or a path trick (dot segments, percent-encoded nonsense, overlong paths, odd queries).
+Raw bytes because http.client refuses to send most of these.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str  # "/api/agent/{agent_id}/tasks", as Falcon knows it
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HostileRequest:
+    kind: str  # which trouble it carries
+    method: str
+    target: bytes  # path and query, exactly as sent
+    raw: bytes  # the whole request
+
+
+@dataclass(frozen=True)
+class Credentials:
+    agent_key: str
+    dashboard_token: str
+    webhook_secret: str
+
+
+# Values that break code expecting something else: types, sizes, encodings, injections.
+HOSTILE_VALUES: list[Any] = [
+    None, True, False, 0, -1, 2**63, -(2**63) - 1, 10**30, 1.5, -0.0, 1e308, "", " ", "x" * 10_000,
+    "\u0000", "a\u0000b", "\ud800", "\udfff\ud800", "\u202e\u0645", "😀" * 50, "../../etc/passwd",
+    "<script>alert(1)</script>", "'; DROP TABLE agents; --", "NaN", "Infinity", "1e999", "%00", "\r\nX-Injected: 1",
+    [], {}, [[]], [None], {"$gt": ""}, {"__proto__": {"admin": True}}, ["x"] * 2000, list(range(100)),
+]
+
+# Text that replaces a number in a JSON document, beyond what json.dumps can write.
+HOSTILE_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999999", "-1e999999", "9" * 5000, "1" + "0" * 400,
+                   "0.000000000000000000000000000000000001", "-0", "1E+2", "123456789012345678901234567890"]
+
+CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                 "application/json; charset=utf-16", "APPLICATION/JSON", "application/jsonp", "application/xml",
+                 "application/json, text/plain", "", "application/json; charset=latin-1", "*/*"]
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "FOO"]
+
+PARAM_VALUES = ["%00", "%ff%fe", "..", "%2e%2e", "..%2f..%2fetc%2fpasswd", "a" * 300, "%c0%af", "-1", "0",
+                "99999999999999999999999", "1e9", "%20", "%0d%0aX-Injected:%201", "%E2%80%AE", "null", "[]"]
+
+QUERIES = ["limit=-1", "limit=0", "limit=1e99", "limit=99999999999999999999", "limit=abc", "limit=%00",
+           "cursor=%ff", "cursor=eyJ4IjoxfQ", "cursor=" + "A" * 500, "cursor=..%2f", "since=NaN", "since=-1e309",
+           "since=" + "9" * 40, "since=2026-13-45T99:99:99Z", "since=%00", "status=" + "a," * 500,
+           "status=", "session_id=%00", "type=chat,%ff", "unread_only=maybe", "topics=%ff", "last_event_id=-5",
+           "last_event_id=1e400", "token=x", "state=%00", "team_id=" + "t," * 300, "limit=1&limit=2",
+           "parent=%ff%fe", "a" * 3000 + "=1", "=", "&&&", "%"]
+
+PATHS = ["/api/../api/events", "//api//events", "/api/events/", "/api/events%00", "/api/events/..",
+         "/api/./health", "/API/EVENTS", "/api/events;x=1", "/api/%65vents", "/api/sess/%ff%fe", "/api/sess/%00",
+         "/api/agent/%2e%2e/profile", "/api/agent/..%2f..%2fetc/profile", "/api/agent//profile",
+         "/api/notifications/99999999999999999999/read", "/api/notifications/-1/read",
+         "/api/notifications/1e3/read", "/api/sess/" + "a" * 5000, "/" + "a/" * 3000, "/api/health/../events",
+         "/", "", "*", "/api", "/api/", "/api/events?", "/api/events#frag", "/\\api\\events", "/api/%", "/%zz",
+         "http://evil.example/api/events", "/api/\u00e9v\u00e9nements"]
+
+
+def hostile_requests(seed: int, count: int, routes: list[Route], ids: dict[str, list[str]],
+                     credentials: Credentials, port: int, now_ms: int) -> list[HostileRequest]:
+    """`count` hostile requests, the same ones for the same seed. `ids` gives real values for path
+    parameters (`agent_id` -> ids that exist), so some requests reach the handlers behind them;
+    `now_ms` dates signed webhooks (the one thing that differs between runs)."""
+    rng = random.Random(seed)
+    builder = _Builder(rng, routes, ids, credentials, port, now_ms)
+    kinds: list[tuple[str, Callable[[], HostileRequest]]] = [
+        ("fuzzed JSON field", builder.fuzzed_field),
+        ("fuzzed JSON field", builder.fuzzed_field),
+        ("fuzzed JSON field", builder.fuzzed_field),
+        ("hostile number", builder.hostile_number),
+        ("deep nesting", builder.deep_nesting),
+        ("invalid UTF-8", builder.invalid_utf8),
+        ("random bytes", builder.random_bytes),
+        ("truncated JSON", builder.truncated_json),
+        ("wrong content type", builder.wrong_content_type),
+        ("huge header", builder.huge_header),
+        ("broken headers", builder.broken_headers),
+        ("wrong length", builder.wrong_length),
+        ("wrong method", builder.wrong_method),
+        ("wrong credential", builder.wrong_credential),
+        ("path trick", builder.path_trick),
+        ("odd query", builder.odd_query),
+        ("signed webhook", builder.signed_webhook),
+    ]
+    requests = []
+    for _ in range(count):
+        kind, make = rng.choice(kinds)
+        request = make()
+        requests.append(HostileRequest(kind, request.method, request.target, request.raw))
+    return requests
+
+
+class _Builder:
+    def __init__(self, rng: random.Random, routes: list[Route], ids: dict[str, list[str]],
+                 credentials: Credentials, port: int, now_ms: int):
+        self.rng = rng
+        self.now_ms = now_ms
+        self.routes = routes
+        self.ids = ids
+        self.credentials = credentials
+        self.host = f"127.0.0.1:{port}".encode()
+
+    # The pieces ----------------------------------------------------------------------------------------
+
+    def route(self, writing: bool = False) -> tuple[Route, str]:
+        candidates = [r for r in self.routes if not writing or set(r.methods) & {"POST", "PATCH", "PUT"}]
+        route = self.rng.choice(candidates)
+        method = self.rng.choice([m for m in route.methods if m in {"POST", "PATCH", "PUT"}] if writing
+                                 else list(route.methods))
+        return route, method
+
+    def path(self, route: Route, hostile_params: float = 0.15) -> str:
+        def value(match: re.Match) -> str:
+            name = match.group(1).split(":")[0]
+            if self.rng.random() < hostile_params:
+                return self.rng.choice(PARAM_VALUES)
+            return quote(self.rng.choice(self.ids.get(name) or ["1"]), safe="")
+        return re.sub(r"\{([^}]+)\}", value, route.template)
+
+    def auth_for(self, template: str) -> list[tuple[bytes, bytes]]:
+        if template.startswith("/api/linear/webhook") or template == "/api/health":
+            return []
+        token = self.credentials.agent_key if template == "/api/events" else self.credentials.dashboard_token
+        return [(b"Authorization", f"Bearer {token}".encode())]
+
+    def template_body(self, template: str) -> Any:
+        return copy.deepcopy(BODIES.get(template, {"x": 1}))
+
+    def request(self, method: str, target: str | bytes, headers: list[tuple[bytes, bytes]],
+                body: bytes | None, *, content_length: bool = True) -> HostileRequest:
+        target_bytes = target if isinstance(target, bytes) else target.encode("utf-8", "surrogateescape")
+        lines = [method.encode() + b" " + target_bytes + b" HTTP/1.1", b"Host: " + self.host, b"Connection: close"]
+        lines += [name + b": " + value for name, value in headers]
+        if body is not None and content_length:
+            lines.append(b"Content-Length: " + str(len(body)).encode())
+        raw = b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
+        return HostileRequest("", method, target_bytes, raw)
+
+    def json_request(self, route: Route, method: str, body: bytes,
+                     content_type: bytes = b"application/json") -> HostileRequest:
+        headers = [(b"Content-Type", content_type), *self.auth_for(route.template)]
+        return self.request(method, self.path(route), headers, body)
+
+    # The kinds of trouble ------------------------------------------------------------------------------
+
+    def fuzzed_field(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        document = self.template_body(route.template)
+        _mutate(self.rng, document, self.rng.randint(1, 3))
+        return self.json_request(route, method, json.dumps(document, ensure_ascii=self.rng.random() < 0.5)
+                                 .encode("utf-8", "surrogatepass"))
+
+    def hostile_number(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        document = self.template_body(route.template)
+        marker = "__NUMBER__"
+        _mutate(self.rng, document, 1, value=marker)
+        text = json.dumps(document).replace(f'"{marker}"', self.rng.choice(HOSTILE_NUMBERS))
+        return self.json_request(route, method, text.encode())
+
+    def deep_nesting(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        depth = self.rng.choice([50, 500, 990, 2_000, 20_000, 200_000])
+        opener, closer = self.rng.choice([("[", "]"), ('{"a":', "}")])
+        nested = opener * depth + "1" + closer * depth
+        if self.rng.random() < 0.5:  # inside an otherwise valid document, where validation looks deeper
+            document = self.template_body(route.template)
+            marker = "__NESTED__"
+            _mutate(self.rng, document, 1, value=marker)
+            text = json.dumps(document).replace(f'"{marker}"', nested)
+        else:
+            text = nested
+        return self.json_request(route, method, text.encode())
+
+    def invalid_utf8(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        text = json.dumps(self.template_body(route.template)).encode()
+        bad = self.rng.choice([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80", b"\xe2\x82"])
+        position = self.rng.randint(0, len(text))
+        body = self.rng.choice([text[:position] + bad + text[position:], b"\xef\xbb\xbf" + text,
+                                text.decode().encode("utf-16"), text.decode().encode("latin-1") + b"\xe9"])
+        return self.json_request(route, method, body)
+
+    def random_bytes(self) -> HostileRequest:
+        route, method = self.route()
+        body = bytes(self.rng.getrandbits(8) for _ in range(self.rng.randint(0, 2_000)))
+        return self.json_request(route, method, body)
+
+    def truncated_json(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        text = json.dumps(self.template_body(route.template)).encode()
+        return self.json_request(route, method, text[:self.rng.randint(0, max(len(text) - 1, 0))])
+
+    def wrong_content_type(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        body = json.dumps(self.template_body(route.template)).encode()
+        content_type = self.rng.choice(CONTENT_TYPES)
+        if not content_type:
+            headers = self.auth_for(route.template)
+            return self.request(method, self.path(route), headers, body)
+        return self.json_request(route, method, body, content_type.encode())
+
+    def huge_header(self) -> HostileRequest:
+        route, method = self.route()
+        size = self.rng.choice([1_000, 4_000, 8_000, 9_000, 70_000])
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        choice = self.rng.randrange(4)
+        if choice == 0:
+            headers.append((b"X-Padding", b"a" * size))
+        elif choice == 1:
+            headers = [(b"Content-Type", b"application/json"), (b"Authorization", b"Bearer " + b"t" * size)]
+        elif choice == 2:
+            headers += [(f"X-H{n}".encode(), b"v") for n in range(self.rng.choice([50, 101, 500]))]
+        else:
+            headers.append((b"Cookie", b"ocd_session=" + b"c" * size))
+        body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+        return self.request(method, self.path(route), headers, body)
+
+    def broken_headers(self) -> HostileRequest:
+        route, method = self.route()
+        broken = self.rng.choice([
+            (b"X-Bad\x00Name", b"v"), (b"X-Ctl", b"a\x01b"), (b"Bad Name", b"v"), (b"", b"v"),
+            (b"Authorization", b"Bearer \xc3\xa9t\xc3\xa9"), (b"Authorization", b"Bearer a\x00b"),
+            (b"Content-Type", b"application/json\x00"), (b"X-Fold", b"a\r\n continued"),
+            (b"Linear-Signature", b"\xff" * 64), (b"Last-Event-ID", b"-1e400"), (b"Expect", b"100-continue"),
+            (b"Transfer-Encoding", b"gzip"), (b"Host", b"\xff"),
+        ])
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template), broken]
+        body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+        return self.request(method, self.path(route), headers, body)
+
+    def wrong_length(self) -> HostileRequest:
+        route, method = self.route(writing=True)
+        body = json.dumps(self.template_body(route.template)).encode()
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        choice = self.rng.randrange(6)
+        if choice == 0:
+            headers.append((b"Content-Length", b"-1"))
+        elif choice == 1:
+            headers.append((b"Content-Length", b"abc"))
+        elif choice == 2:
+            headers.append((b"Content-Length", b"99999999999"))  # declares more than the limit, sends less
+        elif choice == 3:
+            headers += [(b"Content-Length", str(len(body)).encode()), (b"Transfer-Encoding", b"chunked")]
+        elif choice == 4:  # a well-formed chunked upload: no length declared
+            headers.append((b"Transfer-Encoding", b"chunked"))
+            body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:7], body[7:]) if part) + b"0\r\n\r\n"
+        else:  # a broken chunked upload
+            headers.append((b"Transfer-Encoding", b"chunked"))
+            body = b"zz\r\n" + body + b"\r\n0\r\n\r\n"
+        return self.request(method, self.path(route), headers, body, content_length=False)
+
+    def wrong_method(self) -> HostileRequest:
+        route, _ = self.route()
+        method = self.rng.choice([m for m in METHODS if m not in route.methods] or METHODS)
+        body = json.dumps(self.template_body(route.template)).encode() if self.rng.random() < 0.5 else None
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        return self.request(method, self.path(route), headers, body)
+
+    def wrong_credential(self) -> HostileRequest:
+        route, method = self.route()
+        wrong = self.rng.choice([
+            b"Bearer", b"Bearer ", b"Basic YWRtaW46YWRtaW4=", b"bearer " + self.credentials.agent_key.encode(),
+            b"Bearer " + self.credentials.agent_key.encode(), b"Bearer " + self.credentials.dashboard_token.encode(),
+            b"Bearer " + self.credentials.dashboard_token.encode()[:-1], b"Token abc", b"Bearer a b c", None])
+        headers = [(b"Content-Type", b"application/json")]
+        if wrong is not None:
+            headers.append((b"Authorization", wrong))
+        if self.rng.random() < 0.3:
+            headers.append((b"X-API-Key", self.rng.choice([b"", b"x", self.credentials.dashboard_token.encode()])))
+        body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+        return self.request(method, self.path(route), headers, body)
+
+    def path_trick(self) -> HostileRequest:
+        method = self.rng.choice(["GET", "POST", "PATCH", "DELETE"])
+        target = self.rng.choice(PATHS + [self.path(route, hostile_params=1.0) for route in self.routes[:8]])
+        if self.rng.random() < 0.2:
+            target = target.encode() + self.rng.choice([b"\xff", b"\x00", b"\x7f", b"\t"])
+        token = self.rng.choice([self.credentials.agent_key, self.credentials.dashboard_token])
+        headers = [(b"Content-Type", b"application/json"), (b"Authorization", f"Bearer {token}".encode())]
+        return self.request(method, target, headers, b"{}" if method != "GET" else None)
+
+    def odd_query(self) -> HostileRequest:
+        route, method = self.route()
+        query = "&".join(self.rng.sample(QUERIES, self.rng.randint(1, 3)))
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+        return self.request(method, f"{self.path(route)}?{query}", headers, body)
+
+    def signed_webhook(self) -> HostileRequest:
+        """A hostile delivery with a valid signature and a fresh timestamp, so it gets past both checks
+        to the parser and the cache."""
+        document = self.template_body("/api/linear/webhook") | {"webhookTimestamp": self.now_ms}
+        _mutate(self.rng, document, self.rng.randint(0, 3))
+        body = json.dumps(document).encode("utf-8", "surrogatepass")
+        signature = hmac.new(self.credentials.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = [(b"Content-Type", b"application/json"), (b"Linear-Signature", signature.encode()),
+                   (b"Linear-Delivery", f"delivery-{self.rng.randrange(10**9)}".encode())]
+        return self.request("POST", "/api/linear/webhook", headers, body)
+
+
+def _mutate(rng: random.Random, document: Any, times: int, value: Any = None) -> None:
+    """Replace, add or delete `times` fields somewhere in `document` (in place)."""
+    for _ in range(times):
+        containers = list(_containers(document))
+        if not containers:
+            return
+        container = rng.choice(containers)
+        new = value if value is not None else copy.deepcopy(rng.choice(HOSTILE_VALUES))
+        if isinstance(container, dict):
+            keys = list(container)
+            action = rng.random()
+            if keys and action < 0.7:
+                container[rng.choice(keys)] = new
+            elif keys and action < 0.85:
+                del container[rng.choice(keys)]
+            else:
+                container[rng.choice(["id", "type", "data", "events", "extra", "", "\u0000", "__proto__"])] = new
+        elif container:
+            container[rng.randrange(len(container))] = new
+        else:
+            container.append(new)
+
+
+def _containers(document: Any):
+    if isinstance(document, dict | list):
+        yield document
+        for child in document.values() if isinstance(document, dict) else document:
+            yield from _containers(child)
+
+
+EVENT = {"id": "evt-fuzz", "type": "todo.updated", "timestamp": "2026-11-24T10:00:00Z", "agent_id": "openclaw-main",
+         "data": {"sessionID": "ses-1", "todos": [{"id": "1", "content": "Write", "status": "pending",
+                                                   "priority": "high"}]}}
+TASK_EVENT = {"id": "evt-task", "type": "task.updated", "timestamp": 1764000000000,
+              "data": {"id": "task-1", "status": "blocked", "blocked_reason": "Which tag?"}}
+SESSION_EVENT = {"id": "evt-ses", "type": "session.created", "timestamp": "2026-11-24T10:00:00Z",
+                 "data": {"info": {"id": "ses-2", "title": "T", "parentID": "ses-1",
+                                   "time": {"created": 1764000000000}}}}
+MESSAGE_EVENT = {"id": "evt-msg", "type": "message.part.updated", "timestamp": "2026-11-24T10:00:00Z",
+                 "data": {"part": {"id": "p1", "messageID": "m1", "sessionID": "ses-1", "type": "text", "text": "hi"}}}
+
+# A plausible body per route: the fuzzer's starting point, so that mutations land deep in what a
+# handler really reads.
+BODIES: dict[str, Any] = {
+    "/api/events": {"events": [EVENT, TASK_EVENT, SESSION_EVENT, MESSAGE_EVENT]},
+    "/api/msgs": {"ids": [1, 2]},
+    "/api/messages": {"ids": [1]},
+    "/api/agent/{agent_id}/tasks": {"id": "task-new", "title": "Ship", "priority": "high",
+                                    "linear_issue_id": "i-1", "project_id": "p-1"},
+    "/api/agent/{agent_id}/tasks/{task_id}/unblock": {"reason": "Use v2"},
+    "/api/agent/{agent_id}/tasks/{task_id}/cancel": {"reason": "Not needed"},
+    "/api/alert-rules": {"id": "fuzz-rule", "trigger": "blocked", "priority_filter": "high", "delay_ms": 1000,
+                         "channel": "in_app", "enabled": True},
+    "/api/alert-rules/{rule_id}": {"delay_ms": 5000, "enabled": False, "channel": "push"},
+    "/api/projects/{project_id}": {"prod_url": "https://example.com"},
+    "/api/linear/sync": {"issue_id": "issue-1", "state_id": "state-1"},
+    "/api/stream/token": {},
+    "/api/linear/webhook": {"action": "create", "type": "Issue", "webhookTimestamp": 1764000000000,
+                            "data": {"id": "i-1", "title": "T", "projectId": "proj-1", "teamId": "team-1",
+                                     "stateId": "state-1", "priority": 2, "labels": [{"name": "bug"}]}},
+}

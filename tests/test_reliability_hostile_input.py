@@ -1,0 +1,147 @@
+"""Reliability: 1 000 malformed and hostile requests across every route of the mounted app, through a
+real gunicorn, answer no 500, every error in the project's JSON shape, and write nothing unless accepted.
+
+The requests come from a seeded generator (tests/hostile_requests.py): the same 1 000 every run. The
+routes are read from the mounted app itself (falcon.inspect), so a route added later is fuzzed too.
+Between two requests the test takes a digest of every table; a request answered with an error must
+leave every digest as it was (no partial write), and only a 2xx may change anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from falcon import inspect
+
+from deploy import mount
+from shared.config import Settings
+from tests.database_rows import reading
+from tests.hostile_requests import Credentials, HostileRequest, Route, hostile_requests
+from tests.processes import gunicorn
+from tests.support import API_KEY, DASHBOARD_TOKEN
+from tests.write_requests import SUCCESS_STATUSES, one_of_each_write
+
+pytestmark = pytest.mark.reliability
+
+SEED = 20261125
+COUNT = 1_000
+WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"
+# 503s that are the right answer, not a failure: Linear is not set up in this test.
+EXPECTED_503_CODES = {"linear_not_configured"}
+
+
+def mounted_routes(settings: Settings) -> list[Route]:
+    """Every route of the mounted app with its methods, as Falcon itself lists them."""
+    routes, seen = [], set()
+    for _, app in mount.create_app(settings).mounts:
+        if id(app) in seen:
+            continue
+        seen.add(id(app))
+        for route in inspect.inspect_routes(app):
+            methods = tuple(sorted(m.method for m in route.methods if not m.internal))
+            routes.append(Route(route.path, methods))
+    return routes
+
+
+def table_digests(database: Path) -> dict[str, str]:
+    """A digest of every table's rows: it changes when any row is added, removed or updated."""
+    with reading(database) as db:
+        tables = [name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {table: hashlib.sha256(repr(db.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall())
+                                      .encode()).hexdigest() for table in tables}
+
+
+def send_raw(port: int, request: HostileRequest) -> tuple[int | None, dict[str, str], bytes]:
+    """Send the bytes; read the answer (None as the status when the server closed without one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
+        with contextlib.suppress(OSError):  # the server may answer and close before reading it all
+            connection.sendall(request.raw)
+        response = http.client.HTTPResponse(connection, method=request.method)
+        try:
+            response.begin()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        except (http.client.HTTPException, OSError):
+            return None, {}, b""
+
+
+def canonical_error_problem(status: int, headers: dict[str, str], body: bytes, method: str) -> str | None:
+    """Why this error answer is not in the project's shape, or None when it is."""
+    if method == "HEAD":
+        return None  # no body to judge
+    if not headers.get("content-type", "").startswith("application/json"):
+        return f"content type {headers.get('content-type')!r}: {body[:120]!r}"
+    try:
+        document = json.loads(body)
+        error = document["error"]
+        assert set(document) == {"error"} and set(error) <= {"code", "message", "field"}
+        assert isinstance(error["code"], str) and error["code"] and isinstance(error["message"], str)
+    except Exception:
+        return f"not the error shape: {body[:200]!r}"
+    return None
+
+
+def test_a_thousand_hostile_requests_get_no_500_json_errors_and_no_partial_write(tmp_path, figures):
+    database = tmp_path / "dashboard.db"
+    env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "LINEAR_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "SSE_MAX_STREAM_S": "0.2", "DASHBOARD_MAX_BODY_BYTES": str(256 * 1024)}
+    with gunicorn(f"sqlite:///{database}", env, workers=2) as server:
+        # Something for the item routes to find: an agent, a task, sessions, a message, alert rules.
+        assert [server.send(*r).status_code for r in one_of_each_write("seed")] == SUCCESS_STATUSES
+        routes = mounted_routes(Settings(database_url=f"sqlite:///{database}", temporal_address=None))
+        ids = {"agent_id": ["openclaw-main", "nobody"], "task_id": ["task-seed", "task-none"],
+               "session_id": ["ses-seed", "ses-none"], "rule_id": ["blocked-low", "rule-seed", "none"],
+               "notification_id": ["1", "2"], "project_id": ["proj-1"]}
+        requests = hostile_requests(SEED, COUNT, routes, ids, Credentials(API_KEY, DASHBOARD_TOKEN, WEBHOOK_SECRET),
+                                    server.port, now_ms=int(time.time() * 1000))
+        workers = server.worker_pids()
+
+        statuses: Counter = Counter()
+        kinds: Counter = Counter()
+        problems: list[str] = []
+        started = time.monotonic()
+        digests = table_digests(database)
+        for number, request in enumerate(requests):
+            status, headers, body = send_raw(server.port, request)
+            after = table_digests(database)
+            statuses[status] += 1
+            kinds[request.kind] += 1
+            where = f"#{number} {request.kind}: {request.method} {request.target[:100]!r}"
+            if status is None:
+                problems.append(f"{where}: no answer")
+            elif status >= 500 and not (status == 503 and _code(body) in EXPECTED_503_CODES):
+                problems.append(f"{where}: {status} {body[:200]!r}")
+            elif status >= 400 and (problem := canonical_error_problem(status, headers, body, request.method)):
+                problems.append(f"{where}: {status} {problem}")
+            if (status is None or status >= 300) and after != digests:
+                changed = sorted(table for table in after if after[table] != digests.get(table))
+                problems.append(f"{where}: answered {status} but changed {changed}")
+            digests = after
+        elapsed = time.monotonic() - started
+
+        assert server.worker_pids() == workers  # no worker died on the way
+        assert server.send("GET", "/api/health").status_code == 200
+
+    figures(f"{COUNT} hostile requests (seed {SEED})", {
+        "statuses": {str(k): v for k, v in sorted(statuses.items(), key=lambda item: item[0] or 0)},
+        "kinds": dict(sorted(kinds.items())),
+        "routes fuzzed": len(routes),
+        "problems": len(problems),
+        "wall time": f"{elapsed:.1f} s",
+    })
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def _code(body: bytes) -> str | None:
+    try:
+        return json.loads(body)["error"]["code"]
+    except Exception:
+        return None
