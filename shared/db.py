@@ -24,6 +24,10 @@ from shared.config import Settings
 
 database = peewee.DatabaseProxy()
 
+# The largest integer an SQLite or PostgreSQL integer column holds; a larger one never reaches SQL
+# (sqlite3 raises OverflowError), so inputs are checked against it.
+MAX_INTEGER = 2**63 - 1
+
 
 def sqlite_pragmas(busy_timeout_ms: int) -> dict[str, object]:
     # WAL lets readers proceed while one writer commits; NORMAL sync is durable across process crashes

@@ -222,3 +222,5 @@ def test_notifications_are_paged_newest_first_and_marked_read(agents):
     page = agents.simulate_get("/api/notifications?limit=1", headers=DASHBOARD).json
     assert len(page["notifications"]) == 1 and page["next_cursor"]
     assert_canonical_error(agents.simulate_post("/api/notifications/999/read", headers=DASHBOARD), 404, "not_found")
+    # More digits than a database integer holds: no such notification either (was a 500).
+    assert_canonical_error(agents.simulate_post(f"/api/notifications/{2**63}/read", headers=DASHBOARD), 404)

@@ -10,6 +10,7 @@ from functions.agents.inbox import InboxResource
 from functions.agents.notifications import NotificationsResource
 from functions.agents.resources import AgentResource, AgentsResource, TaskActionsResource
 from shared.config import Settings
+from shared.db import MAX_INTEGER
 from shared.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/agents", "/api/agent", "/api/alert-rules", "/api/notifications")
@@ -34,5 +35,7 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/alert-rules/{rule_id}", rules, suffix="item")
     notifications = NotificationsResource()
     app.add_route("/api/notifications", notifications)
-    app.add_route("/api/notifications/{notification_id:int}/read", notifications, suffix="read")
+    # Bounded to what a database integer holds: a larger id is simply not a notification (404).
+    app.add_route(f"/api/notifications/{{notification_id:int(min=1, max={MAX_INTEGER})}}/read", notifications,
+                  suffix="read")
     return app

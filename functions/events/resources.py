@@ -9,7 +9,7 @@ from functions.events.ingest import ingest
 from functions.events.projections import error_agent, error_text
 from shared.auth import AGENT
 from shared.config import Settings
-from shared.db import write_transaction
+from shared.db import MAX_INTEGER, write_transaction
 from shared.errors import ApiError, invalid
 from shared.feed import record_change
 from shared.json_body import read_json
@@ -23,7 +23,6 @@ from shared.workflow_starts import signal_current_task, start_workflows
 AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}
 
 SESSION_MESSAGES_SHOWN = 100
-MAX_ROW_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
 
 
 class EventsResource:
@@ -111,7 +110,7 @@ class MessagesResource:
 
 def is_row_id(value) -> bool:
     """A positive integer that fits a database integer column (a larger one would not even reach SQL)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INTEGER
 
 
 class SessionsResource:
