@@ -62,6 +62,16 @@ class Server:
         finally:
             connection.close()
 
+    def busiest_worker(self) -> int:
+        """The worker holding the most sockets, i.e. the most client connections (Linux /proc)."""
+        def sockets(pid: int) -> int:
+            count = 0
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    count += os.readlink(fd).startswith("socket:")
+            return count
+        return max(self.worker_pids(), key=sockets)
+
     def worker_pids(self) -> set[int]:
         """The pids of gunicorn's workers: the master's children (read from /proc, so Linux only)."""
         pids = set()

@@ -46,6 +46,13 @@ def test_a_worker_killed_mid_run_loses_no_acknowledged_event_and_stores_none_twi
         started = time.monotonic()
         reports, killed, respawned = run_clients_and_kill_a_worker(server)
         elapsed = time.monotonic() - started
+        # A client whose answer was lost sends the same request again: acknowledged, stored nothing new.
+        stored_before_resend = row_counts(database)
+        resent = [resend(server, group) for group in
+                  request_plan(client_events(0, BATCH_SIZE + 1), BATCH_SIZE, SINGLES_PER_BATCH)]
+        assert resent == [(202, {"accepted": 0, "duplicates": BATCH_SIZE, "unknown": 0}),
+                          (202, {"accepted": 0, "duplicates": 1, "unknown": 0})]
+        assert row_counts(database) == stored_before_resend
 
     acked = [event_id for report in reports for event_id in report.acked]
     statuses = sum((report.statuses for report in reports), Counter())
@@ -85,7 +92,8 @@ def run_clients_and_kill_a_worker(server) -> tuple[list[ClientReport], int, int 
         assert len(workers) == 2, workers
         wait_for(lambda: acked_counter.value >= KILL_AFTER_ACKED * CLIENTS * EVENTS_PER_CLIENT,
                  DEADLINE_S, "clients to get 40 % of their events acknowledged")
-        killed = min(workers)
+        # The one with more client connections: killing it surely cuts some clients off mid-request.
+        killed = server.busiest_worker()
         os.kill(killed, signal.SIGKILL)
         respawned = wait_for(lambda: next(iter(server.worker_pids() - workers), None), 20, "a new worker")
         reports = [reports_queue.get(timeout=DEADLINE_S + 30) for _ in clients]
@@ -95,6 +103,11 @@ def run_clients_and_kill_a_worker(server) -> tuple[list[ClientReport], int, int 
             if process.is_alive():
                 process.kill()
     return sorted(reports, key=lambda report: report.client), killed, respawned
+
+
+def resend(server, group: list[dict]) -> tuple[int, dict]:
+    return server.request("POST", "/api/events", group[0] if len(group) == 1 else {"events": group},
+                          {"Authorization": f"Bearer {API_KEY}"})
 
 
 def wait_for(condition, timeout_s: float, what: str):
