@@ -20,6 +20,7 @@ import os
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,8 @@ from tests.processes import gunicorn
 from tests.retrying_client import ClientReport, client_events, request_plan, run_client
 from tests.support import API_KEY, DASHBOARD_TOKEN
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability,
+              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds gunicorn's workers in /proc")]
 
 CLIENTS = 8
 EVENTS_PER_CLIENT = 5_000
