@@ -58,8 +58,11 @@ def test_a_worker_killed_mid_run_loses_no_acknowledged_event_and_stores_none_twi
 
     acked = [event_id for report in reports for event_id in report.acked]
     statuses = sum((report.statuses for report in reports), Counter())
+    with reading(database) as db:
+        stored, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM inbound_events").fetchone()
     figures("a worker SIGKILLed under 8 clients x 5 000 events", {
         "events sent / acked (202)": f"{CLIENTS * EVENTS_PER_CLIENT} / {len(acked)}",
+        "events stored / stored twice": f"{stored} / {stored - distinct}",
         "requests (retries included)": sum(report.requests for report in reports),
         "responses by status": dict(sorted(statuses.items())),
         "connection errors (no answer)": sum(report.connection_errors for report in reports),

@@ -41,15 +41,8 @@ NOT_SET_UP = "_not_configured"
 
 def mounted_routes(settings: Settings) -> list[Route]:
     """Every route of the mounted app with its methods, as Falcon itself lists them."""
-    routes, seen = [], set()
-    for _, app in mount.create_app(settings).mounts:
-        if id(app) in seen:
-            continue
-        seen.add(id(app))
-        for route in inspect.inspect_routes(app):
-            methods = tuple(sorted(m.method for m in route.methods if not m.internal))
-            routes.append(Route(route.path, methods))
-    return routes
+    return [Route(route.path, tuple(sorted(m.method for m in route.methods if not m.internal)))
+            for _, app, _ in mount.mounted_apps(settings) for route in inspect.inspect_routes(app)]
 
 
 def table_digests(database: Path) -> dict[str, str]:
