@@ -19,6 +19,7 @@ from shared.auth import PUBLIC
 from shared.clock import iso_from_unix
 from shared.config import Settings
 from shared.db import database
+from shared.linear_oauth import linear_available
 from shared.migrations import LATEST_VERSION, current_version
 from shared.openapi import NO_AUTH, OPTIONAL_TEXT, TIME, Schema, json_response, nullable, obj, operation, ref
 from shared.temporal import temporal_health
@@ -72,7 +73,7 @@ def feed_health() -> dict:
 
 def linear_health(settings: Settings, now: float) -> dict:
     """Whether Linear is set up, and how the last sync went (`ok` is false after a failed sync)."""
-    if not settings.linear_configured:
+    if not linear_available(settings):
         return {"configured": False, "webhook": bool(settings.linear_webhook_secret)}
     state = linear_cache.sync_state()
     last_success = state.get("last_success_at")

@@ -99,7 +99,8 @@ def periodic(settings: Settings) -> list[PeriodicSpec]:
     return [
         PeriodicSpec(
             "linear-sync", [sys.executable, "-m", "functions.linear_sync"], settings.linear_sync_interval_s,
-            off_reason=None if settings.linear_configured else "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set",
+            off_reason=None if settings.linear_configured or settings.linear_oauth_configured
+            else "no LINEAR_API_KEY, LINEAR_OAUTH_TOKEN or LINEAR_CLIENT_ID is set",
         ),
         PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.retention"], 60 * 60),
         PeriodicSpec("alert-digests", [sys.executable, "-m", "shared.digests"], 60),

@@ -121,9 +121,12 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path)
 
 def test_without_a_linear_credential_the_sync_is_off_with_a_reason():
     job = periodic(Settings())[0]
-    assert job.off_reason == "no LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is set"
+    assert job.off_reason == "no LINEAR_API_KEY, LINEAR_OAUTH_TOKEN or LINEAR_CLIENT_ID is set"
     job = periodic(Settings(linear_api_key=LINEAR_API_KEY, linear_sync_interval_s=30))[0]
     assert (job.off_reason, job.interval_s) == (None, 30)
+    # Linear can be connected over OAuth at any time: the job runs, and skips until it is.
+    job = periodic(Settings(linear_client_id="lin-client", linear_client_secret="0123456789abcdef0123"))[0]
+    assert job.off_reason is None
     assert job.argv[1:] == ["-m", "functions.linear_sync"]
 
 

@@ -7,6 +7,7 @@ import logging
 import falcon
 
 from functions.auth.github_resources import GitHubSignInResource
+from functions.auth.linear_resources import LinearConnectionResource
 from functions.auth.resources import LoginResource, LogoutResource, MeResource, ProvidersResource
 from functions.auth.throttle import SignInThrottle
 from shared.auth import Authentication
@@ -29,6 +30,10 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     github = GitHubSignInResource(settings)
     app.add_route("/api/auth/github/login", github, suffix="login")
     app.add_route("/api/auth/github/callback", github, suffix="callback")
+    linear = LinearConnectionResource(settings)
+    app.add_route("/api/auth/linear", linear)
+    app.add_route("/api/auth/linear/login", linear, suffix="login")
+    app.add_route("/api/auth/linear/callback", linear, suffix="callback")
     if settings.github_configured and not settings.github_allowed_users:
         log.warning("GitHub sign-in is configured but GITHUB_ALLOWED_USERS is empty: nobody may sign in with GitHub")
     return app

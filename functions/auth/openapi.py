@@ -24,6 +24,16 @@ SCHEMAS: dict[str, Schema] = {
         "avatar_url": {"type": ["string", "null"]},
         "last_login": TIME}),
     "SignedIn": obj({"user": ref("User")}),
+    "LinearConnection": obj({
+        "oauth_configured": {"type": "boolean", "description": "LINEAR_CLIENT_ID and LINEAR_CLIENT_SECRET are set"},
+        "connected": {"type": "boolean"},
+        "credential": {"enum": ["oauth", "api_key", "oauth_token", None],
+                       "description": "what the sync and the card move use now"},
+        "scope": {"type": ["string", "null"]}, "expires_at": TIME, "connected_at": TIME,
+        "connected_by": {"type": ["string", "null"], "description": "the user id who connected it"},
+        "refreshed_at": TIME, "last_error": {"type": ["string", "null"]}, "last_error_at": TIME},
+        optional=["scope", "expires_at", "connected_at", "connected_by", "refreshed_at", "last_error",
+                  "last_error_at"]),
 }
 
 def redirect(description: str, *, with_cookie: str | None = None) -> Schema:
@@ -78,4 +88,22 @@ PATHS: dict[str, Schema] = {
         parameters=CALLBACK_PARAMETERS,
         responses={302: redirect("Signed in: to `/`", with_cookie="`ocd_session` as for POST /api/auth/login"),
                    400: 400, 403: 403, 502: 502, 503: 503})},
+    "/api/auth/linear": {
+        "get": operation("The Linear OAuth connection (never its tokens)", tag=TAG, security=DASHBOARD_AUTH,
+                         responses={200: json_response("The connection", obj({"linear": ref("LinearConnection")}))}),
+        "delete": operation("Disconnect Linear (its token is revoked at Linear, best effort)", tag=TAG,
+                            security=DASHBOARD_AUTH,
+                            responses={204: {"description": "Disconnected"}, 403: 403, 404: 404})},
+    "/api/auth/linear/login": {"get": operation(
+        "Connect Linear: redirect to Linear's consent page", tag=TAG, security=DASHBOARD_AUTH,
+        responses={302: redirect("To https://linear.app/oauth/authorize with a signed, 10-minute state",
+                                 with_cookie="`ocd_linear_state`: the state's nonce, for the callback"),
+                   503: 503})},
+    "/api/auth/linear/callback": {"get": operation(
+        "Linear sends the browser back here; stores the tokens encrypted", tag=TAG, security=DASHBOARD_AUTH,
+        description="Errors: 400 `invalid_state` / `state_expired` / `linear_refused`, 403 `linear_denied`, "
+                    "502 `linear_error`, 503 `linear_unavailable` / `linear_oauth_not_configured` / "
+                    "`secret_key_required`.",
+        parameters=CALLBACK_PARAMETERS,
+        responses={302: redirect("Connected: to `/`"), 400: 400, 403: 403, 502: 502, 503: 503})},
 }

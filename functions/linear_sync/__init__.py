@@ -10,6 +10,7 @@ from functions.linear_sync.graphql_client import LinearClient
 from functions.linear_sync.lock import SyncLock
 from functions.linear_sync.resources import ProjectsResource, StatesResource, SyncResource
 from shared.config import Settings
+from shared.linear_oauth import linear_available
 from shared.webapp import function_app
 
 # /api/linear/webhook is the webhook function's; the mount picks the longest prefix.
@@ -22,7 +23,9 @@ INTERACTIVE_CLIENT = {"timeout": (3.0, 10.0), "max_attempts": 2, "max_rate_limit
 def create_app(settings: Settings | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
     app = function_app(settings)
-    configured = settings.linear_configured
+
+    def configured() -> bool:  # a Linear connected over OAuth counts from the moment it is connected
+        return linear_available(settings)
 
     def interactive_client() -> LinearClient:
         return LinearClient.from_settings(settings, **INTERACTIVE_CLIENT)

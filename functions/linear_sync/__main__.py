@@ -17,6 +17,7 @@ from functions.linear_sync.lock import SyncAlreadyRunning, sync_lock
 from functions.linear_sync.sync import run_sync
 from shared.config import settings_for_command
 from shared.db import database, open_database
+from shared.linear_oauth import linear_available
 from shared.logs import configure_logging, report
 from shared.migrations import LATEST_VERSION, current_version
 
@@ -30,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings_for_command()
     configure_logging(settings)
-    if not settings.linear_configured:
-        report("linear-sync", "linear sync skipped: LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is not set")
+    if not (settings.linear_configured or settings.linear_oauth_configured):
+        report("linear-sync", "linear sync skipped: LINEAR_API_KEY or LINEAR_OAUTH_TOKEN is not set, and Linear "
+               "cannot be connected over OAuth (no LINEAR_CLIENT_ID)")
         return 0
     open_database(settings)
     try:
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                 report("linear-sync", "linear sync failed: the database schema is behind; "
                        "run `python -m deploy.prepare`", failed=True)
                 return 1
+            if not linear_available(settings):
+                report("linear-sync", "linear sync skipped: Linear is not connected yet (GET /api/auth/linear/login)")
+                return 0
             with sync_lock(settings):
                 sync_report = run_sync(LinearClient.from_settings(settings), full=args.full,
                                   team_ids=settings.linear_team_ids)

@@ -1,7 +1,8 @@
 """A small client for Linear's GraphQL API over `requests`: auth, timeouts, retries, rate limits, clear errors.
 
 - Auth: a personal API key goes bare in `Authorization` (Linear's convention); an OAuth access token as
-  `Bearer <token>`.
+  `Bearer <token>`. A Linear connected over OAuth (shared.linear_oauth) wins over both environment
+  credentials; its token is read (and refreshed when near expiry) before each request.
 - Retries: 5xx answers and network errors are retried with exponential backoff.
 - Rate limits: Linear reports them as HTTP 400 with `errors[].extensions.code == "RATELIMITED"` (its SDK
   reads `extensions.type == "ratelimited"`), or as HTTP 429 with `Retry-After`. The client waits until
@@ -22,6 +23,7 @@ from typing import Any
 
 import requests
 
+from shared import linear_oauth
 from shared.config import Settings
 
 # Connect quickly or give up; Linear answers a 250-issue page in well under 30 s.
@@ -99,10 +101,19 @@ def authorization_header(settings: Settings) -> str:
     raise LinearError("Linear is not configured: set LINEAR_API_KEY or LINEAR_OAUTH_TOKEN.")
 
 
+def current_authorization(settings: Settings) -> str:
+    """The connected OAuth token (refreshed if due) as a bearer token, else the environment's credential."""
+    try:
+        token = linear_oauth.access_token(settings)
+    except linear_oauth.LinearOAuthError as error:
+        raise LinearError(error.message, code=error.code) from error
+    return f"Bearer {token}" if token else authorization_header(settings)
+
+
 class LinearClient:
     """Runs GraphQL documents against Linear and returns their `data`; counts the HTTP requests made."""
 
-    def __init__(self, url: str, authorization: str, *, session: requests.Session | None = None,
+    def __init__(self, url: str, authorization: str | Callable[[], str], *, session: requests.Session | None = None,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT, max_attempts: int = 4, backoff_s: float = 1.0,
                  max_backoff_s: float = 30.0, max_rate_limit_wait_s: float = 300.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time):
@@ -121,7 +132,7 @@ class LinearClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> LinearClient:
-        return cls(settings.linear_api_url, authorization_header(settings), **options)
+        return cls(settings.linear_api_url, lambda: current_authorization(settings), **options)
 
     def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The `data` of `query`; LinearError when Linear answers with errors or cannot be reached."""
@@ -154,12 +165,16 @@ class LinearClient:
             return _data_or_raise(response, body, errors)
 
     def _post(self, query: str, variables: Mapping[str, Any] | None) -> requests.Response:
+        authorization = self._authorization()
         self.requests_made += 1
         return self.session.post(
             self.url, json={"query": query, "variables": dict(variables or {})}, timeout=self.timeout,
-            headers={"Authorization": self.authorization, "Content-Type": "application/json",
+            headers={"Authorization": authorization, "Content-Type": "application/json",
                      "User-Agent": "opencode-dashboard"},
         )
+
+    def _authorization(self) -> str:
+        return self.authorization() if callable(self.authorization) else self.authorization
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)

@@ -29,10 +29,10 @@ MAX_URL_LENGTH = 2048
 
 def linear_required(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
     """Falcon hook: without a Linear credential the cache would only go stale; say so instead."""
-    if not resource.linear_configured:
+    if not resource.linear_configured():
         raise ApiError(503, "linear_not_configured",
-                       "Linear is not configured: set LINEAR_API_KEY (a personal API key) or LINEAR_OAUTH_TOKEN "
-                       "and restart.")
+                       "Linear is not configured: connect it (GET /api/auth/linear/login), or set LINEAR_API_KEY "
+                       "(a personal API key) or LINEAR_OAUTH_TOKEN and restart.")
 
 
 def _project_or_404(project_id: str) -> LinearProject:
@@ -52,7 +52,7 @@ def _issue_counts(project_ids: list[str]) -> dict[str, int]:
 class ProjectsResource:
     """GET /api/projects, GET|PATCH /api/projects/{id}, GET /api/projects/{id}/board."""
 
-    def __init__(self, linear_configured: bool, max_body_bytes: int):
+    def __init__(self, linear_configured: Callable[[], bool], max_body_bytes: int):
         self.linear_configured = linear_configured
         self.max_body_bytes = max_body_bytes
 
@@ -124,7 +124,7 @@ def board(project: LinearProject) -> dict[str, Any]:
 class StatesResource:
     """GET /api/linear/states?team_id= — workflow states, per team in Linear's column order."""
 
-    def __init__(self, linear_configured: bool):
+    def __init__(self, linear_configured: Callable[[], bool]):
         self.linear_configured = linear_configured
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -140,8 +140,9 @@ class SyncResource:
     """POST /api/linear/sync: `{issue_id, state_id}` moves a card; `{"full": true}` starts a sync.
     GET /api/linear/sync: how the last syncs went."""
 
-    def __init__(self, linear_configured: bool, max_body_bytes: int, client_factory: Callable[[], LinearClient],
-                 background: BackgroundSync, sync_lock: Callable[[], SyncLock]):
+    def __init__(self, linear_configured: Callable[[], bool], max_body_bytes: int,
+                 client_factory: Callable[[], LinearClient], background: BackgroundSync,
+                 sync_lock: Callable[[], SyncLock]):
         self.linear_configured = linear_configured
         self.max_body_bytes = max_body_bytes
         self.client_factory = client_factory
