@@ -55,9 +55,10 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 def configured_secrets(settings: Settings) -> tuple[str, ...]:
     """Every secret the settings hold — the fields kept out of their repr, which is how config.py marks a
     secret, so a new one is covered without a change here — longest first (one that contains another
-    goes whole)."""
-    values = (getattr(settings, field.name) for field in dataclasses.fields(settings) if not field.repr)
-    return tuple(sorted({value for value in values if isinstance(value, str) and value}, key=len, reverse=True))
+    goes whole). A tuple of secrets (DASHBOARD_SECRET_KEY_PREVIOUS) counts each of its members."""
+    values = [getattr(settings, field.name) for field in dataclasses.fields(settings) if not field.repr]
+    flat = [item for value in values for item in (value if isinstance(value, tuple) else (value,))]
+    return tuple(sorted({value for value in flat if isinstance(value, str) and value}, key=len, reverse=True))
 
 
 class JsonFormatter(logging.Formatter):

@@ -19,6 +19,7 @@ from responses import matchers
 import functions.auth
 from shared.auth import SESSION_COOKIE, digest
 from shared.config import Settings
+from shared.logs import configured_secrets
 from shared.models import AuthSession, User
 from tests.support import assert_canonical_error
 
@@ -220,6 +221,6 @@ def test_github_settings_come_from_the_environment_and_the_secret_stays_hidden()
     settings = Settings.from_env({"GITHUB_CLIENT_ID": CLIENT_ID, "GITHUB_CLIENT_SECRET": CLIENT_SECRET,
                                   "GITHUB_ALLOWED_USERS": " OctoCat, hubot ,,"})
     assert settings.github_configured and settings.github_allowed_users == ("octocat", "hubot")
-    assert CLIENT_SECRET not in repr(settings)
+    assert CLIENT_SECRET not in repr(settings) and CLIENT_SECRET in configured_secrets(settings)
     with pytest.raises(ValueError, match="GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together"):
         Settings.from_env({"GITHUB_CLIENT_ID": CLIENT_ID})

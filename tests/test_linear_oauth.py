@@ -26,6 +26,7 @@ from shared import linear_oauth
 from shared.auth import SESSION_COOKIE
 from shared.config import Settings
 from shared.encryption import decrypt, fernet_key
+from shared.logs import configured_secrets
 from shared.models import Change, LinearIssue, LinearOAuthToken
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_URL, STATES, issue_node, project_node, state_node
@@ -340,6 +341,6 @@ def test_linear_oauth_settings_come_from_the_environment_and_the_secrets_stay_hi
     assert settings.linear_oauth_configured and settings.linear_oauth_scope == "read,write"
     assert settings.previous_secret_keys == ("old-key-0123456789abc",)
     for secret in (CLIENT_SECRET, SECRET_KEY, "old-key-0123456789abc"):
-        assert secret not in repr(settings)
+        assert secret not in repr(settings) and secret in configured_secrets(settings)  # redacted from logs
     with pytest.raises(ValueError, match="LINEAR_CLIENT_ID and LINEAR_CLIENT_SECRET go together"):
         Settings.from_env({"LINEAR_CLIENT_SECRET": CLIENT_SECRET})
