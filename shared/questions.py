@@ -207,11 +207,13 @@ def _deliver(question: dict[str, Any], status: str, now: int) -> int:
 
 # The inbox --------------------------------------------------------------------------------------------
 
-def inbox(agent_id: str, limit: int = INBOX_PAGE) -> list[dict[str, Any]]:
-    """The agent's entries not yet acknowledged, oldest first."""
+def inbox(agent_id: str, task_id: str | None = None, limit: int = INBOX_PAGE) -> list[dict[str, Any]]:
+    """The agent's entries not yet acknowledged (only `task_id`'s, if given), oldest first."""
+    only_task = "" if task_id is None else " AND i.task_id = ?"
     rows = execute("SELECT i.id, i.task_id, i.question_id, i.status, q.answer, q.answered_by, q.answered_at"
                    " FROM agent_inbox i JOIN task_questions q ON q.id = i.question_id"
-                   " WHERE i.agent_id = ? AND i.acked_at IS NULL ORDER BY i.id LIMIT ?", (agent_id, limit))
+                   f" WHERE i.agent_id = ? AND i.acked_at IS NULL{only_task} ORDER BY i.id LIMIT ?",
+                   (agent_id, *([] if task_id is None else [task_id]), limit))
     return [{"id": entry_id, "task_id": task_id, "question_id": question_id, "status": status,
              "answer": None if answer is None else json.loads(answer), "answered_by": answered_by,
              "answered_at": iso_from_unix(answered_at)}

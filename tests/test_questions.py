@@ -276,6 +276,18 @@ def test_the_inbox_returns_entries_oldest_first_and_only_the_agents_own(working)
                            404, "not_found")
 
 
+def test_the_inbox_can_be_narrowed_to_one_task(working):
+    send(working, event("task.created", {"id": "t2", "agent_id": "main", "title": "Second"}))
+    for task_id in ("t1", "t2"):
+        ask(working, task_id, QUESTION)
+        answer(working, {"response": task_id}, task_id=task_id)
+    only = working.simulate_get("/api/agent/main/inbox?task_id=t2&wait=0", headers=AGENT).json["answers"]
+    assert [(e["task_id"], e["answer"]) for e in only] == [("t2", {"response": "t2"})]
+    started = time.monotonic()
+    assert working.simulate_get("/api/agent/main/inbox?task_id=t3&wait=0.3", headers=AGENT).json["answers"] == []
+    assert time.monotonic() - started >= 0.25  # it waited: the other tasks' entries do not count
+
+
 def test_an_empty_inbox_waits_then_answers_empty(working):
     started = time.monotonic()
     assert inbox(working, wait=0.5) == []

@@ -149,7 +149,8 @@ PATHS: dict[str, Schema] = {
         "The agent's answers not yet acknowledged, oldest first; long-polls while there are none", tag=TAG,
         security=AGENT_AUTH, parameters=[AGENT_ID, query_param(
             "wait", f"Seconds to wait for an entry when there is none (0 to {MAX_WAIT_S}).",
-            {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0})],
+            {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0}),
+            query_param("task_id", "Only this task's entries (waiting for one question's answer).")],
         responses={200: json_response("The entries (empty when none came within `wait`)", obj({
             "answers": {"type": "array", "items": ref("InboxEntry")}})), 400: 400, 404: 404})},
     "/api/agent/{agent_id}/inbox/{entry_id}/ack": {"post": operation(
