@@ -17,6 +17,7 @@
 import { basename } from "node:path";
 
 import { DashboardClient } from "./dashboard-client.mjs";
+import { questionHooks } from "./dashboard-questions.mjs";
 
 /** opencode bus events sent on, under the same name. Others (tui.*, lsp.*, installation.*) are not. */
 export const FORWARDED = new Set([
@@ -97,5 +98,6 @@ export const DashboardHook = async ({ directory, worktree }) => {
   if (globalThis[LOADED]) return {};
   const client = new DashboardClient({ agentId: agentIdFor({ worktree, directory }) });
   globalThis[LOADED] = client;
-  return dashboardHooks(client);
+  // With DASHBOARD_TASK_ID set, opencode's permission prompts are also put to the dashboard (questionHooks).
+  return { ...dashboardHooks(client), ...questionHooks(client) };
 };
