@@ -13,6 +13,7 @@ import falcon
 
 import functions.agents
 import functions.auth
+import functions.dashboard
 import functions.events
 import functions.linear_sync
 import functions.linear_webhook
@@ -27,7 +28,7 @@ WSGIApp = Callable[..., Iterable[bytes]]
 
 # Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
 FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync, functions.agents,
-             functions.auth)
+             functions.auth, functions.dashboard)
 
 
 class PrefixMount:
@@ -40,7 +41,8 @@ class PrefixMount:
 
     def app_for(self, path: str) -> WSGIApp:
         for prefix, app in self.mounts:
-            if path == prefix or path.startswith(prefix + "/"):
+            # "/" (the page) is served at itself only: as a prefix it would claim every path.
+            if path == prefix or (prefix != "/" and path.startswith(prefix + "/")):
                 return app
         return self.fallback
 

@@ -19,7 +19,7 @@ def test_the_mount_routes_to_the_events_function(mounted_client):
     assert [t["content"] for t in todos] == ["mounted"]
 
 
-@pytest.mark.parametrize("path", ["/", "/api", "/api/nothing-here", "/api/todosx", "/favicon.ico"])
+@pytest.mark.parametrize("path", ["/api", "/api/nothing-here", "/api/todosx", "/favicon.ico"])
 def test_an_unknown_path_is_a_json_404(mounted_client, path):
     error = assert_canonical_error(mounted_client.simulate_get(path), 404, "not_found")
     assert path in error["message"]

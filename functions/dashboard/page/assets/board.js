@@ -1,0 +1,88 @@
+// The Linear kanban of one project: a column per workflow state, cards in Linear's order.
+//
+// A card moves by drag-and-drop (or, from the keyboard, with its "Move to" list). The move shows at
+// once; the dashboard then asks Linear (POST /api/linear/sync), and if Linear refuses the card goes back
+// where it was, with the reason shown above the board.
+
+import { h, replaceKeepingFocus } from "./dom.js";
+
+const CARD_TYPE = "application/x-linear-issue";
+
+export function renderProjects(select, { projects }, selectedId) {
+  const sorted = [...projects.values()].sort((a, b) => a.name.localeCompare(b.name));
+  select.replaceChildren(...sorted.map((project) =>
+    h("option", { value: project.id, selected: project.id === selectedId }, `${project.name}${
+      project.issue_count !== undefined ? ` (${project.issue_count})` : ""}`)));
+  select.disabled = sorted.length === 0;
+  if (selectedId) select.value = selectedId;
+}
+
+export function renderBoard(container, { board, linearError, movingIssues }, { onMove }) {
+  if (!board) {
+    replaceKeepingFocus(container, [h("p", { class: "empty" }, linearError || "No Linear project yet.")]);
+    return;
+  }
+  const columns = board.columns.map((column) => columnElement(column, board.columns, movingIssues, onMove));
+  replaceKeepingFocus(container, columns.length ? columns : [h("p", { class: "empty" }, "This project has no columns.")]);
+}
+
+function columnElement(column, allColumns, movingIssues, onMove) {
+  const { state } = column;
+  const element = h("section", { class: "column", dataset: { stateId: state.id ?? "", stateType: state.type ?? "" },
+    "aria-label": `${state.name} column` },
+  h("h3", {}, h("span", { class: "state-dot", "aria-hidden": "true" }), state.name,
+    h("span", { class: "count-inline" }, String(column.issues.length))),
+  h("ul", { class: "cards" }, column.issues.map((issue) => card(issue, allColumns, movingIssues.has(issue.id), onMove))));
+  if (state.color) element.style.setProperty("--state-color", state.color);
+  // Dropping: any column of the board takes a card (the server checks the state belongs to its team).
+  element.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer.types.includes(CARD_TYPE) || !state.id) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    element.classList.add("drop-target");
+  });
+  element.addEventListener("dragleave", (event) => {
+    if (!element.contains(event.relatedTarget)) element.classList.remove("drop-target");
+  });
+  element.addEventListener("drop", (event) => {
+    event.preventDefault();
+    element.classList.remove("drop-target");
+    const issueId = event.dataTransfer.getData(CARD_TYPE);
+    if (issueId && state.id) onMove(issueId, state.id);
+  });
+  return element;
+}
+
+function card(issue, allColumns, moving, onMove) {
+  const targets = allColumns.filter((column) => column.state.id && (!issue.team_id || !column.state.team_id
+    || column.state.team_id === issue.team_id));
+  const name = issue.identifier || issue.id;
+  const element = h("li", { class: `card${moving ? " moving" : ""}`, draggable: "true",
+    dataset: { issueId: issue.id }, "aria-busy": moving ? "true" : null },
+  h("div", { class: "card-head" },
+    issue.url ? h("a", { href: issue.url, target: "_blank", rel: "noopener noreferrer", class: "identifier" }, name)
+      : h("span", { class: "identifier" }, name),
+    issue.priority_label && issue.priority ? h("span", { class: `priority linear-priority-${issue.priority}` },
+      issue.priority_label) : null),
+  h("div", { class: "card-title" }, issue.title),
+  h("div", { class: "card-foot" },
+    issue.assignee_name ? h("span", { class: "muted" }, issue.assignee_name) : h("span", { class: "muted" }, "unassigned"),
+    h("label", { class: "visually-hidden", for: `move-${issue.id}` }, `Move ${name} to`),
+    h("select", { id: `move-${issue.id}`, class: "move", disabled: moving, dataset: { focusKey: `move:${issue.id}` },
+      onchange: (event) => onMove(issue.id, event.currentTarget.value) },
+    targets.map((column) => h("option", { value: column.state.id, selected: column.state.id === issue.state_id },
+      column.state.name)))));
+  element.addEventListener("dragstart", (event) => {
+    event.dataTransfer.setData(CARD_TYPE, issue.id);
+    event.dataTransfer.setData("text/plain", name);
+    event.dataTransfer.effectAllowed = "move";
+    element.classList.add("dragging");
+    document.body.classList.add("dragging-card");
+  });
+  element.addEventListener("dragend", () => {
+    element.classList.remove("dragging");
+    document.body.classList.remove("dragging-card");
+    document.dispatchEvent(new CustomEvent("card-drag-ended"));
+  });
+  return element;
+}
