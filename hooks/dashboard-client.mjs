@@ -208,7 +208,7 @@ export class DashboardClient {
       if (attempt + 1 >= attempts || signal?.aborted) {
         throw new Error(`${method} ${path}: gave up after ${attempt + 1} attempts; last: ${describe(result)}`);
       }
-      await this.sleep(backoffDelay(attempt, this.config, result.retryAfterMs), signal);
+      await this.sleep(backoffDelay(attempt, this.config, result.retryAfterMs), signal, { keepAlive: true });
     }
   }
 
@@ -339,8 +339,11 @@ export class DashboardClient {
     }
   }
 
-  /** Wait `ms`, or less if `signal` aborts; the timer does not keep the process alive. */
-  sleep(ms, signal) {
+  /**
+   * Wait `ms`, or less if `signal` aborts. The delivery's waits do not keep the process alive (at its
+   * exit, what is waiting is spooled); a caller awaiting an answer does.
+   */
+  sleep(ms, signal, { keepAlive = false } = {}) {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -348,7 +351,7 @@ export class DashboardClient {
         resolve();
       };
       const timer = setTimeout(done, ms);
-      timer.unref?.();
+      if (!keepAlive) timer.unref?.();
       if (signal?.aborted) done();
       else signal?.addEventListener("abort", done);
     });

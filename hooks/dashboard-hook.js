@@ -6,6 +6,9 @@
  * (EVENTS.md: an opencode kind's `data` is the event's `properties`, unchanged). Delivery — batching,
  * retries, the on-disk spool — is dashboard-client.mjs's job; this file only maps.
  *
+ * opencode calls every export of a plugin file as a plugin (and refuses the file if one is not a
+ * function), so `DashboardHook` is the only export.
+ *
  * Install: copy this file and dashboard-client.mjs into `~/.config/opencode/plugin/` (every project)
  * or a project's `.opencode/plugin/`; opencode loads `*.js` there by itself and, the client being
  * `.mjs`, does not take it for a second plugin. Configuration is the environment: see the README.
@@ -20,7 +23,7 @@ import { DashboardClient } from "./dashboard-client.mjs";
 import { questionHooks } from "./dashboard-questions.mjs";
 
 /** opencode bus events sent on, under the same name. Others (tui.*, lsp.*, installation.*) are not. */
-export const FORWARDED = new Set([
+const FORWARDED = new Set([
   "session.created", "session.updated", "session.deleted", "session.idle", "session.error", "session.status",
   "message.updated", "message.removed", "message.part.updated",
   "todo.updated", "file.edited",
@@ -29,7 +32,7 @@ export const FORWARDED = new Set([
 ]);
 
 /** Older opencode releases name the permission request `permission.updated`; the dashboard knows it as asked. */
-export const RENAMED = { "permission.updated": "permission.asked" };
+const RENAMED = { "permission.updated": "permission.asked" };
 
 const TOOL_OUTPUT_MAX_CHARS = 8_000; // a file read's whole output belongs in opencode, not in every event
 
@@ -37,7 +40,7 @@ const TOOL_OUTPUT_MAX_CHARS = 8_000; // a file read's whole output belongs in op
  * A newer snapshot of the same thing replaces one still waiting to be sent: a streamed text part is
  * updated many times a second, and only its latest state matters to the dashboard.
  */
-export function snapshotKey(type, properties) {
+function snapshotKey(type, properties) {
   const key = {
     "message.part.updated": properties?.part?.id,
     "message.updated": properties?.info?.id,
@@ -49,14 +52,14 @@ export function snapshotKey(type, properties) {
 }
 
 /** The dashboard's agent id for this opencode: DASHBOARD_AGENT_ID, else `opencode-<project folder>`. */
-export function agentIdFor({ worktree, directory } = {}, env = process.env) {
+function agentIdFor({ worktree, directory } = {}, env = process.env) {
   if (env.DASHBOARD_AGENT_ID) return env.DASHBOARD_AGENT_ID;
   const folder = basename(worktree || directory || "") || "agent";
   return `opencode-${folder}`.replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 128);
 }
 
-/** The hooks, over a client; separate from the plugin function so tests can hand in their own client. */
-export function dashboardHooks(client, log = (message) => console.error(`[dashboard-hook] ${message}`)) {
+/** The hooks, over a client. */
+function dashboardHooks(client, log = (message) => console.error(`[dashboard-hook] ${message}`)) {
   const safely = (what, work) => {
     try {
       work();

@@ -27,7 +27,7 @@ FAST_RETRIES = {"retryBaseMs": 50, "retryMaxMs": 300}
 def node() -> str:
     path = shutil.which("node")
     if path is None:
-        if os.environ.get("CI") == "1":
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # .ci/run sets 1; CI services say true
             pytest.fail("node is missing, but CI must run the hook's tests (.ci/run installs Debian's nodejs)")
         pytest.skip("node is not installed here: the opencode hook's tests need Node 18+ (CI installs it)")
     return path
@@ -244,3 +244,22 @@ def test_the_spool_is_bounded_by_dropping_the_oldest_events(node, tmp_path):
     assert kept == result["ids"][-len(kept):], "the newest events are kept, in order"
     assert result["stats"]["spoolDropped"] == 300 - len(kept)
     assert "dropped" in log and "oldest events" in log
+
+
+def test_other_calls_to_the_dashboard_get_the_same_retries_and_a_clear_refusal(node, server, tmp_path):
+    with FlakyProxy(server.port, plan=[(503, {"Retry-After": "0"}), (429, {})]) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"),
+                          [["get", "/api/health", 5], ["get", "/api/agents", 5], ["close", 1000]], **FAST_RETRIES)
+
+    health, refused, _ = result["results"]
+    assert health[0] == "get" and health[1]["status"] == "ok"
+    assert refused[:2] == ["get failed", 401]  # the agents' key is not the dashboard token: final, not retried
+    assert [path for path, _ in proxy.seen] == ["/api/health"] * 3 + ["/api/agents"]
+
+
+def test_the_library_parts_that_need_no_server(node):
+    """hooks/test/client.test.mjs under `node --test`: backoff, Retry-After, and the spool's files."""
+    done = subprocess.run([node, "--test", str(REPO / "hooks" / "test" / "client.test.mjs")], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "# fail 0" in done.stdout

@@ -11,6 +11,7 @@
  *   ["exit"]                          process.exit(0) without closing: the exit handler must spool
  *   ["plugin", {directory, worktree}] load the plugin (dashboard-hook.js); its client is then the one used
  *   ["hook", name, ...args]           call one of the plugin's hooks, e.g. ["hook", "event", {"event": {...}}]
+ *   ["get", path, attempts]           client.getJson; records ["get", body] or ["get failed", status, message]
  * At the end (and before "exit") one JSON line goes to stdout: {ids, results, stats}.
  */
 
@@ -55,6 +56,13 @@ const steps = {
     results.push(["second load hooks", Object.keys(await plugin.DashboardHook(context))]);
   },
   hook: async (name, ...args) => hooks[name](...args),
+  get: async (path, attempts) => {
+    try {
+      results.push(["get", await client.getJson(path, { attempts })]);
+    } catch (error) {
+      results.push(["get failed", error.status ?? null, error.message]);
+    }
+  },
 };
 
 if (plan.client) client = new DashboardClient(plan.client);
