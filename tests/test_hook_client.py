@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -21,16 +20,6 @@ from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN
 DRIVER = REPO / "hooks" / "test" / "drive.mjs"
 SERVER_ENV = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
 FAST_RETRIES = {"retryBaseMs": 50, "retryMaxMs": 300}
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # .ci/run sets 1; CI services say true
-            pytest.fail("node is missing, but CI must run the hook's tests (.ci/run installs Debian's nodejs)")
-        pytest.skip("node is not installed here: the opencode hook's tests need Node 18+ (CI installs it)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from datetime import UTC, datetime
-
-import pytest
 
 from tests.processes import REPO, gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
@@ -20,16 +17,6 @@ from tests.temporal_support import wait_for
 DRIVER = REPO / "hooks" / "test" / "ask.mjs"
 SERVER_ENV = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
 AGENT_ID = "opencode-hitl"
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = shutil.which("node")
-    if path is None:
-        if os.environ.get("CI") == "1":
-            pytest.fail("node is missing, but CI must run the hook's tests (.ci/run installs Debian's nodejs)")
-        pytest.skip("node is not installed here: the opencode hook's tests need Node 18+ (CI installs it)")
-    return path
 
 
 def agent_env(server, tmp_path, **extra: str) -> dict[str, str]:
