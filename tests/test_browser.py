@@ -274,3 +274,50 @@ def test_the_indicator_shows_reconnecting_while_the_server_is_down_and_live_afte
         screenshot(page, "10-live-again")
         assert page.errors == []
         page.context.close()
+
+
+def test_a_question_is_answered_from_the_page_with_the_control_its_type_needs(browser, server):
+    from playwright.sync_api import expect
+
+    post_events(server,
+                event("task.created", {"id": "t-q-text", "agent_id": "asker", "title": "Configure staging"}),
+                event("task.created", {"id": "t-q-perm", "agent_id": "asker", "title": "Clean the build"}),
+                event("task.created", {"id": "t-q-pick", "agent_id": "asker", "title": "Tag it"}),
+                event("task.updated", {"id": "t-q-text", "status": "blocked",
+                                       "question": {"type": "question", "text": "Which database URL?"}}),
+                event("task.updated", {"id": "t-q-perm", "status": "blocked",
+                                       "question": {"type": "permission", "text": "May I delete build/?"}}))
+    page = open_page(browser, server)
+    expect_live(page)
+    text = page.locator('#task-list li[data-task-id="t-q-text"]')
+    perm = page.locator('#task-list li[data-task-id="t-q-perm"]')
+    pick = page.locator('#task-list li[data-task-id="t-q-pick"]')
+    expect(perm.get_by_role("group", name="Allow or deny: May I delete build/?")).to_be_visible()
+    expect(perm.get_by_role("button", name="Unblock “Clean the build”")).to_have_count(0)  # the answer unblocks
+    # A question asked while the page is open arrives over the stream, with its controls.
+    post_events(server, event("task.updated", {"id": "t-q-pick", "status": "blocked", "question": {
+        "type": "choice", "text": "Which tag?", "choices": ["v1.2.0", "v1.3.0-rc1"]}}))
+    expect(pick.get_by_role("group", name="Choose: Which tag?")).to_be_visible()
+    text.get_by_role("textbox", name="Answer to: Which database URL?").fill("postgres://staging.internal/app")
+    screenshot(page, "20-questions-asked")
+
+    pick.get_by_role("button", name="v1.3.0-rc1").click()
+    expect(pick).to_have_attribute("data-status", "in_progress")
+    expect(pick).to_contain_text("Which tag? — “v1.3.0-rc1”, answered by dashboard")
+    # The half-written answer survived the redraws the other answer caused.
+    expect(text.get_by_role("textbox", name="Answer to: Which database URL?")).to_have_value(
+        "postgres://staging.internal/app")
+    perm.get_by_role("button", name="Deny").click()
+    expect(perm).to_contain_text("May I delete build/? — Deny, answered by dashboard")
+    text.get_by_role("button", name="Send answer").click()
+    expect(text).to_have_attribute("data-status", "in_progress")
+    expect(text).to_contain_text("— “postgres://staging.internal/app”, answered by dashboard")
+    screenshot(page, "21-questions-answered")
+
+    status, body = server.request("GET", "/api/agent/asker/inbox", headers=AGENT)
+    assert status == 200
+    assert [(entry["task_id"], entry["answer"], entry["answered_by"]) for entry in body["answers"]] == [
+        ("t-q-pick", {"choice": "v1.3.0-rc1"}, "dashboard"), ("t-q-perm", {"permission": False}, "dashboard"),
+        ("t-q-text", {"response": "postgres://staging.internal/app"}, "dashboard")]
+    assert page.errors == []
+    page.context.close()

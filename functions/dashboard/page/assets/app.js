@@ -37,7 +37,7 @@ function deepLink() {
 const VIEWS = {
   agents: () => renderAgents(byId("agent-tree"), state, ui.deepLink.agentId),
   tasks: () => renderTasks(byId("task-list"), byId("finished-list"), state,
-    { onUnblock: unblock, selectedTaskId: ui.deepLink.taskId }),
+    { onUnblock: unblock, onAnswer: answer, selectedTaskId: ui.deepLink.taskId }),
   sessions: () => renderSessionFilter(byId("session-filter"), state, ui.selectedSessionId),
   activity: () => renderActivity(byId("todo-list"), byId("message-list"), state, ui.selectedSessionId),
   notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"), state,
@@ -199,6 +199,27 @@ async function unblock(task, button) {
     if (error.status === 401) return;
     toast(`Could not unblock “${task.title}”: ${error.message}`, "error");
     if (error.code === "not_blocked" || error.status === 404) {
+      const fresh = await api(path`/api/agent/${task.agent_id}/tasks/${task.id}`).catch(() => null);
+      if (fresh) state.tasks.set(fresh.task.id, fresh.task);
+      else state.tasks.delete(task.id);
+    }
+  }
+  redraw("tasks", "agents");
+}
+
+// Answering a task's question: the same Unblock, with the answer as its body.
+async function answer(task, body, source) {
+  const controls = [...(source?.closest(".question")?.querySelectorAll("button, textarea") ?? [])];
+  for (const control of controls) control.disabled = true;
+  try {
+    const answered = await api(path`/api/agent/${task.agent_id}/tasks/${task.id}/unblock`, { method: "POST", body });
+    state.tasks.set(answered.task.id, { ...state.tasks.get(answered.task.id), ...answered.task });
+    toast(`Answered “${task.title}”.`);
+  } catch (error) {
+    for (const control of controls) control.disabled = false;
+    if (error.status === 401) return;
+    toast(`Could not answer “${task.title}”: ${error.message}`, "error");
+    if (error.status === 409 || error.status === 404) { // answered elsewhere, timed out, or gone
       const fresh = await api(path`/api/agent/${task.agent_id}/tasks/${task.id}`).catch(() => null);
       if (fresh) state.tasks.set(fresh.task.id, fresh.task);
       else state.tasks.delete(task.id);
