@@ -258,6 +258,8 @@ def test_the_inbox_keeps_an_entry_until_it_is_acknowledged(working):
     assert acked.status_code == 204
     assert inbox(working) == []
     assert working.simulate_post(f"/api/agent/main/inbox/{entry['id']}/ack", headers=AGENT).status_code == 204
+    # An id past what a database integer holds is no entry either (it was a 500).
+    assert working.simulate_post(f"/api/agent/main/inbox/{2**64}/ack", headers=AGENT).status_code == 404
     with database.connection_context():
         assert InboxEntry.get_by_id(entry["id"]).acked_at is not None
 

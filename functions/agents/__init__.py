@@ -15,6 +15,10 @@ from shared.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/agents", "/api/agent", "/api/alert-rules", "/api/notifications")
 
+# A row id in a path: bounded to what a database integer holds, so a larger number is simply no such
+# row (404) instead of an OverflowError in the query.
+ROW_ID = f"int(min=1, max={MAX_INTEGER})"
+
 
 def create_app(settings: Settings | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
@@ -29,13 +33,11 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/cancel", actions, suffix="cancel")
     inbox = InboxResource()
     app.add_route("/api/agent/{agent_id}/inbox", inbox)
-    app.add_route("/api/agent/{agent_id}/inbox/{entry_id:int}/ack", inbox, suffix="ack")
+    app.add_route(f"/api/agent/{{agent_id}}/inbox/{{entry_id:{ROW_ID}}}/ack", inbox, suffix="ack")
     rules = AlertRulesResource(settings.max_body_bytes)
     app.add_route("/api/alert-rules", rules)
     app.add_route("/api/alert-rules/{rule_id}", rules, suffix="item")
     notifications = NotificationsResource()
     app.add_route("/api/notifications", notifications)
-    # Bounded to what a database integer holds: a larger id is simply not a notification (404).
-    app.add_route(f"/api/notifications/{{notification_id:int(min=1, max={MAX_INTEGER})}}/read", notifications,
-                  suffix="read")
+    app.add_route(f"/api/notifications/{{notification_id:{ROW_ID}}}/read", notifications, suffix="read")
     return app
