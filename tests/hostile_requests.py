@@ -1,7 +1,8 @@
 """A seeded generator of malformed and hostile HTTP requests, as the raw bytes that go on the wire.
 
-`hostile_requests(seed, count, routes, ...)` returns the same requests for the same seed. Each one
-aims at a route of the mounted app (or at no route) with one kind of trouble: a fuzzed JSON body
+`hostile_requests(seed, count, routes, ...)` returns the same requests for the same seed. It starts
+with every route and method once, path parameters at their limits; each of the others aims at a
+route of the mounted app (or at no route) with one kind of trouble: a fuzzed JSON body
 (wrong types, huge numbers, NaN/Infinity, null bytes, lone surrogates, deep nesting), bytes that are
 not UTF-8 or not JSON, a wrong content type or length, huge or broken headers, a wrong method or
 credential, or a path trick (dot segments, percent-encoded nonsense, overlong paths, odd queries).
@@ -26,6 +27,7 @@ from urllib.parse import quote
 class Route:
     template: str  # "/api/agent/{agent_id}/tasks", as Falcon knows it
     methods: tuple[str, ...]
+    auth: str = "dashboard"  # the credential its resource asks for (shared.auth: agent, dashboard, public)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", 
 
 PARAM_VALUES = ["%00", "%ff%fe", "..", "%2e%2e", "..%2f..%2fetc%2fpasswd", "a" * 300, "%c0%af", "-1", "0",
                 "99999999999999999999999", "1e9", "%20", "%0d%0aX-Injected:%201", "%E2%80%AE", "null", "[]"]
+
+INT_PARAM_VALUES = ["0", "-1", "99999999999999999999", "9223372036854775808", "9223372036854775807", "1e3",
+                    "01", "1.5", "%31"]
 
 QUERIES = ["limit=-1", "limit=0", "limit=1e99", "limit=99999999999999999999", "limit=abc", "limit=%00",
            "cursor=%ff", "cursor=eyJ4IjoxfQ", "cursor=" + "A" * 500, "cursor=..%2f", "since=NaN", "since=-1e309",
@@ -105,9 +110,11 @@ def hostile_requests(seed: int, count: int, routes: list[Route], ids: dict[str, 
         ("path trick", builder.path_trick),
         ("odd query", builder.odd_query),
         ("signed webhook", builder.signed_webhook),
+        ("hostile text in valid events", builder.hostile_text_in_valid_events),
+        ("hostile text in valid events", builder.hostile_text_in_valid_events),
     ]
-    requests = []
-    for _ in range(count):
+    requests = builder.boundary_sweep()[:count]
+    for _ in range(count - len(requests)):
         kind, make = rng.choice(kinds)
         request = make()
         requests.append(HostileRequest(kind, request.method, request.target, request.raw))
@@ -135,16 +142,19 @@ class _Builder:
 
     def path(self, route: Route, hostile_params: float = 0.15) -> str:
         def value(match: re.Match) -> str:
-            name = match.group(1).split(":")[0]
+            name, _, converter = match.group(1).partition(":")
+            if converter.startswith("int") and self.rng.random() < 0.3:  # a number a converter lets through
+                return self.rng.choice(INT_PARAM_VALUES)
             if self.rng.random() < hostile_params:
                 return self.rng.choice(PARAM_VALUES)
             return quote(self.rng.choice(self.ids.get(name) or ["1"]), safe="")
         return re.sub(r"\{([^}]+)\}", value, route.template)
 
-    def auth_for(self, template: str) -> list[tuple[bytes, bytes]]:
-        if template.startswith("/api/linear/webhook") or template == "/api/health":
+    def auth_for(self, route: Route) -> list[tuple[bytes, bytes]]:
+        """The right credential, so that the trouble reaches the handler behind the route."""
+        if route.template in ("/api/linear/webhook", "/api/health"):  # a signature, or nothing
             return []
-        token = self.credentials.agent_key if template == "/api/events" else self.credentials.dashboard_token
+        token = self.credentials.agent_key if route.auth == "agent" else self.credentials.dashboard_token
         return [(b"Authorization", f"Bearer {token}".encode())]
 
     def template_body(self, template: str) -> Any:
@@ -162,10 +172,25 @@ class _Builder:
 
     def json_request(self, route: Route, method: str, body: bytes,
                      content_type: bytes = b"application/json") -> HostileRequest:
-        headers = [(b"Content-Type", content_type), *self.auth_for(route.template)]
+        headers = [(b"Content-Type", content_type), *self.auth_for(route)]
         return self.request(method, self.path(route), headers, body)
 
     # The kinds of trouble ------------------------------------------------------------------------------
+
+    def boundary_sweep(self) -> list[HostileRequest]:
+        """Every route with every method once, its path parameters at their limits: an integer one past
+        what a database integer holds, a text one of 300 characters."""
+        def at_limit(match: re.Match) -> str:
+            return str(2**63) if ":int" in match.group(0) else "x" * 300
+
+        requests = []
+        for route in self.routes:
+            for method in route.methods:
+                body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+                headers = [(b"Content-Type", b"application/json"), *self.auth_for(route)]
+                request = self.request(method, re.sub(r"\{[^}]+\}", at_limit, route.template), headers, body)
+                requests.append(HostileRequest("path parameters at their limits", method, request.target, request.raw))
+        return requests
 
     def fuzzed_field(self) -> HostileRequest:
         route, method = self.route(writing=True)
@@ -220,14 +245,14 @@ class _Builder:
         body = json.dumps(self.template_body(route.template)).encode()
         content_type = self.rng.choice(CONTENT_TYPES)
         if not content_type:
-            headers = self.auth_for(route.template)
+            headers = self.auth_for(route)
             return self.request(method, self.path(route), headers, body)
         return self.json_request(route, method, body, content_type.encode())
 
     def huge_header(self) -> HostileRequest:
         route, method = self.route()
         size = self.rng.choice([1_000, 4_000, 8_000, 9_000, 70_000])
-        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route)]
         choice = self.rng.randrange(4)
         if choice == 0:
             headers.append((b"X-Padding", b"a" * size))
@@ -249,14 +274,14 @@ class _Builder:
             (b"Linear-Signature", b"\xff" * 64), (b"Last-Event-ID", b"-1e400"), (b"Expect", b"100-continue"),
             (b"Transfer-Encoding", b"gzip"), (b"Host", b"\xff"),
         ])
-        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template), broken]
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route), broken]
         body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
         return self.request(method, self.path(route), headers, body)
 
     def wrong_length(self) -> HostileRequest:
         route, method = self.route(writing=True)
         body = json.dumps(self.template_body(route.template)).encode()
-        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route)]
         choice = self.rng.randrange(6)
         if choice == 0:
             headers.append((b"Content-Length", b"-1"))
@@ -278,7 +303,7 @@ class _Builder:
         route, _ = self.route()
         method = self.rng.choice([m for m in METHODS if m not in route.methods] or METHODS)
         body = json.dumps(self.template_body(route.template)).encode() if self.rng.random() < 0.5 else None
-        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route)]
         return self.request(method, self.path(route), headers, body)
 
     def wrong_credential(self) -> HostileRequest:
@@ -307,9 +332,26 @@ class _Builder:
     def odd_query(self) -> HostileRequest:
         route, method = self.route()
         query = "&".join(self.rng.sample(QUERIES, self.rng.randint(1, 3)))
-        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route.template)]
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route)]
         body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
         return self.request(method, f"{self.path(route)}?{query}", headers, body)
+
+    def hostile_text_in_valid_events(self) -> HostileRequest:
+        """Events that pass validation but carry hostile text (null bytes, control and bidi characters,
+        10 000 characters, SQL and HTML, paths) where strings belong: they are accepted and stored, so
+        every read that follows must still answer."""
+        events = copy.deepcopy(self.rng.sample(VALID_EVENTS, self.rng.randint(1, 3)))
+        for event in events:
+            event["id"] = f"{self.rng.choice(HOSTILE_TEXT)[:100]}-{self.rng.randrange(10**9)}"
+            if self.rng.random() < 0.3:
+                event["agent_id"] = self.rng.choice(HOSTILE_TEXT)[:128] or "a"
+            strings = list(_string_fields(event["data"]))
+            for _ in range(self.rng.randint(1, 3)):
+                container, key = self.rng.choice(strings)
+                container[key] = self.rng.choice(HOSTILE_TEXT)
+        route = Route("/api/events", ("POST",), auth="agent")
+        document = events[0] if len(events) == 1 else {"events": events}
+        return self.json_request(route, "POST", json.dumps(document, ensure_ascii=self.rng.random() < 0.5).encode())
 
     def signed_webhook(self) -> HostileRequest:
         """A hostile delivery with a valid signature and a fresh timestamp, so it gets past both checks
@@ -346,6 +388,13 @@ def _mutate(rng: random.Random, document: Any, times: int, value: Any = None) ->
             container.append(new)
 
 
+def _string_fields(document: Any):
+    """(container, key) of every string value in `document`."""
+    for container in _containers(document):
+        keys = container.keys() if isinstance(container, dict) else range(len(container))
+        yield from ((container, key) for key in keys if isinstance(container[key], str))
+
+
 def _containers(document: Any):
     if isinstance(document, dict | list):
         yield document
@@ -363,6 +412,31 @@ SESSION_EVENT = {"id": "evt-ses", "type": "session.created", "timestamp": "2026-
                                    "time": {"created": 1764000000000}}}}
 MESSAGE_EVENT = {"id": "evt-msg", "type": "message.part.updated", "timestamp": "2026-11-24T10:00:00Z",
                  "data": {"part": {"id": "p1", "messageID": "m1", "sessionID": "ses-1", "type": "text", "text": "hi"}}}
+
+# One valid event of each kind whose projection stores text.
+VALID_EVENTS = [
+    EVENT, SESSION_EVENT, MESSAGE_EVENT,
+    {"id": "e", "type": "session.error", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"sessionID": "ses-1", "error": {"name": "ProviderError", "data": {"message": "quota"}}}},
+    {"id": "e", "type": "message.updated", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"info": {"id": "m1", "sessionID": "ses-1", "role": "assistant", "modelID": "m", "providerID": "p"}}},
+    {"id": "e", "type": "agent.registered", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"id": "agent-x", "name": "X", "type": "sub-agent", "parent_agent_id": "openclaw-main",
+              "soul_md": "# Soul", "skills": ["a"]}},
+    {"id": "e", "type": "task.created", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"id": "task-x", "agent_id": "openclaw-main", "title": "Do it", "priority": "low"}},
+    {"id": "e", "type": "tool.execute.before", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"tool": "bash", "sessionID": "ses-1", "callID": "c1", "args": {"command": "ls"}}},
+    {"id": "e", "type": "question.asked", "timestamp": "2026-11-24T10:00:00Z",
+     "data": {"id": "q1", "sessionID": "ses-1", "questions": [{"question": "Which tag?"}]}},
+    {"id": "e", "type": "file.edited", "timestamp": "2026-11-24T10:00:00Z", "data": {"file": "src/a.py"}},
+    {"id": "e", "type": "some.future.kind", "timestamp": "2026-11-24T10:00:00Z", "data": {"note": "raw"}},
+]
+
+# Text a valid event may carry anywhere a string goes.
+HOSTILE_TEXT = ["\u0000", "a\u0000b", "x" * 10_000, "\u202e\u0645\u200b", "😀" * 50, "\U0001f600",
+                "'; DROP TABLE agents; --", "<script>alert(1)</script>", "../../etc/passwd", "%00%ff",
+                "\r\nX-Injected: 1", "\x1b[31mred", "NaN", "null", " ", "\t", "ses-1", "openclaw-main"]
 
 # A plausible body per route: the fuzzer's starting point, so that mutations land deep in what a
 # handler really reads.

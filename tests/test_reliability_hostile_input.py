@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import re
 import socket
 import time
 from collections import Counter
@@ -22,11 +23,13 @@ import pytest
 from falcon import inspect
 
 from deploy import mount
+from shared.auth import AGENT as AGENT_CREDENTIAL
+from shared.auth import DASHBOARD as DASHBOARD_CREDENTIAL
 from shared.config import Settings
 from tests.database_rows import reading
 from tests.hostile_requests import Credentials, HostileRequest, Route, hostile_requests
 from tests.processes import gunicorn
-from tests.support import API_KEY, DASHBOARD_TOKEN
+from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN
 from tests.write_requests import SUCCESS_STATUSES, one_of_each_write
 
 pytestmark = pytest.mark.reliability
@@ -41,8 +44,21 @@ NOT_SET_UP = "_not_configured"
 
 def mounted_routes(settings: Settings) -> list[Route]:
     """Every route of the mounted app with its methods, as Falcon itself lists them."""
-    return [Route(route.path, tuple(sorted(m.method for m in route.methods if not m.internal)))
+    return [Route(route.path, tuple(sorted(m.method for m in route.methods if not m.internal)),
+                  credential_for(app, route.path))
             for _, app, _ in mount.mounted_apps(settings) for route in inspect.inspect_routes(app)]
+
+
+def credential_for(app, template: str) -> str:
+    """What the route's resource asks for (its `auth`, shared.auth's convention), found through the
+    app's router (falcon.inspect names the resource's class only)."""
+    resource = app._router.find(re.sub(r"\{[^}]+\}", "1", template))[0]
+    return getattr(resource, "auth", DASHBOARD_CREDENTIAL)
+
+
+def fill(template: str, ids: dict[str, list[str]]) -> str:
+    """The template with each path parameter set to the first id given for it."""
+    return re.sub(r"\{(\w+)[^}]*\}", lambda match: ids.get(match.group(1), ["1"])[0], template)
 
 
 def table_digests(database: Path) -> dict[str, str]:
@@ -122,6 +138,13 @@ def test_a_thousand_hostile_requests_get_no_500_json_errors_and_no_partial_write
         elapsed = time.monotonic() - started
 
         assert server.worker_pids() == workers  # no worker died on the way
+        # Everything the accepted requests stored, hostile text included, reads back.
+        read_back = {route.template: server.send("GET", fill(route.template, ids) + "?limit=500",
+                                                 headers=AGENT if route.auth == AGENT_CREDENTIAL else DASHBOARD
+                                                 ).status_code
+                     for route in routes if "GET" in route.methods and route.template != "/api/stream"}
+        assert {template: status for template, status in read_back.items() if status != 200} == {
+            template: status for template, status in read_back.items() if status in (404, 503)}
         assert server.send("GET", "/api/health").status_code == 200
 
     figures(f"{COUNT} hostile requests (seed {SEED})", {
