@@ -1,10 +1,10 @@
 """The dashboard page in real headless Chromium, against the real mounted app under gunicorn.
 
 Each flow is what a person does: sign in with the token, watch an agent appear as its events arrive,
-press Unblock, drag a card on the Linear board (and see a refused move roll back), and see the
-connection indicator go to "Reconnecting…" while the server is down and back to "Live" after it
-restarts on the same port. Linear is the in-memory stand-in served over loopback HTTP.
-Screenshots of each step: test-artifacts/browser/.
+press Unblock, answer an agent's question, see a notification arrive, drag a card on the Linear board
+(and see a refused move roll back), and see the connection indicator go to "Reconnecting…" while the
+server is down and back to "Live" after it restarts on the same port. Linear is the in-memory stand-in
+served over loopback HTTP. Screenshots of each step: test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def server_env(tmp_path, linear=None) -> tuple[str, dict[str, str]]:
 def server(tmp_path_factory, linear):
     database_url, env = server_env(tmp_path_factory.mktemp("browser"), linear)
     with gunicorn(database_url, env) as running:
+        running.database_url = database_url
         # The board's cache, filled the way `make run` fills it: the real sync command against "Linear".
         synced = subprocess.run([sys.executable, "-m", "functions.linear_sync", "--full"], cwd=REPO,
                                 env=os.environ | env | {"DATABASE_URL": database_url}, capture_output=True,
@@ -77,6 +78,10 @@ def open_page(browser, server, *, signed_in=True):
     page.set_default_timeout(EXPECT_MS)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # A console error is a problem too (a CSP refusal, say), except the browser's note on each non-2xx
+    # answer: those are the flows under test (a wrong token, a refused move, a server that is down).
+    page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
+            and errors.append(message.text))
     page.goto(f"http://127.0.0.1:{server.port}/")
     page.errors = errors
     return page
@@ -196,6 +201,53 @@ def test_a_blocked_task_is_on_top_and_unblock_frees_it(browser, server):
     status, body = server.request("GET", "/api/agent/builder/tasks/t-stuck", headers=DASHBOARD)
     assert (status, body["task"]["status"]) == (200, "in_progress")
     screenshot(page, "05-task-unblocked")
+    assert page.errors == []
+    page.context.close()
+
+
+# What the worker's activity does when an alert rule is due (shared.alerts.fire_rules), run as a process
+# of its own against the server's database: the page hears of it only through the feed.
+FIRE_BLOCKED_ALERT = """
+import sys
+from shared.alerts import fire_rules
+from shared.clock import now
+from shared.config import Settings
+from shared.db import open_database, write_transaction
+open_database(Settings.from_env())
+with write_transaction():
+    fire_rules("blocked", {"id": sys.argv[1], "agent_id": sys.argv[2], "priority": "high"}, now(), now(),
+               title=sys.argv[3], body="builder has waited for an answer for 10 minutes")
+"""
+
+
+def test_a_notification_arrives_live_and_can_be_marked_read(browser, server):
+    from playwright.sync_api import expect
+
+    post_events(server, event("task.created", {"id": "t-alert", "agent_id": "builder", "title": "Sign the build",
+                                               "priority": "high"}))
+    page = open_page(browser, server)
+    expect_live(page)
+    count = page.locator("#notifications-count")
+    expect(count).to_be_hidden()
+
+    fired = subprocess.run([sys.executable, "-c", FIRE_BLOCKED_ALERT, "t-alert", "builder", "Blocked: Sign the build"],
+                           cwd=REPO, env=os.environ | {"DATABASE_URL": server.database_url}, capture_output=True,
+                           text=True, timeout=60)
+    assert fired.returncode == 0, fired.stderr
+    expect(count).to_have_text("1")  # the seed's blocked-high rule, in-app and push
+    expect(page.locator("#toasts")).to_contain_text("Blocked: Sign the build")
+    page.get_by_role("button", name="Notifications").click()
+    panel = page.locator("#notifications")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".notification.unread")).to_contain_text("builder has waited for an answer")
+    screenshot(page, "11-notification")
+    panel.get_by_role("button", name="Mark read").click()
+    expect(count).to_be_hidden()
+    expect(panel.locator(".notification.unread")).to_have_count(0)
+    status, body = server.request("GET", "/api/notifications?unread_only=true", headers=DASHBOARD)
+    assert (status, body["notifications"]) == (200, [])
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
     assert page.errors == []
     page.context.close()
 

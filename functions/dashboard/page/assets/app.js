@@ -13,6 +13,10 @@ import { renderTasks } from "./tasks.js";
 
 const RELATIVE_TIME_TICK_MS = 10000;
 const LOAD_WITHOUT_STREAM_AFTER_MS = 3000;
+const RELOAD_AFTER_FAILURE_MS = 5000;
+const OPEN_STATUSES = "blocked,in_progress,pending";
+const FINISHED_STATUSES = "completed,cancelled";
+const FINISHED_PER_AGENT = 20;
 const CONNECTION_LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
 
 const ui = {
@@ -22,6 +26,8 @@ const ui = {
   loading: false,
   loaded: false,
   pending: [], // changes that arrive while a load is under way, applied after it
+  loadAgain: false, // a load was asked for while one was under way
+  retryTimer: null,
 };
 
 // A push notification opens /agents/<agent>?task=<task>: show that agent and task.
@@ -70,7 +76,13 @@ document.addEventListener("card-drag-ended", () => redraw("board"));
 // Loading ------------------------------------------------------------------------------------------------
 
 async function loadAll() {
+  if (ui.loading) {
+    ui.loadAgain = true; // e.g. a reset during a load: the load under way may have missed something
+    return;
+  }
+  clearTimeout(ui.retryTimer);
   ui.loading = true;
+  ui.loadAgain = false;
   ui.pending = [];
   try {
     const [agents, sessions, messages, todos, notifications] = await Promise.all([
@@ -80,9 +92,13 @@ async function loadAll() {
       api("/api/todos?limit=500").then((data) => data.todos),
       api("/api/notifications?limit=50").then((data) => data.notifications),
     ]);
-    // There is one task list per agent (GET /api/agent/{id}/tasks).
-    const tasks = (await Promise.all(agents.map((agent) =>
-      api(path`/api/agent/${agent.id}/tasks` + "?limit=100").then((data) => data.tasks)))).flat();
+    // There is one task list per agent (GET /api/agent/{id}/tasks): all its open tasks (an old blocked
+    // one must not hide behind newer ones), and its latest finished ones.
+    const tasks = (await Promise.all(agents.flatMap((agent) => [
+      listAll(path`/api/agent/${agent.id}/tasks` + `?status=${OPEN_STATUSES}&limit=500`, "tasks"),
+      api(path`/api/agent/${agent.id}/tasks` + `?status=${FINISHED_STATUSES}&limit=${FINISHED_PER_AGENT}`)
+        .then((data) => data.tasks),
+    ]))).flat();
     clearState();
     for (const agent of agents) state.agents.set(agent.id, agent);
     for (const task of tasks) state.tasks.set(task.id, task);
@@ -95,10 +111,14 @@ async function loadAll() {
     for (const notification of notifications) state.notifications.set(notification.id, notification);
     await loadProjects();
   } catch (error) {
-    if (error.status !== 401) toast(`Could not load the dashboard: ${error.message}`, "error");
+    if (error.status !== 401) {
+      toast(`Could not load the dashboard: ${error.message}`, "error");
+      ui.retryTimer = setTimeout(() => { if (!byId("dashboard").hidden) loadAll(); }, RELOAD_AFTER_FAILURE_MS);
+    }
     return;
   } finally {
     ui.loading = false;
+    if (ui.loadAgain) setTimeout(loadAll);
   }
   ui.loaded = true;
   const pending = ui.pending;
@@ -285,7 +305,6 @@ function showDashboard(user) {
     user?.avatar_url ? h("img", { src: user.avatar_url, alt: "", width: 20, height: 20, class: "avatar" }) : null,
     user?.login ?? "signed in"].filter(Boolean));
   ui.loaded = false;
-  ui.loading = false;
   feed.start();
   // If the stream cannot open (say a proxy strips it), still show what there is.
   clearTimeout(loadFallback);
@@ -296,6 +315,7 @@ function signedOut(note) {
   if (!byId("dashboard").hidden || byId("signin").hidden) {
     feed.stop();
     clearTimeout(loadFallback);
+    clearTimeout(ui.retryTimer);
     clearState();
     ui.loaded = false;
     showSignIn({ note, onSignedIn: showDashboard });
@@ -307,10 +327,13 @@ whenUnauthorized(() => signedOut("Your session has ended: sign in again."));
 byId("signout").addEventListener("click", async () => {
   try {
     await api("/api/auth/logout", { method: "POST", expect401: true });
-  } catch {
-    // Signed out already, or the server is down: either way this page forgets the session.
+    signedOut("You have signed out.");
+  } catch (error) {
+    // 401: the session had ended already. Otherwise the server did not end it (the page cannot: the
+    // cookie is HttpOnly), so say so rather than pretend.
+    signedOut(error.status === 401 ? "You have signed out."
+      : `The server could not end the session (${error.message}); sign out again once it is back.`);
   }
-  signedOut("You have signed out.");
 });
 
 // Controls -----------------------------------------------------------------------------------------------
