@@ -72,10 +72,14 @@ def exchange_code(http: requests.Session, settings: Settings, code: str) -> dict
 def save_connection(settings: Settings, tokens: dict[str, Any], connected_by: str | None) -> None:
     """Store a new connection (replacing any), its tokens encrypted. Must run in a write transaction."""
     at = now()
-    generation = (LinearOAuthToken.get_or_none(LinearOAuthToken.id == CONNECTION_ID) or LinearOAuthToken(
-        generation=0)).generation + 1
-    LinearOAuthToken.insert(id=CONNECTION_ID, connected_by=connected_by, connected_at=at, generation=generation,
-                            **_encrypted(settings, tokens, at)).on_conflict_replace().execute()
+    values = {"connected_by": connected_by, "connected_at": at, "refreshed_at": None, "last_error": None,
+              "last_error_at": None, **_encrypted(settings, tokens, at)}
+    # An upsert both SQLite and PostgreSQL speak; a new generation, so a refresh of the old pair loses.
+    LinearOAuthToken.insert(id=CONNECTION_ID, generation=1, **values).on_conflict(
+        conflict_target=[LinearOAuthToken.id],
+        update={**{getattr(LinearOAuthToken, name): value for name, value in values.items()},
+                LinearOAuthToken.generation: LinearOAuthToken.generation + 1},
+    ).execute()
     record_change("linear.connection", "connected", connection_json(settings))
 
 

@@ -150,6 +150,19 @@ def test_the_tokens_are_encrypted_at_rest(client, browser, oauth_settings):
     assert Fernet(fernet_key(SECRET_KEY)).decrypt(row.refresh_token.encode()).decode() == REFRESH_TOKEN
 
 
+@responses.activate
+def test_connecting_again_replaces_the_connection(client, browser, oauth_settings):
+    connect(client, browser)
+    LinearOAuthToken.update(last_error="refresh failed: revoked").execute()
+    responses.reset()
+    linear_issues_tokens(token_answer(NEW_ACCESS_TOKEN, NEW_REFRESH_TOKEN))
+    state, cookies = begin(client, browser)
+    client.simulate_get("/api/auth/linear/callback", params={"code": CODE, "state": state}, cookies=cookies)
+    row = LinearOAuthToken.get()
+    assert LinearOAuthToken.select().count() == 1 and row.generation == 2 and row.last_error is None
+    assert linear_oauth.access_token(oauth_settings) == NEW_ACCESS_TOKEN
+
+
 def test_declining_on_linear_is_a_clear_403(client, browser):
     state, cookies = begin(client, browser)
     response = client.simulate_get("/api/auth/linear/callback", cookies=cookies,
