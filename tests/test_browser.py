@@ -9,6 +9,7 @@ served over loopback HTTP. Screenshots of each step: test-artifacts/browser/.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 
 pytestmark = pytest.mark.browser
 
-TODO, IN_PROGRESS, DONE = STATES[1], STATES[2], STATES[3]
+BACKLOG, TODO, IN_PROGRESS, DONE = STATES[0], STATES[1], STATES[2], STATES[3]
 EXPECT_MS = 10_000  # how long an expectation may wait for the page (it is usually milliseconds)
 
 
@@ -294,8 +295,31 @@ def test_dragging_a_card_moves_the_issue_in_linear_and_a_refused_move_rolls_back
     finally:
         linear.data["workflowStates"].append(done)
     assert cached_states(server)["issue-2"] == TODO["id"]  # the cache was left as it was
+
+    # Without a mouse: the card's "Move to" list moves it the same way.
+    page.get_by_label("Move ENG-2 to").select_option(label="Backlog")
+    expect(column(page, BACKLOG).locator('.card[data-issue-id="issue-2"]:not(.moving)')).to_be_visible()
+    expect(page.locator("#board-message")).to_be_hidden()  # the last failure's message is gone
+    assert cached_states(server)["issue-2"] == BACKLOG["id"]
     assert page.errors == []
     page.context.close()
+
+
+# While the server is down: an agent registers (straight into the database, as a second server on it
+# would), and the feed is pruned past it, as the retention job does after a week. A page resuming from
+# before that is sent `event: reset`, and only by loading again can it learn of the agent.
+WHILE_THE_SERVER_IS_DOWN = """
+import json
+import sys
+from functions.events.contract import parse_events
+from functions.events.ingest import ingest
+from shared.config import Settings
+from shared.db import open_database
+from shared.feed import prune_changes
+open_database(Settings.from_env())
+ingest(parse_events(json.loads(sys.argv[1])))
+prune_changes(-60)
+"""
 
 
 def test_the_indicator_shows_reconnecting_while_the_server_is_down_and_live_after_it_restarts(browser, tmp_path):
@@ -310,19 +334,31 @@ def test_the_indicator_shows_reconnecting_while_the_server_is_down_and_live_afte
         post_events(first, event("agent.registered", {"id": "before", "name": "Here before", "type": "primary"}))
         page = open_page(browser, first)
         expect_live(page)
-        expect(page.locator('#agent-tree li[data-agent-id="before"]')).to_be_visible()
+        page.evaluate("window.stillTheSamePage = true")
+        # One change over the stream, so the page has an event id to resume from.
+        post_events(first, event("agent.status", {"id": "before", "status": "working"}))
+        expect(page.locator('#agent-tree li[data-agent-id="before"] [data-role="status"]')).to_have_text("working")
         first.process.send_signal(signal.SIGTERM)
         first.process.wait(timeout=15)
         indicator = page.locator("#connection")
         expect(indicator).to_have_attribute("data-state", "reconnecting")
         expect(indicator).to_have_text("Reconnecting…")
         screenshot(page, "09-reconnecting")
+
+    meanwhile = {"events": [event("agent.registered", {"id": "while-down", "name": "Came while down",
+                                                       "type": "primary"})]}
+    done = subprocess.run([sys.executable, "-c", WHILE_THE_SERVER_IS_DOWN, json.dumps(meanwhile)], cwd=REPO,
+                          env=os.environ | {"DATABASE_URL": database_url}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
     with gunicorn(database_url, env, workers=1, port=port) as second:
         expect_live(page)
-        # The stream resumed: a change made now reaches the page without a reload.
+        expect(page.locator('#agent-tree li[data-agent-id="while-down"]')).to_contain_text("Came while down")
+        # The stream goes on after the reset: a change made now reaches the page too.
         post_events(second, event("agent.registered", {"id": "after-restart", "name": "Back again",
                                                        "type": "primary"}))
         expect(page.locator('#agent-tree li[data-agent-id="after-restart"]')).to_contain_text("Back again")
+        assert page.evaluate("window.stillTheSamePage") is True  # state reloaded, not the page
         screenshot(page, "10-live-again")
         assert page.errors == []
         page.context.close()
