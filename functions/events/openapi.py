@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from functions.events.contract import KINDS, MAX_BATCH, MAX_EPOCH_MS, MAX_ID_LENGTH, NUMBER, TODO_RULES, Rule
+from functions.events.resources import MAX_MARKED_READ
+from shared.db import MAX_INTEGER
 from shared.openapi import (
     AGENT_AUTH,
     ANY_JSON,
@@ -143,7 +145,8 @@ MESSAGES_GET = operation(
     responses={200: json_response("A page of messages", page_of("messages", ref("Message"))), 400: 400})
 MESSAGES_POST = operation(
     "Mark messages read", tag=TAG, security=DASHBOARD_AUTH,
-    body=json_body(obj({"ids": {"type": "array", "items": {"type": "integer"}}})),
+    body=json_body(obj({"ids": {"type": "array", "maxItems": MAX_MARKED_READ,
+                                "items": {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}}}, extra=True)),
     responses={200: json_response("How many were unread and are now read",
                                   obj({"marked_read": {"type": "integer", "minimum": 0}})), 422: 422})
 SESSIONS_GET = operation(

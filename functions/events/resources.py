@@ -23,6 +23,7 @@ from shared.workflow_starts import signal_current_task, start_workflows
 AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}
 
 SESSION_MESSAGES_SHOWN = 100
+MAX_MARKED_READ = 1000  # per request: well under SQLite's bound-variable limit
 
 
 class EventsResource:
@@ -97,15 +98,19 @@ class MessagesResource:
         resp.media = {"messages": [row.to_json() for row in rows], "next_cursor": cursor}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.max_body_bytes)
-        ids = body.get("ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(is_row_id(i) for i in ids):
-            raise invalid("ids", "ids must be a list of message ids (positive integers).")
+        ids = message_ids(read_json(req, self.max_body_bytes))
         with write_transaction():
             updated = Message.update(read=1).where(Message.id.in_(ids) & (Message.read == 0)).execute()
             if updated:
                 record_change("message", "read", {"ids": ids})
         resp.media = {"marked_read": updated}
+
+
+def message_ids(body: object) -> list[int]:
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or len(ids) > MAX_MARKED_READ or not all(is_row_id(i) for i in ids):
+        raise invalid("ids", f"ids must be a list of at most {MAX_MARKED_READ} message ids (positive integers).")
+    return ids
 
 
 def is_row_id(value) -> bool:
