@@ -7,6 +7,7 @@ from functions.agents.alert_rules import MAX_DELAY_MS, RULE_ID
 from functions.agents.inbox import MAX_WAIT_S
 from functions.agents.resources import MAX_TITLE, PRIORITIES
 from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
+from shared.db import MAX_INTEGER
 from shared.openapi import (
     AGENT_AUTH,
     ANY_JSON,
@@ -191,8 +192,8 @@ PATHS: dict[str, Schema] = {
                    400: 400})},
     "/api/notifications/{notification_id}/read": {"post": operation(
         "Mark a notification read", tag=TAG, security=DASHBOARD_AUTH,
-        parameters=[path_param("notification_id", "The notification's id", {"type": "integer", "minimum": 1},
-                               example=1)],
+        parameters=[path_param("notification_id", "The notification's id",
+                               {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}, example=1)],
         responses={200: json_response("The notification", obj({"notification": ref("Notification")})),
                    404: 404})},
 }
