@@ -15,7 +15,9 @@ from typing import Any
 import falcon
 import peewee
 
+from shared.db import MAX_INTEGER
 from shared.errors import bad_query
+from shared.query import whole_number
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -31,9 +33,9 @@ def page_request(req: falcon.Request) -> PageRequest:
     raw_limit = req.get_param("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        limit = whole_number(raw_limit) or 0
+        if not 1 <= limit <= MAX_LIMIT:
             raise bad_query("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        limit = int(raw_limit)
     cursor = req.get_param("cursor")
     return PageRequest(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
@@ -47,9 +49,18 @@ def decode_cursor(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
         raise bad_query("cursor", "cursor is not one this server issued; start again without it") from None
-    if not isinstance(values, list):
+    # A cursor holds the last row's sort key: text and numbers a column can hold, nothing else.
+    if not isinstance(values, list) or not all(_key_value(value) for value in values):
         raise bad_query("cursor", "cursor is not one this server issued; start again without it")
     return values
+
+
+def _key_value(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+    return isinstance(value, str | float)
 
 
 def paginate(query: peewee.ModelSelect, keys: tuple[peewee.Field, ...], page: PageRequest,

@@ -5,9 +5,19 @@ from __future__ import annotations
 import falcon
 
 from shared.clock import unix_from_iso
+from shared.db import MAX_INTEGER
 from shared.errors import bad_query
 
 LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def whole_number(raw: str) -> int | None:
+    """`raw` as a whole number a database column can hold, else None. ASCII digits only: str.isdigit()
+    also takes '²', which int() refuses; and SQLite refuses integers past 64 bits (OverflowError)."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= MAX_INTEGER else None
 
 
 def list_param(req: falcon.Request, name: str) -> list[str]:
@@ -21,10 +31,10 @@ def since_param(req: falcon.Request) -> int | None:
     raw = req.get_param("since")
     if raw is None:
         return None
-    if raw.isdigit():
-        if int(raw) > LAST_UNIX_SECOND:  # more than SQLite's integers hold, and no date anyway
+    if (seconds := whole_number(raw)) is not None:
+        if seconds > LAST_UNIX_SECOND:  # no date anyway
             raise bad_query("since", "since is past the year 9999; send Unix seconds or an ISO 8601 date-time")
-        return int(raw)
+        return seconds
     try:
         return unix_from_iso(raw)
     except (ValueError, OverflowError):

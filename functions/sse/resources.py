@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.db import database
 from shared.errors import bad_query
 from shared.feed import changes_since, latest_change_id, pruned_through
-from shared.query import list_param
+from shared.query import list_param, whole_number
 
 BACKLOG_PAGE = 500
 RECONNECT_HINT_MS = 2000
@@ -122,7 +122,7 @@ def requested_resume_id(req: falcon.Request) -> int | None:
     raw = req.get_header("Last-Event-ID") or req.get_param("last_event_id")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if (event_id := whole_number(raw)) is None:
         raise bad_query("last_event_id", "Last-Event-ID must be the id of an event this stream sent")
-    return int(raw)
+    return event_id
 
