@@ -133,9 +133,10 @@ def query_param(name: str, description: str, schema: Schema | None = None) -> Sc
 
 
 def list_param(name: str, description: str, choices: Iterable[str] | None = None) -> Schema:
-    """`?name=a,b` (shared/query.list_param; `?name=a&name=b` works too)."""
-    items: Schema = {"type": "string", "enum": list(choices)} if choices is not None else {"type": "string",
-                                                                                          "minLength": 1}
+    """`?name=a,b` (shared/query.list_param; `?name=a&name=b` works too). With `choices`, other values
+    are a 400: add 400 to the operation's responses."""
+    # Empty parts (`?status=a,,b`) are skipped, so any string is a valid item where no choices are set.
+    items: Schema = {"type": "string", "enum": list(choices)} if choices is not None else {"type": "string"}
     return {"name": name, "in": "query", "required": False, "description": description, "style": "form",
             "explode": False, "schema": {"type": "array", "items": items}}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import falcon
 
 from shared.clock import unix_from_iso
@@ -20,10 +22,14 @@ def whole_number(raw: str) -> int | None:
     return value if value <= MAX_INTEGER else None
 
 
-def list_param(req: falcon.Request, name: str) -> list[str]:
-    """`?status=a,b` and `?status=a&status=b` both mean [a, b]."""
+def list_param(req: falcon.Request, name: str, choices: Sequence[str] | None = None) -> list[str]:
+    """`?status=a,b` and `?status=a&status=b` both mean [a, b]. With `choices`, any other value is a
+    400 naming the parameter: a filter that can never match is a mistake, not an empty answer."""
     values = req.get_param_as_list(name) or []
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if choices is not None and (unknown := [part for part in parts if part not in choices]):
+        raise bad_query(name, f"{name} must be among {', '.join(choices)}; {unknown[0]!r} is not")
+    return parts
 
 
 def since_param(req: falcon.Request) -> int | None:

@@ -224,3 +224,15 @@ def test_notifications_are_paged_newest_first_and_marked_read(agents):
     assert_canonical_error(agents.simulate_post("/api/notifications/999/read", headers=DASHBOARD), 404, "not_found")
     # More digits than a database integer holds: no such notification either (was a 500).
     assert_canonical_error(agents.simulate_post(f"/api/notifications/{2**63}/read", headers=DASHBOARD), 404)
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/agents?status=working,busy", "status"),
+    ("/api/agents?type=primary&type=robot", "type"),
+    ("/api/agent/main/tasks?status=done", "status"),
+    ("/api/notifications?trigger=blocked,late", "trigger"),
+    ("/api/notifications?channel=email", "channel"),
+])
+def test_a_filter_value_that_can_never_match_is_a_400_naming_it(agents, team, path, field):
+    # Found by schemathesis' negative tests: these answered 200 with an empty list, hiding a typo.
+    assert_canonical_error(agents.simulate_get(path, headers=DASHBOARD), 400, "invalid_parameter", field=field)

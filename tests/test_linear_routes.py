@@ -92,6 +92,11 @@ def test_projects_are_listed_with_progress_state_dates_team_and_issue_counts(cli
     assert response.json["next_cursor"] is None
 
 
+def test_a_project_state_linear_does_not_have_is_a_400(client, cached):
+    response = client.simulate_get("/api/projects", params={"state": "started,begun"})
+    assert "'begun'" in assert_canonical_error(response, 400, "invalid_parameter", field="state")["message"]
+
+
 def test_projects_page_by_name(client, cached):
     page = client.simulate_get("/api/projects", params={"limit": 1}).json
     assert [p["id"] for p in page["projects"]] == ["proj-1"]

@@ -144,3 +144,8 @@ def test_query_parameters_a_column_cannot_hold_are_a_400_not_a_500(events_client
     # int() ('²'), and was answered as a 500.
     response = events_client.simulate_get(path, headers=DASHBOARD)
     assert_canonical_error(response, 400, "invalid_parameter", field=field)
+
+
+def test_a_todo_status_filter_that_can_never_match_is_a_400(events_client):
+    response = get(events_client, "/api/todos", status="pending,done")
+    assert "'done'" in assert_canonical_error(response, 400, "invalid_parameter", field="status")["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from shared.alerts import CHANNELS, TRIGGERS
 from shared.clock import now
 from shared.db import write_transaction
 from shared.errors import ApiError
@@ -26,8 +27,9 @@ class NotificationsResource:
         query = Notification.select()
         if req.get_param_as_bool("unread_only", default=False):
             query = query.where(Notification.read_at.is_null())
-        for name, column in (("trigger", Notification.trigger), ("channel", Notification.channel)):
-            if values := list_param(req, name):
+        for name, column, choices in (("trigger", Notification.trigger, TRIGGERS),
+                                      ("channel", Notification.channel, CHANNELS)):
+            if values := list_param(req, name, choices):
                 query = query.where(column.in_(values))
         for name, column in (("agent_id", Notification.agent_id), ("task_id", Notification.task_id)):
             if value := req.get_param(name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functions.agents.alert_rules import MAX_DELAY_MS, RULE_ID
 from functions.agents.inbox import MAX_WAIT_S
-from functions.agents.resources import MAX_TITLE, PRIORITIES
+from functions.agents.resources import AGENT_STATUSES, AGENT_TYPES, MAX_TITLE, PRIORITIES, TASK_STATUSES
 from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
 from shared.db import MAX_INTEGER
 from shared.openapi import (
@@ -33,9 +33,6 @@ from shared.openapi import (
 from shared.questions import MAX_RESPONSE, QUESTION_TYPES
 
 TAG = "agents"
-AGENT_TYPES = ("primary", "sub-agent")
-AGENT_STATUSES = ("idle", "working", "blocked", "sleeping", "offline")
-TASK_STATUSES = ("pending", "in_progress", "blocked", "completed", "cancelled")
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}
 
 AGENT_ID = path_param("agent_id", "The agent's id", example="openclaw-main")

@@ -39,6 +39,9 @@ from shared.workflow_starts import start_workflows
 log = logging.getLogger(__name__)
 
 PRIORITIES = ("urgent", "high", "medium", "low")
+AGENT_TYPES = ("primary", "sub-agent")
+AGENT_STATUSES = ("idle", "working", "blocked", "sleeping", "offline")
+TASK_STATUSES = ("pending", "in_progress", "blocked", "completed", "cancelled")
 TASK_FIELDS = {"id", "title", "priority", "linear_issue_id", "project_id"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_TITLE = 500
@@ -78,9 +81,9 @@ class AgentsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = Agent.select()
-        if statuses := list_param(req, "status"):
+        if statuses := list_param(req, "status", AGENT_STATUSES):
             query = query.where(Agent.status.in_(statuses))
-        if types := list_param(req, "type"):
+        if types := list_param(req, "type", AGENT_TYPES):
             query = query.where(Agent.type.in_(types))
         if parent := req.get_param("parent"):
             query = query.where(Agent.parent_agent_id == parent)
@@ -107,7 +110,7 @@ class AgentResource:
     def on_get_tasks(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
         agent_or_404(agent_id)
         query = AgentTask.select().where(AgentTask.agent_id == agent_id)
-        if statuses := list_param(req, "status"):
+        if statuses := list_param(req, "status", TASK_STATUSES):
             query = query.where(AgentTask.status.in_(statuses))
         rows, cursor = paginate(query, (AgentTask.created_at, AgentTask.id), page_request(req))
         resp.media = {"tasks": tasks_json(rows), "next_cursor": cursor}

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.events.contract import KINDS, MAX_BATCH, MAX_EPOCH_MS, MAX_ID_LENGTH, NUMBER, TODO_RULES, Rule
+from functions.events.contract import (
+    KINDS,
+    MAX_BATCH,
+    MAX_EPOCH_MS,
+    MAX_ID_LENGTH,
+    NUMBER,
+    TODO_RULES,
+    TODO_STATUSES,
+    Rule,
+)
 from functions.events.resources import MAX_MARKED_READ
 from shared.db import MAX_INTEGER
 from shared.openapi import (
@@ -135,12 +144,12 @@ SCHEMAS: dict[str, Schema] = {
     "Message": MESSAGE,
 }
 
-MESSAGE_TYPES = ("chat", "tool", "error", "linear_comment")
 
 MESSAGES_GET = operation(
     "Messages, newest first", tag=TAG, security=DASHBOARD_READ_AUTH,
     parameters=[query_param("session_id", "Only this session's messages."),
-                list_param("type", "Only these message types.", MESSAGE_TYPES),
+                list_param("type", "Only these message types (`chat`, `tool`, `error`, `linear_comment`, or "
+                                   "a v1 database's own)."),
                 bool_param("unread_only", "Only messages not yet marked read."), SINCE, *PAGE],
     responses={200: json_response("A page of messages", page_of("messages", ref("Message"))), 400: 400})
 MESSAGES_POST = operation(
@@ -178,8 +187,7 @@ PATHS: dict[str, Schema] = {
     "/api/todos": {"get": operation(
         "Todos, most recently updated first", tag=TAG, security=DASHBOARD_READ_AUTH,
         parameters=[query_param("session_id", "Only this session's todos."),
-                    list_param("status", "Only todos in these statuses.",
-                               ("pending", "in_progress", "completed", "cancelled")), SINCE, *PAGE],
+                    list_param("status", "Only todos in these statuses.", sorted(TODO_STATUSES)), SINCE, *PAGE],
         responses={200: json_response("A page of todos", page_of("todos", ref("Todo"))), 400: 400})},
     "/api/msgs": {"get": MESSAGES_GET, "post": MESSAGES_POST},
     "/api/messages": {"get": _alias(MESSAGES_GET, "/api/msgs"), "post": _alias(MESSAGES_POST, "/api/msgs")},

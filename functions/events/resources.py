@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from functions.events.contract import Event, parse_events
+from functions.events.contract import TODO_STATUSES, Event, parse_events
 from functions.events.ingest import ingest
 from functions.events.projections import error_agent, error_text
 from shared.auth import AGENT
@@ -70,7 +70,7 @@ class TodosResource:
         query = Todo.select()
         if session_id := req.get_param("session_id"):
             query = query.where(Todo.session_id == session_id)
-        if statuses := list_param(req, "status"):
+        if statuses := list_param(req, "status", sorted(TODO_STATUSES)):
             query = query.where(Todo.status.in_(statuses))
         if (since := since_param(req)) is not None:
             query = query.where(Todo.updated_at >= since)

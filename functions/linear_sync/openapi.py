@@ -3,7 +3,7 @@ move and the sync trigger. Every route answers 503 `linear_not_configured` witho
 
 from __future__ import annotations
 
-from functions.linear_sync.resources import MAX_URL_LENGTH
+from functions.linear_sync.resources import MAX_URL_LENGTH, PROJECT_STATES
 from shared.openapi import (
     ANY_JSON,
     DASHBOARD_AUTH,
@@ -26,7 +26,6 @@ from shared.openapi import (
 )
 
 TAG = "linear"
-PROJECT_STATES = ("backlog", "planned", "started", "paused", "completed", "canceled")
 PROJECT_ID = path_param("project_id", "The Linear project's id", example="proj-1")
 
 PROJECT_FIELDS: dict[str, Schema] = {

@@ -25,6 +25,7 @@ from shared.pagination import page_request, paginate
 from shared.query import list_param
 
 MAX_URL_LENGTH = 2048
+PROJECT_STATES = ("backlog", "planned", "started", "paused", "completed", "canceled")  # Linear's status types
 
 
 def linear_required(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
@@ -58,7 +59,7 @@ class ProjectsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = LinearProject.select()
-        if states := list_param(req, "state"):
+        if states := list_param(req, "state", PROJECT_STATES):
             query = query.where(LinearProject.state.in_(states))
         if team_id := req.get_param("team_id"):
             query = query.where(LinearProject.team_id == team_id)
