@@ -178,6 +178,13 @@ def test_a_malformed_last_event_id_is_400(client, last_event_id):
                                                headers=DASHBOARD), 400, field="last_event_id")
 
 
+def test_a_malformed_last_event_id_is_400_even_beside_a_good_header(client):
+    # Found by schemathesis: the header won, and a malformed ?last_event_id= beside it was ignored.
+    response = client.simulate_get("/api/stream", params={"last_event_id": "\u00a0x"},
+                                   headers={**DASHBOARD, "Last-Event-ID": "1"})
+    assert_canonical_error(response, 400, field="last_event_id")
+
+
 # The hub ---------------------------------------------------------------------------------------------------
 
 def wait_for(condition, timeout=5.0):

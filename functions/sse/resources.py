@@ -119,10 +119,14 @@ class StreamResource:
 
 
 def requested_resume_id(req: falcon.Request) -> int | None:
-    raw = req.get_header("Last-Event-ID") or req.get_param("last_event_id")
-    if raw is None or raw == "":
-        return None
-    if (event_id := whole_number(raw)) is None:
+    """The header (which EventSource sends when it reconnects) wins over `?last_event_id=`, but a
+    malformed value in either is a 400 rather than silently ignored."""
+    ids = [event_id(raw) for raw in (req.get_header("Last-Event-ID"), req.get_param("last_event_id")) if raw]
+    return ids[0] if ids else None
+
+
+def event_id(raw: str) -> int:
+    if (value := whole_number(raw)) is None:
         raise bad_query("last_event_id", "Last-Event-ID must be the id of an event this stream sent")
-    return event_id
+    return value
 
