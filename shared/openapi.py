@@ -106,6 +106,9 @@ SECURITY_SCHEMES: dict[str, Schema] = {
                       "description": "A browser's sign-in session (POST /api/auth/login). For anything but "
                                      "GET/HEAD/OPTIONS the request must also carry an Origin (or Referer) "
                                      "of this server's own origin, else 403 `csrf`."},
+    "linearSignature": {"type": "apiKey", "in": "header", "name": "Linear-Signature",
+                        "description": "Linear's webhooks: the hex HMAC-SHA256 of the exact body with "
+                                       "LINEAR_WEBHOOK_SECRET."},
     "streamToken": {"type": "apiKey", "in": "query", "name": "token",
                     "description": "A short-lived token from POST /api/stream/token (EventSource sends no headers)."},
 }
@@ -174,8 +177,10 @@ def json_response(description: str, schema: Schema) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def json_body(schema: Schema, *, required: bool = True, description: str | None = None) -> Schema:
-    body: Schema = {"required": required, "content": {"application/json": {"schema": schema}}}
+def json_body(schema: Schema, *, required: bool = True, description: str | None = None,
+              example: Any = None) -> Schema:
+    media: Schema = {"schema": schema} if example is None else {"schema": schema, "example": example}
+    body: Schema = {"required": required, "content": {"application/json": media}}
     if description:
         body["description"] = description
     return body

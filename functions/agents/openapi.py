@@ -140,7 +140,8 @@ PATHS: dict[str, Schema] = {
                             "permission": {"type": "boolean"}, "choice": {"type": "string"}},
                            optional=["reason", "response", "permission", "choice"]),
                        required=False, description="optional: no body at all is fine for a task that asked nothing; "
-                                                   "a pending question needs its answer (the field its type takes)"),
+                                                   "a pending question needs its answer (the field its type takes)",
+                       example={"reason": "Tag it v1.2.3"}),
         responses={202: json_response("Unblocked (answered); the workflow is signalled", TASK_ANSWER), 404: 404,
                    409: 409, 422: 422})},
     "/api/agent/{agent_id}/inbox": {"get": operation(

@@ -180,8 +180,10 @@ PATHS: dict[str, Schema] = {
         "Ingest agents' events", tag=TAG, security=AGENT_AUTH,
         description="One event, or a batch of 1 to 1 000 (all or nothing). Known kinds are projected "
                     "(sessions, messages, todos, agents, tasks); any other kind is stored raw.",
-        body=json_body({"anyOf": [ref("Event"), obj({"events": {"type": "array", "items": ref("Event"),
-                                                                "minItems": 1, "maxItems": MAX_BATCH}})]}),
+        body=json_body({"anyOf": [
+            {"allOf": [ref("Event")], "not": {"required": ["events"]}},  # a body with `events` is a batch
+            obj({"events": {"type": "array", "items": ref("Event"), "minItems": 1, "maxItems": MAX_BATCH}},
+                extra=True)]}),
         responses={202: json_response("Accepted (duplicates acknowledged, applied once)", ref("IngestResult")),
                    422: 422})},
     "/api/todos": {"get": operation(

@@ -76,7 +76,7 @@ PATHS: dict[str, Schema] = {
         "patch": operation(
             "Set a project's production URL (the one field not from Linear)", tag=TAG, security=DASHBOARD_AUTH,
             parameters=[PROJECT_ID],
-            body=json_body(obj({"prod_url": {"type": ["string", "null"], "format": "uri", "pattern": "^https?://",
+            body=json_body(obj({"prod_url": {"type": ["string", "null"], "pattern": "^https?://[^/?#]",
                                              "maxLength": MAX_URL_LENGTH}})),
             responses={200: json_response("The project", obj({"project": ref("LinearProject")})), 404: 404,
                        422: 422}),
@@ -98,8 +98,9 @@ PATHS: dict[str, Schema] = {
                         "`{full}` starts a sync in the background (202).",
             body=json_body({"anyOf": [
                 obj({"issue_id": {"type": "string", "minLength": 1, "maxLength": 200},
-                     "state_id": {"type": "string", "minLength": 1, "maxLength": 200}}),
-                obj({"full": {"type": "boolean"}})]}),
+                     "state_id": {"type": "string", "minLength": 1, "maxLength": 200}}, extra=True),
+                {**obj({"full": {"type": "boolean"}}, extra=True), "not": {"anyOf": [
+                    {"required": ["issue_id"]}, {"required": ["state_id"]}]}}]}),
             responses={200: json_response("The moved card", obj({"issue": nullable(ref("LinearIssue"))})),
                        202: json_response("A sync started", obj({"sync": {"const": "started"},
                                                                   "full": {"type": "boolean"}})),

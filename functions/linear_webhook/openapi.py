@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.openapi import NO_AUTH, Schema, json_body, json_response, obj, operation
+from shared.openapi import Schema, json_body, json_response, obj, operation
 
 TAG = "linear"
 
@@ -15,19 +15,16 @@ SCHEMAS: dict[str, Schema] = {
 
 PATHS: dict[str, Schema] = {
     "/api/linear/webhook": {"post": operation(
-        "Linear's webhook deliveries", tag=TAG, security=NO_AUTH,
+        "Linear's webhook deliveries", tag=TAG, security=[{"linearSignature": []}],
         description="Authenticated by `Linear-Signature`, the hex HMAC-SHA256 of the exact body with "
-                    "LINEAR_WEBHOOK_SECRET. 503 `linear_not_configured` without that secret.",
-        parameters=[
-            {"name": "Linear-Signature", "in": "header", "required": True, "schema": {"type": "string"},
-             "description": "hex HMAC-SHA256 of the body"},
-            {"name": "Linear-Delivery", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "the delivery's id; a redelivery with the same id is applied once"},
-        ],
-        # Any bytes: the signature is checked before the body is parsed, whatever its content type.
-        body=json_body(obj({"action": {"type": "string"}, "type": {"type": "string"},
-                            "webhookTimestamp": {"type": "integer", "description": "Unix ms, within 60 s of now"},
-                            "data": {"type": "object"}}, optional=["action", "type", "data"], extra=True)),
+                    "LINEAR_WEBHOOK_SECRET (no dashboard token). `Linear-Delivery`, the delivery's id, makes a "
+                    "redelivery apply once. 503 `linear_not_configured` without the secret.",
+        # Checked for the signature before it is parsed, whatever its content type; then any JSON with a
+        # fresh webhookTimestamp is acknowledged: what the cache cannot use is stored raw (`applied` false),
+        # because anything but a 200 makes Linear retry and, in the end, disable the webhook.
+        body=json_body(obj({"webhookTimestamp": {"type": "number", "description": "Unix ms, within 60 s of now"}},
+                           extra=True), description="Linear's delivery: `type` (Issue, Project, Comment, Cycle, "
+                           "WorkflowState, ...), `action` (create, update, remove), `data` (the entity)."),
         json_request=False,
         responses={200: json_response("Recorded (and applied unless a duplicate)", {"$ref":
                                       "#/components/schemas/WebhookOutcome"}), 400: 400, 401: 401})},

@@ -21,6 +21,14 @@ SCHEMAS: dict[str, Schema] = {
         "id": {"type": "integer", "description": "the feed id, also the frame's `id:`"},
         "topic": TEXT, "action": TEXT, "payload": {"description": "what changed, as its own route shows it"},
         "created_at": {"type": "string", "format": "date-time"}}),
+    "StreamReset": obj({"reason": TEXT, "last_event_id": {"type": "integer", "description": "resume from here"}}),
+    "StreamEvent": obj({
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "description": "the change's topic, or `reset`"},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "contentSchema": {"anyOf": [{"$ref": "#/components/schemas/Change"},
+                                             {"$ref": "#/components/schemas/StreamReset"}]}},
+    }, optional=["id"], extra=True),
     "StreamToken": obj({"token": TEXT, "expires_in": {"type": "integer", "description": "seconds"},
                         "expires_at": {"type": "string", "format": "date-time"}}),
 }
@@ -29,7 +37,8 @@ EVENT_STREAM = {
     "description": "Server-Sent Events: `retry: 2000` first, then one frame per change (`id:` the feed id, "
                    "`event:` its topic, `data:` the change as JSON, see the `Change` schema), `: ping` "
                    "comments when idle, and `event: reset` when the changes after Last-Event-ID are gone.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    # Each event as OpenAPI 3.2's `itemSchema` would say it (tools read a 3.1 `schema` this way too).
+    "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/StreamEvent"}}},
 }
 
 PATHS: dict[str, Schema] = {
@@ -39,9 +48,9 @@ PATHS: dict[str, Schema] = {
         parameters=[
             list_param("topics", "Only changes on these topics (agent, task, session, message, todo, ...)."),
             query_param("last_event_id", "Resume after this feed id (as the Last-Event-ID header does).",
-                        {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+                        {"type": "string", "pattern": "^[0-9]{0,18}$"}),
             {"name": "Last-Event-ID", "in": "header", "required": False, "description":
-             "sent by EventSource itself when it reconnects", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+             "sent by EventSource itself when it reconnects", "schema": {"type": "string", "pattern": "^[0-9]{0,18}$"}},
         ],
         responses={200: EVENT_STREAM, 400: 400})},
     "/api/stream/token": {"post": operation(
