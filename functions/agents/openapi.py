@@ -154,8 +154,8 @@ PATHS: dict[str, Schema] = {
             "answers": {"type": "array", "items": ref("InboxEntry")}})), 400: 400, 404: 404})},
     "/api/agent/{agent_id}/inbox/{entry_id}/ack": {"post": operation(
         "Acknowledge an inbox entry: it is not returned again", tag=TAG, security=AGENT_AUTH,
-        parameters=[AGENT_ID, path_param("entry_id", "The inbox entry's id", {"type": "integer", "minimum": 1},
-                                         example=1)],
+        parameters=[AGENT_ID, path_param("entry_id", "The inbox entry's id",
+                                         {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}, example=1)],
         responses={204: {"description": "Acknowledged (again is fine)"}, 404: 404})},
     "/api/agent/{agent_id}/tasks/{task_id}/cancel": {"post": operation(
         "Cancel a task", tag=TAG, security=DASHBOARD_AUTH, parameters=[AGENT_ID, TASK_ID],
