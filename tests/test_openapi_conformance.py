@@ -34,7 +34,8 @@ RUN_TIMEOUT_S = 420
 
 
 def seed(server: Server, database: Path) -> None:
-    """What the document's examples name: openclaw-main, its tasks, ses_1, proj-1, notification 1."""
+    """What the document's examples name: openclaw-main, its tasks, ses_1, proj-1, notification 1, inbox
+    entry 1."""
     agent = {"Authorization": f"Bearer {API_KEY}"}
     events = [
         event("agent.registered", {"id": "openclaw-main", "name": "Main", "type": "primary"}),
@@ -43,6 +44,9 @@ def seed(server: Server, database: Path) -> None:
         event("task.created", {"id": "task-blocked", "agent_id": "openclaw-main", "title": "Ship it",
                                "priority": "high"}),
         event("task.updated", {"id": "task-blocked", "status": "blocked", "blocked_reason": "Which tag?"}),
+        event("task.created", {"id": "task-asked", "agent_id": "openclaw-main", "title": "Pick a tag"}),
+        event("task.updated", {"id": "task-asked", "status": "blocked", "blocked_reason": "Which tag?",
+                               "question": {"type": "question", "text": "Which tag?"}}),
         event("task.created", {"id": "task-working", "agent_id": "openclaw-main", "title": "Write docs"}),
         event("task.updated", {"id": "task-working", "status": "in_progress"}),
         event("session.created", {"info": {"id": "ses_1", "title": "Release", "directory": "/repo",
@@ -57,6 +61,10 @@ def seed(server: Server, database: Path) -> None:
         event("session.error", {"sessionID": "ses_1", "error": {"name": "APIError", "data": {"message": "x"}}}),
     ]
     status, body = server.request("POST", "/api/events", {"events": events}, agent)
+    assert status == 202, body
+    # A person answers the question: the agent's inbox holds entry 1.
+    status, body = server.request("POST", "/api/agent/openclaw-main/tasks/task-asked/unblock",
+                                  {"response": "v1.2.3"}, DASHBOARD)
     assert status == 202, body
     status, body = server.request("POST", "/api/linear/sync", {"full": True}, DASHBOARD)
     assert status == 202, body
@@ -80,6 +88,9 @@ def live_bundle(tmp_path: Path) -> Iterator[Server]:
     with fake.serve() as linear_url, gunicorn(f"sqlite:///{database}", {
         "DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN,
         "LINEAR_API_KEY": LINEAR_API_KEY, "LINEAR_API_URL": linear_url, "LINEAR_WEBHOOK_SECRET": LINEAR_WEBHOOK_SECRET,
+        # GitHub sign-in set up, so its routes answer from their code: its state is signed and bound to
+        # the browser, so no generated callback reaches GitHub (and redirects are not followed).
+        "GITHUB_CLIENT_ID": "Iv1.conformance-test", "GITHUB_CLIENT_SECRET": "not-a-real-secret-0123456789",
         "SSE_MAX_STREAM_S": "0.3", "SSE_HEARTBEAT_S": "0.1", "DASHBOARD_LOG_LEVEL": "WARNING",
     }, workers=2) as server:
         seed(server, database)
