@@ -88,9 +88,13 @@ def live_bundle(tmp_path: Path) -> Iterator[Server]:
     with fake.serve() as linear_url, gunicorn(f"sqlite:///{database}", {
         "DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN,
         "LINEAR_API_KEY": LINEAR_API_KEY, "LINEAR_API_URL": linear_url, "LINEAR_WEBHOOK_SECRET": LINEAR_WEBHOOK_SECRET,
-        # GitHub sign-in set up, so its routes answer from their code: its state is signed and bound to
-        # the browser, so no generated callback reaches GitHub (and redirects are not followed).
+        # GitHub sign-in and Linear's OAuth app set up, so their routes answer from their code rather than
+        # 503 *_not_configured: their state is signed and bound to the browser, so no generated callback
+        # reaches GitHub or Linear, and redirects are not followed. Linear is never connected, so
+        # disconnecting it has nothing to revoke.
         "GITHUB_CLIENT_ID": "Iv1.conformance-test", "GITHUB_CLIENT_SECRET": "not-a-real-secret-0123456789",
+        "LINEAR_CLIENT_ID": "conformance-test", "LINEAR_CLIENT_SECRET": "not-a-real-secret-0123456789",
+        "DASHBOARD_SECRET_KEY": "conformance-test-secret-key-0123456789abcdef",
         "SSE_MAX_STREAM_S": "0.3", "SSE_HEARTBEAT_S": "0.1", "DASHBOARD_LOG_LEVEL": "WARNING",
     }, workers=2) as server:
         seed(server, database)
