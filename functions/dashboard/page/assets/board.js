@@ -4,7 +4,7 @@
 // once; the dashboard then asks Linear (POST /api/linear/sync), and if Linear refuses the card goes back
 // where it was, with the reason shown above the board.
 
-import { h, replaceKeepingFocus } from "./dom.js";
+import { byId, h, replaceKeepingFocus } from "./dom.js";
 
 const CARD_TYPE = "application/x-linear-issue";
 
@@ -13,7 +13,7 @@ export function renderProjects(select, { projects }, selectedId) {
   select.replaceChildren(...sorted.map((project) =>
     h("option", { value: project.id, selected: project.id === selectedId }, `${project.name}${
       project.issue_count !== undefined ? ` (${project.issue_count})` : ""}`)));
-  select.disabled = sorted.length === 0;
+  byId("project-picker").hidden = sorted.length === 0; // nothing to pick (Linear not configured, say)
   if (selectedId) select.value = selectedId;
 }
 
