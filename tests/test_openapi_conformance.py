@@ -4,13 +4,15 @@ answer (status, content type, headers, body) as the document says.
 The bundle runs for real: gunicorn with the project's config, a real SQLite file, and every optional
 dependency set up the way a user would, so routes answer from their code rather than "not configured":
 Linear through the in-memory stand-in served over loopback HTTP (the card move and the sync talk to
-it), the webhook secret set, Temporal off (`TEMPORAL_ADDRESS=off`: tasks wait for their workflows,
-which no route answers 503 for; the Temporal paths have their own tests against a real dev server).
-The database holds an agent, tasks, a session, todos, messages, a notification and a synced Linear
-project, named by the document's examples, so operations reach their 200s, not only their 404s.
+it), the webhook secret, GitHub's and Linear's OAuth apps (made up: nothing reaches them), and
+Temporal off (`TEMPORAL_ADDRESS=off`: tasks wait for their workflows, which no route answers 503 for;
+the Temporal paths have their own tests against a real dev server). The database holds an agent,
+tasks, a session, todos, messages, a notification, an inbox entry and a synced Linear project, named
+by the document's examples, so operations reach their 200s, not only their 404s.
 
-Bounded: a fixed number of examples per operation, a fixed seed, deterministic generation, and a
-time limit (tests/schemathesis.toml); streams end after a second (`SSE_MAX_STREAM_S`).
+Bounded: a fixed number of examples per operation and deterministic generation
+(tests/schemathesis.toml), streams that end after 0.3 s (`SSE_MAX_STREAM_S`), the inbox's long poll
+cut short (tests/schemathesis_hooks.py), and a hard timeout on the whole run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_WEBHOOK_SECRET, STATES, issue_node, project_node, state_node
 from tests.processes import REPO, Server, gunicorn
-from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
+from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 RUN_TIMEOUT_S = 420
@@ -36,7 +38,6 @@ RUN_TIMEOUT_S = 420
 def seed(server: Server, database: Path) -> None:
     """What the document's examples name: openclaw-main, its tasks, ses_1, proj-1, notification 1, inbox
     entry 1."""
-    agent = {"Authorization": f"Bearer {API_KEY}"}
     events = [
         event("agent.registered", {"id": "openclaw-main", "name": "Main", "type": "primary"}),
         event("agent.registered", {"id": "openclaw-sub", "name": "Sub", "type": "sub-agent",
@@ -60,7 +61,7 @@ def seed(server: Server, database: Path) -> None:
                                                 "type": "text", "text": "Tagging v1.2.3"}}),
         event("session.error", {"sessionID": "ses_1", "error": {"name": "APIError", "data": {"message": "x"}}}),
     ]
-    status, body = server.request("POST", "/api/events", {"events": events}, agent)
+    status, body = server.request("POST", "/api/events", {"events": events}, AGENT)
     assert status == 202, body
     # A person answers the question: the agent's inbox holds entry 1.
     status, body = server.request("POST", "/api/agent/openclaw-main/tasks/task-asked/unblock",
