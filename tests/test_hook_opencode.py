@@ -52,8 +52,9 @@ def test_a_real_opencode_with_the_plugin_installed_reports_its_sessions_and_mess
     project, home = tmp_path / "shop", tmp_path / "home"
     (project / ".opencode" / "plugin").mkdir(parents=True)
     home.mkdir()
-    for name in ("dashboard-hook.js", "dashboard-client.mjs"):  # the README's install, into a project
-        shutil.copy(REPO / "hooks" / name, project / ".opencode" / "plugin" / name)
+    # The README's install, into a project: the plugin and the modules it imports, nothing else.
+    for source in [REPO / "hooks" / "dashboard-hook.js", *(REPO / "hooks").glob("dashboard-*.mjs")]:
+        shutil.copy(source, project / ".opencode" / "plugin" / source.name)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
 
     env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
