@@ -133,7 +133,7 @@ def ensure_credentials(settings: Settings, *, rotate: frozenset[str] = frozenset
         if kind not in rotate and Setting.get_or_none(Setting.key == key) is not None:
             continue
         secret = secrets.token_urlsafe(32)
-        Setting.insert(key=key, value=digest(secret)).on_conflict_replace().execute()
+        Setting.put(key, digest(secret))
         created[kind] = secret
     return created
 

@@ -6,6 +6,7 @@ one directly. Defaults are safe for a local run: loopback only, a database file 
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -134,6 +135,9 @@ class Settings:
     def check(self) -> None:
         if not self.database_url.startswith(("sqlite:", "postgres:", "postgresql:", "postgresext:")):
             raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql:// (got another scheme)")
+        if not self.database_url.startswith("sqlite:") and importlib.util.find_spec("psycopg2") is None:
+            raise ConfigError("DATABASE_URL is a PostgreSQL URL, but PostgreSQL's driver is not installed: "
+                              "pip install -e '.[postgres]'")
         if self.api_key and self.api_key == self.dashboard_token:
             raise ConfigError(
                 "DASHBOARD_API_KEY and DASHBOARD_TOKEN must differ: the agents' key must never open the dashboard"

@@ -3,6 +3,12 @@
 Models bind to `database`, a proxy; `open_database(settings)` points it at SQLite (the embedded default)
 or PostgreSQL through `playhouse.db_url`. peewee keeps one connection per thread, which fits gunicorn's
 gthread workers.
+
+Both databases give writers the same guarantee: one write transaction at a time, waiting at most the
+busy timeout (then "database is locked", a 503). SQLite has one writer by design, and the code relies
+on it — read-then-write checks (an event id already stored, a notification already sent) and a change
+feed whose ids become visible in order. On PostgreSQL `write_transaction` takes one advisory lock,
+shared by every process on every machine, to keep that guarantee (see WRITER_LOCK_KEY).
 """
 
 from __future__ import annotations
@@ -70,10 +76,19 @@ def open_database(settings: Settings) -> peewee.Database:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
         db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
     else:
-        db = db_url.connect(pooled_url, max_connections=None, stale_timeout=STALE_CONNECTION_S)
+        db = db_url.connect(pooled_url, max_connections=None, stale_timeout=STALE_CONNECTION_S,
+                            options=postgresql_options(url, settings.busy_timeout_ms))
     db.opened_from_url = url
     database.initialize(db)
     return db
+
+
+def postgresql_options(url: str, busy_timeout_ms: int) -> str:
+    """The session options of a PostgreSQL connection: the URL's own `options`, plus `lock_timeout` as
+    SQLite's busy timeout — a writer waits that long for the writer lock (or a row), then gets
+    "canceling statement due to lock timeout", an OperationalError like SQLite's "database is locked"."""
+    own = db_url.parse(url).get("options", "")
+    return f"{own} -c lock_timeout={int(busy_timeout_ms)}".strip()
 
 
 def is_sqlite() -> bool:
@@ -137,20 +152,46 @@ class WriteLock:
                 pause = min(pause * 2, 0.002)
 
 
+# The PostgreSQL advisory lock every write transaction takes first ("opencode" in ASCII). Held until
+# commit or rollback, so a sequence value drawn under it commits before any drawn after it: a reader
+# tailing `changes` by id never sees id n+1 before id n, and so never skips n (with concurrent
+# writers and no lock, n+1 can commit first). The cost: writes are serialized across every process
+# and machine, as on SQLite — throughput is one short transaction at a time, while reads (most of the
+# traffic) never wait for it. Taken at BEGIN rather than at the first change: a transaction that waited
+# for it while holding row locks could deadlock with the holder.
+WRITER_LOCK_KEY = 0x6F70656E636F6465
+
+_writer = threading.local()
+
+
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
-    """A transaction for writes. On SQLite it takes the write lock up front (BEGIN IMMEDIATE) so two
-    writers queue instead of one failing on a read-to-write lock upgrade."""
-    if not is_sqlite():
-        with database.atomic():
-            yield
-    elif database.in_transaction():
+    """A transaction for writes, which waits for the database's one writer slot up front: on SQLite the
+    write lock (BEGIN IMMEDIATE) so two writers queue instead of one failing on a read-to-write lock
+    upgrade; on PostgreSQL the writer advisory lock."""
+    if database.in_transaction():
         with database.atomic():  # nested: a savepoint inside the transaction that holds the lock
+            if not is_sqlite():
+                hold_writer_lock()  # in case the outer transaction was not a write_transaction
             yield
-    else:
+    elif is_sqlite():
         with (database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), _first_error_kept(),
               database.atomic("IMMEDIATE")):
             yield
+    else:
+        with database.atomic():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+            _writer.holding = True
+            try:
+                yield
+            finally:
+                _writer.holding = False
+
+
+def hold_writer_lock() -> None:
+    """Make sure this transaction holds the writer slot (on SQLite any write transaction does)."""
+    if not is_sqlite() and not getattr(_writer, "holding", False):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 A writer calls `record_change` inside the same transaction as the state change it describes (an
 outbox), so a change is visible in the feed exactly when the data is. Readers page through the feed
-by id with `changes_since`; ids only grow, so `id > last_id` never skips or repeats a change.
+by id with `changes_since`; ids only grow, and they become visible in id order (one writer at a
+time, on SQLite by design, on PostgreSQL through the writer lock), so `id > last_id` never skips or
+repeats a change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import peewee
 
 from shared.clock import now
-from shared.db import database, insert_returning_id, write_transaction
+from shared.db import database, hold_writer_lock, insert_returning_id, write_transaction
 from shared.models import Change, Setting
 
 # The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
@@ -34,6 +36,9 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
         raise ChangeOutsideTransaction(
             f"record_change({topic!r}, {action!r}) must run inside the transaction that makes the change"
         )
+    # On PostgreSQL, ids must commit in order for `id > last_id` readers (see shared.db.WRITER_LOCK_KEY);
+    # inside a write_transaction this costs nothing, the lock is already held.
+    hold_writer_lock()
     # Plain SQL: every write path in the project comes through here, often several times a request.
     return insert_returning_id(
         INSERT_CHANGE, (topic, action, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), now()))
@@ -79,5 +84,5 @@ def prune_changes(older_than_s: float) -> int:
         if newest_pruned is None:
             return 0
         deleted = Change.delete().where(Change.id <= newest_pruned).execute()
-        Setting.insert(key=PRUNED_THROUGH_KEY, value=str(newest_pruned)).on_conflict_replace().execute()
+        Setting.put(PRUNED_THROUGH_KEY, str(newest_pruned))
     return deleted

@@ -450,5 +450,4 @@ def sync_state() -> dict[str, Any]:
 
 
 def save_sync_state(state: Mapping[str, Any]) -> None:
-    Setting.insert(key=SYNC_STATE_KEY, value=json.dumps(dict(state), separators=(",", ":"))) \
-        .on_conflict_replace().execute()
+    Setting.put(SYNC_STATE_KEY, json.dumps(dict(state), separators=(",", ":")))

@@ -145,6 +145,12 @@ class Setting(BaseModel):
     class Meta:
         table_name = "settings"
 
+    @classmethod
+    def put(cls, key: str, value: str | None) -> None:
+        """Insert or overwrite one setting (an upsert both SQLite and PostgreSQL speak; PostgreSQL has no
+        INSERT OR REPLACE)."""
+        cls.insert(key=key, value=value).on_conflict(conflict_target=[cls.key], preserve=[cls.value]).execute()
+
 
 # v2 seed tables ----------------------------------------------------------------------------------------
 

@@ -41,3 +41,13 @@ def test_secrets_stay_out_of_the_settings_repr():
     settings = Settings.from_env({"DASHBOARD_API_KEY": "agent-secret-0123456789",
                                   "DASHBOARD_TOKEN": "dash-secret-0123456789"})
     assert "secret" not in repr(settings)
+
+
+def test_a_postgresql_url_without_the_driver_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "psycopg2" else real_find_spec(name, *args))
+    with pytest.raises(ConfigError, match=r"DATABASE_URL .*pip install -e '\.\[postgres\]'"):
+        Settings.from_env({"DATABASE_URL": "postgresql://dashboard@db.internal/dashboard"})

@@ -5,6 +5,13 @@ data_version` (which moves only when another connection commits) and reads `chan
 Because every writer — any gunicorn worker, the Temporal worker, the cron job — commits to the same
 database, every change reaches every stream in every process.
 
+On PostgreSQL there is no data_version: the poller runs the feed query itself every tick (`id > n`
+on the primary key, an index probe that finds nothing most of the time), i.e. 20 small queries a
+second per process at the default 50 ms. LISTEN/NOTIFY would save those, but it needs a connection
+held open per process outside the pool, a NOTIFY in every writer, and still the id query to catch
+up after a dropped connection; the ids it tails are safe to tail because writers commit in id order
+(shared.db.WRITER_LOCK_KEY).
+
 Each stream is a `Subscription` with a bounded queue. A stream that cannot keep up is marked
 overflowed and ends cleanly; its browser reconnects with Last-Event-ID and loses nothing. The poller
 thread starts with the first subscriber and stops after a while with none.
@@ -128,7 +135,7 @@ class FeedHub:
 
     def _data_version(self) -> int | None:
         if not is_sqlite():
-            return None  # elsewhere, read the feed every tick (an indexed id > n query)
+            return None  # PostgreSQL: read the feed every tick (an indexed id > n query)
         return database.execute_sql("PRAGMA data_version").fetchone()[0]
 
     def _poll_once(self) -> None:
