@@ -10,8 +10,9 @@ import pytest
 import responses
 
 from functions.linear_sync.__main__ import main
-from functions.linear_sync.lock import lock_path, sync_lock
+from functions.linear_sync.lock import SyncAlreadyRunning, lock_path, new_sync_lock, sync_lock
 from shared.models import LinearIssue
+from tests.databases import ON_POSTGRES, only_on_sqlite
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_URL, STATES, issue_node, project_node, state_node
 from tests.processes import REPO
@@ -71,6 +72,7 @@ def test_a_bad_setting_exits_2(env, monkeypatch, capsys):
     assert "LINEAR_API_URL" in capsys.readouterr().err
 
 
+@only_on_sqlite("the lock file sits beside a SQLite file; PostgreSQL's sync lock is an advisory lock")
 def test_the_lock_sits_beside_the_database_file(settings):
     assert str(lock_path(settings)) == settings.database_url.removeprefix("sqlite:///") + ".linear-sync.lock"
 
@@ -86,3 +88,23 @@ def test_the_real_command_syncs_from_a_stand_in_linear(settings, db):
     assert completed.stdout.startswith("linear sync (full): 2 requests, 300 issues read (300 new")
     assert len(completed.stdout.strip().splitlines()) == 1
     assert LinearIssue.select().count() == 300
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: its sync lock is an advisory lock, for every machine")
+def test_on_postgresql_the_lock_is_the_databases_and_dies_with_its_holder(settings):
+    # Another process (on this machine or another) holds the lock, then is killed mid-sync.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from shared.config import Settings;"
+         " from functions.linear_sync.lock import new_sync_lock;"
+         " lock = new_sync_lock(Settings(database_url=sys.argv[1])); lock.acquire();"
+         " print('held', flush=True); time.sleep(60)",
+         settings.database_url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SyncAlreadyRunning):
+            new_sync_lock(settings).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with sync_lock(settings):  # the server let go of a dead holder's lock: the next sync runs
+        pass

@@ -7,7 +7,7 @@ import falcon
 
 from functions.linear_sync.background import BackgroundSync
 from functions.linear_sync.graphql_client import LinearClient
-from functions.linear_sync.lock import SyncLock
+from functions.linear_sync.lock import new_sync_lock
 from functions.linear_sync.resources import ProjectsResource, StatesResource, SyncResource
 from shared.config import Settings
 from shared.linear_oauth import linear_available
@@ -40,5 +40,5 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/linear/states", StatesResource(configured))
     app.add_route("/api/linear/sync", SyncResource(
         configured, settings.max_body_bytes, interactive_client, BackgroundSync(settings, sync_client),
-        lambda: SyncLock(settings)))
+        lambda: new_sync_lock(settings)))
     return app

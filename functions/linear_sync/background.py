@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 
 from functions.linear_sync.graphql_client import LinearClient, LinearError
-from functions.linear_sync.lock import SyncLock
+from functions.linear_sync.lock import SyncLock, new_sync_lock
 from functions.linear_sync.sync import run_sync
 from shared.config import Settings
 from shared.db import database
@@ -28,7 +28,7 @@ class BackgroundSync:
 
     def start(self, full: bool) -> None:
         """Start a sync in a thread; SyncAlreadyRunning when another sync holds the lock."""
-        lock = SyncLock(self.settings)
+        lock = new_sync_lock(self.settings)
         lock.acquire()
         thread = threading.Thread(target=self._run, args=(lock, full), name="linear-sync", daemon=True)
         self.last_thread = thread
