@@ -1,11 +1,12 @@
 # The two commands: `make run` serves everything, `make test` runs the tests.
-# Both create and use the local virtual environment .venv themselves.
+# Both create and use the local virtual environment .venv themselves. `make test-postgres` runs the
+# tests again on a throwaway PostgreSQL server (needs its binaries: apt-get install postgresql).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-postgres bench lint clean
 
 run: $(VENV)/.installed-run
 	$(BIN)/python -m deploy.run
@@ -13,6 +14,9 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-postgres
+	tests/with_postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-run
 	-$(BIN)/python bench/ingest.py
@@ -33,6 +37,10 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
+
+$(VENV)/.installed-postgres: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

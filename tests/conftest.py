@@ -1,4 +1,5 @@
-"""Fixtures that build real things: a real SQLite file, migrated, and the real apps over it."""
+"""Fixtures that build real things: a real database (a SQLite file, or PostgreSQL with TEST_DATABASE_URL),
+migrated, and the real apps over it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,40 @@ from deploy import mount
 from shared.config import Settings
 from shared.db import database, open_database
 from shared.migrations import migrate
+from tests.databases import ON_POSTGRES, TEST_DATABASE_URL, PostgresDatabases, close_pool, database_url_in
 from tests.support import API_KEY, DASHBOARD_TOKEN
 
 
+@pytest.fixture(scope="session")
+def postgres_databases():
+    """On PostgreSQL, what creates each test's database (see tests/databases.py); None on SQLite."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    databases = PostgresDatabases(TEST_DATABASE_URL)
+    yield databases
+    databases.drop_all()
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def database_url(tmp_path, postgres_databases) -> str:
+    url = database_url_in(tmp_path, postgres_databases)
+    yield url
+    close_pool(url)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path, postgres_databases) -> str:
+    """A database no migration has touched (on SQLite, a file that does not exist yet)."""
+    url = database_url_in(tmp_path, postgres_databases, name="empty.db", migrated=False)
+    yield url
+    close_pool(url)
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'dashboard.db'}",
+        database_url=database_url,
         api_key=API_KEY,
         dashboard_token=DASHBOARD_TOKEN,
         max_body_bytes=256 * 1024,

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,7 +112,8 @@ def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int
                    capture_output=True)
     # The log goes to a file, not a pipe: nobody reads a pipe while the test runs, and a full one
     # would block gunicorn mid-request.
-    log_path = Path(database_url.removeprefix("sqlite:///")).with_suffix(".gunicorn.log")
+    log_path = (Path(database_url.removeprefix("sqlite:///")).with_suffix(".gunicorn.log")
+                if database_url.startswith("sqlite:") else Path(tempfile.mkdtemp()) / "gunicorn.log")
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
                                    cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)

@@ -10,9 +10,9 @@ from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 EVENTS_PER_THREAD = 60
 
 
-def test_events_posted_from_two_threads_at_once_are_all_read_back(tmp_path):
+def test_events_posted_from_two_threads_at_once_are_all_read_back(database_url):
     env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
-    with gunicorn(f"sqlite:///{tmp_path / 'dashboard.db'}", env) as server:
+    with gunicorn(database_url, env) as server:
         statuses: list[int] = []
 
         def post_events(thread: int) -> None:

@@ -142,12 +142,12 @@ def get(port: int, path: str) -> tuple[int, dict | None]:
         connection.close()
 
 
-def test_make_run_serves_syncs_linear_and_stops_cleanly_on_sigterm(tmp_path):
+def test_make_run_serves_syncs_linear_and_stops_cleanly_on_sigterm(tmp_path, database_url):
     fake = FakeLinear(states=[state_node(state) for state in STATES], projects=[project_node()],
                       issues=[issue_node(f"issue-{n}", number=n) for n in range(1, 21)], api_key=LINEAR_API_KEY)
     port = free_port()
     with fake.serve() as url, (tmp_path / "run.log").open("wb") as log:
-        env = os.environ | {"DATABASE_URL": f"sqlite:///{tmp_path / 'dashboard.db'}", "DASHBOARD_PORT": str(port),
+        env = os.environ | {"DATABASE_URL": database_url, "DASHBOARD_PORT": str(port),
                             "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "DASHBOARD_WORKERS": "1",
                             "LINEAR_API_KEY": LINEAR_API_KEY, "LINEAR_API_URL": url, "LINEAR_SYNC_INTERVAL_S": "5",
                             "TEMPORAL_ADDRESS": "off"}

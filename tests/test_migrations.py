@@ -11,6 +11,7 @@ from shared import migrations
 from shared.db import database, open_database
 from shared.migrations import LATEST_VERSION, MIGRATIONS, V1_SCHEMA, V2_SCHEMA, Migration, current_version, migrate
 from shared.models import ALL_MODELS, Agent, AgentTask, Message, Session, Setting, Todo
+from tests.databases import ON_POSTGRES, only_on_sqlite
 
 SEED_TABLES = {"agents", "agent_tasks", "linear_projects", "linear_issues", "linear_workflow_states",
                "alert_rules", "users", "auth_sessions"}
@@ -55,14 +56,20 @@ def test_foreign_keys_are_enforced(db):
         AgentTask.create(id="t", agent_id="nobody", title="orphan")
 
 
+@only_on_sqlite("WAL, the busy timeout and synchronous are SQLite pragmas")
 def test_connections_use_wal_and_a_busy_timeout(db):
     assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 5000
     assert database.execute_sql("PRAGMA synchronous").fetchone()[0] == 1
 
 
-def test_upgrading_from_the_previous_version_keeps_rows(settings):
-    open_database(settings)
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: its connections' lock timeout")
+def test_postgresql_connections_wait_the_busy_timeout_for_locks(db):
+    assert database.execute_sql("SHOW lock_timeout").fetchone()[0] == "5s"
+
+
+def test_upgrading_from_the_previous_version_keeps_rows(settings, empty_database_url):
+    open_database(settings.with_overrides(database_url=empty_database_url))
     assert migrate(target=VERSIONS[-2]) == VERSIONS[:-1]
     database.execute_sql("INSERT INTO sessions (id, name) VALUES ('ses_old', 'Before the upgrade')")
     database.execute_sql("INSERT INTO messages (type, content) VALUES ('custom', 'kept')")
@@ -75,6 +82,7 @@ def test_upgrading_from_the_previous_version_keeps_rows(settings):
     database.close()
 
 
+@only_on_sqlite("the TypeScript dashboard only ever wrote SQLite files")
 def test_a_database_left_by_the_typescript_dashboard_is_upgraded_in_place(tmp_path, settings):
     # The original app created its tables itself and kept no version: build such a file by hand.
     path = tmp_path / "legacy.db"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +9,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from functions.sse.tokens import SALT
+from tests.databases import database_url_in, run_sql
 from tests.processes import gunicorn
 from tests.sse_client import Stream
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
@@ -20,12 +20,12 @@ EVENTS = 40
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sse") / "dashboard.db"
+def server(tmp_path_factory, postgres_databases):
+    url = database_url_in(tmp_path_factory.mktemp("sse"), postgres_databases)
     env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "DASHBOARD_SECRET_KEY": SECRET,
            "SSE_HEARTBEAT_S": "1"}
-    with gunicorn(f"sqlite:///{path}", env, workers=2) as running:
-        running.database_path = path
+    with gunicorn(url, env, workers=2) as running:
+        running.database_url = url
         post_heartbeats(running, 1, "register")  # from now on each heartbeat is exactly one change
         yield running
 
@@ -38,8 +38,8 @@ def post_heartbeats(server, count, prefix):
 
 
 def change_ids(server, after=0):
-    with sqlite3.connect(server.database_path) as connection:
-        return [row[0] for row in connection.execute("SELECT id FROM changes WHERE id > ? ORDER BY id", (after,))]
+    rows = run_sql(server.database_url, f"SELECT id FROM changes WHERE id > {int(after)} ORDER BY id")
+    return [row[0] for row in rows]
 
 
 def latest_id(server):
@@ -98,9 +98,8 @@ def test_changes_from_a_writer_outside_gunicorn_reach_the_stream(server):
     reader = ThreadPoolExecutor(max_workers=1).submit(collect, stream, 1)
     time.sleep(0.3)
     # Another process (the Temporal worker, the cron job) writes to the same database.
-    with sqlite3.connect(server.database_path) as connection:
-        connection.execute("INSERT INTO changes (topic, action, payload, created_at) "
-                           "VALUES ('linear.issue', 'updated', '{}', 0)")
+    run_sql(server.database_url, "INSERT INTO changes (topic, action, payload, created_at) "
+                                 "VALUES ('linear.issue', 'updated', '{}', 0)")
     (received,) = reader.result(timeout=30)
     stream.close()
     assert received == latest_id(server)
