@@ -249,7 +249,13 @@ def insert_returning_id(statement: str, params: Sequence[Any] = ()) -> int:
 
 def execute_many(statement: str, rows: Iterable[Sequence[Any]]) -> None:
     with peewee.__exception_wrapper__:
-        database.cursor().executemany(statement if is_sqlite() else _with_format_placeholders(statement), rows)
+        if is_sqlite():
+            database.cursor().executemany(statement, rows)
+        else:
+            # psycopg2's executemany is one round trip per row; execute_batch sends them 100 at a time.
+            from psycopg2.extras import execute_batch
+
+            execute_batch(database.cursor(), _with_format_placeholders(statement), list(rows), page_size=100)
 
 
 @functools.cache

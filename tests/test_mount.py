@@ -8,6 +8,8 @@ from falcon import testing
 
 from shared.migrations import LATEST_VERSION
 from shared.webapp import function_app
+from tests.databases import ON_POSTGRES
+from tests.processes import free_port
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 
@@ -58,13 +60,26 @@ def test_health_reports_temporal_unreachable_but_stays_200(tmp_path, settings, d
     assert "unavailable" in temporal["error"]
 
 
-def test_health_is_503_when_the_schema_is_missing(tmp_path, settings):
+def test_health_is_503_when_the_schema_is_missing(settings, empty_database_url):
     from deploy import mount
 
-    empty = settings.with_overrides(database_url=f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    empty = settings.with_overrides(database_url=empty_database_url)
     response = testing.TestClient(mount.create_app(empty)).simulate_get("/api/health")
     assert response.status_code == 503
     assert response.json["database"]["ok"] is False
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: a database server that does not answer")
+def test_a_postgresql_server_that_does_not_answer_is_503(settings):
+    from deploy import mount
+
+    gone = settings.with_overrides(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/dashboard")
+    client = testing.TestClient(mount.create_app(gone))
+    assert_canonical_error(client.simulate_get("/api/todos", headers=DASHBOARD), 503, "database_unavailable")
+    assert_canonical_error(client.simulate_post("/api/events", json=event("agent.heartbeat", {"id": "a"}),
+                                                headers=AGENT), 503, "database_unavailable")
+    # Health too (in the error shape: not even a connection to report on).
+    assert_canonical_error(client.simulate_get("/api/health"), 503, "database_unavailable")
 
 
 class Exploding:
