@@ -34,6 +34,8 @@ def database_url(tmp_path, postgres_databases) -> str:
     url = database_url_in(tmp_path, postgres_databases)
     yield url
     close_pool(url)
+    if postgres_databases is not None:
+        postgres_databases.release(url)
 
 
 @pytest.fixture
