@@ -97,9 +97,16 @@ def unavailable_reason(error: Exception) -> tuple[str, int]:
     return "The database is unavailable; retry shortly.", 1
 
 
+# What psycopg2 raises for a text value with a NUL character, which PostgreSQL's text type cannot hold
+# (SQLite's can). The input is at fault, not the server; the write it was part of is rolled back.
+POSTGRESQL_NUL_MESSAGE = "cannot contain NUL (0x00) characters"
+
+
 def _handle_unexpected(req, resp, ex, params) -> None:
     if isinstance(ex, falcon.HTTPError):  # Falcon's own errors keep their status
         raise ex
+    if isinstance(ex, ValueError) and POSTGRESQL_NUL_MESSAGE in str(ex):
+        raise ApiError(422, "unprocessable", "Text may not contain NUL (\\u0000) characters.")
     log.exception("unhandled error on %s %s", req.method, req.path)
     raise ApiError(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
