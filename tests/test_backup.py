@@ -14,7 +14,10 @@ import pytest
 
 from shared import backup
 from shared.migrations import LATEST_VERSION
+from tests.databases import only_on_sqlite
 from tests.processes import REPO
+
+pytestmark = only_on_sqlite("the backup uses SQLite's backup API; PostgreSQL is backed up with pg_dump")
 
 ROWS = 40_000
 

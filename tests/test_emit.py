@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from shared import emit
+from tests.databases import database_url_in
 from tests.flaky_proxy import FlakyProxy
 from tests.processes import REPO, free_port, gunicorn
 from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN
@@ -19,9 +20,9 @@ WRONG_KEY = "not-the-agent-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    database = tmp_path_factory.mktemp("emit") / "dashboard.db"
-    with gunicorn(f"sqlite:///{database}", {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}) as s:
+def server(tmp_path_factory, postgres_databases):
+    database = database_url_in(tmp_path_factory.mktemp("emit"), postgres_databases)
+    with gunicorn(database, {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}) as s:
         yield s
 
 

@@ -6,7 +6,6 @@ reports errors with HTTP 200 and an `error` field)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import itsdangerous.timed
@@ -21,6 +20,7 @@ from shared.auth import SESSION_COOKIE, digest
 from shared.config import Settings
 from shared.logs import configured_secrets
 from shared.models import AuthSession, User
+from tests.database_rows import stored_bytes
 from tests.support import assert_canonical_error
 
 CLIENT_ID = "Ov23liAbCdEf01234567"
@@ -107,7 +107,7 @@ def test_an_allowed_user_is_signed_in_and_sent_home(client, settings):
     me = client.simulate_get("/api/auth/me", cookies={SESSION_COOKIE: session_cookie.value}).json["user"]
     assert me["login"] == "octocat" and me["avatar_url"] == OCTOCAT["avatar_url"] and me["last_login"]
     # GitHub's token was used once and kept nowhere.
-    assert GITHUB_TOKEN.encode() not in Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
+    assert GITHUB_TOKEN.encode() not in stored_bytes(settings.database_url)
 
 
 @responses.activate

@@ -8,7 +8,6 @@ API is tests/fake_linear.py, which refuses any other Authorization than the one 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import itsdangerous
@@ -28,6 +27,7 @@ from shared.config import Settings
 from shared.encryption import decrypt, fernet_key
 from shared.logs import configured_secrets
 from shared.models import Change, LinearIssue, LinearOAuthToken
+from tests.database_rows import stored_bytes
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_URL, STATES, issue_node, project_node, state_node
 from tests.support import DASHBOARD_TOKEN, assert_canonical_error
@@ -92,9 +92,8 @@ def connect(client, browser):
 
 
 def database_bytes(settings) -> bytes:
-    """Every byte SQLite keeps for the database: the file, and its write-ahead log (WAL mode)."""
-    path = Path(settings.database_url.removeprefix("sqlite:///"))
-    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+    """Everything the database keeps (tests/database_rows.py)."""
+    return stored_bytes(settings.database_url)
 
 
 def linear_world(authorization: str) -> FakeLinear:

@@ -67,7 +67,7 @@ def linear(db):
 
 
 def issue_changes() -> list[Change]:
-    return list(Change.select().where(Change.topic == "linear.issue"))
+    return list(Change.select().where(Change.topic == "linear.issue").order_by(Change.id))
 
 
 def test_a_first_sync_is_full_and_pages_every_connection_in_few_requests(linear, client):

@@ -151,9 +151,9 @@ def test_extra_fields_become_json_fields():
         "time": "t", "level": "INFO", "logger": "job", "message": "done", "pid": os.getpid(), "rows": 3}
 
 
-def test_real_gunicorn_returns_the_request_id_and_writes_json_lines(tmp_path):
+def test_real_gunicorn_returns_the_request_id_and_writes_json_lines(database_url):
     env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
-    with gunicorn(f"sqlite:///{tmp_path / 'dashboard.db'}", env, workers=1) as server:
+    with gunicorn(database_url, env, workers=1) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         connection.request("GET", f"/api/stream?token={STREAM_TOKEN}", headers={"X-Request-Id": "gunicorn-1"})
         stream = connection.getresponse()

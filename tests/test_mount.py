@@ -78,8 +78,20 @@ def test_a_postgresql_server_that_does_not_answer_is_503(settings):
     assert_canonical_error(client.simulate_get("/api/todos", headers=DASHBOARD), 503, "database_unavailable")
     assert_canonical_error(client.simulate_post("/api/events", json=event("agent.heartbeat", {"id": "a"}),
                                                 headers=AGENT), 503, "database_unavailable")
-    # Health too (in the error shape: not even a connection to report on).
-    assert_canonical_error(client.simulate_get("/api/health"), 503, "database_unavailable")
+    health = client.simulate_get("/api/health")
+    assert health.status_code == 503 and health.json["database"]["ok"] is False
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: its text cannot hold NUL, SQLite's can")
+def test_text_with_a_nul_character_is_422_on_postgresql_and_writes_nothing(mounted_client):
+    from shared.models import InboundEvent
+
+    posted = mounted_client.simulate_post("/api/events", json=event("agent.heartbeat", {"id": "a"}, id="evt\u0000"),
+                                          headers=AGENT)
+    assert_canonical_error(posted, 422, "unprocessable")
+    assert InboundEvent.select().count() == 0
+    read = mounted_client.simulate_get("/api/agent/a%00b/tasks", headers=DASHBOARD)
+    assert_canonical_error(read, 422, "unprocessable")
 
 
 class Exploding:

@@ -19,11 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.database_rows import changed_tables, row_counts
+from tests.databases import only_on_sqlite
 from tests.processes import Answer, gunicorn
 from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error
 from tests.write_requests import SUCCESS_STATUSES, one_of_each_write
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability,
+              only_on_sqlite("another process holds SQLite's lock on the file; PostgreSQL's writer lock is "
+                             "tests/test_write_transactions.py's")]
 
 BUSY_TIMEOUT_S = 1.0
 # The busy timeout bounds the whole wait, also for a write that first queued behind another request of
