@@ -41,6 +41,7 @@ class Settings:
     sse_max_stream_s: float = 0.0  # 0: a stream stays open until the client leaves
     stream_token_ttl_s: int = 300
     feed_retention_days: float = 7.0
+    record_retention_days: float = 30.0
     # Linear: a personal API key or an OAuth access token for the GraphQL API, and the webhook's
     # signing secret. Without them the Linear routes answer 503 and the sync job does nothing.
     linear_api_key: str | None = field(default=None, repr=False)
@@ -101,6 +102,7 @@ class Settings:
             sse_max_stream_s=_number(env, "SSE_MAX_STREAM_S", cls.sse_max_stream_s, minimum=0),
             stream_token_ttl_s=_integer(env, "STREAM_TOKEN_TTL_S", cls.stream_token_ttl_s, minimum=1),
             feed_retention_days=_number(env, "FEED_RETENTION_DAYS", cls.feed_retention_days, minimum=0.001),
+            record_retention_days=_number(env, "RECORD_RETENTION_DAYS", cls.record_retention_days, minimum=1),
             linear_api_key=_secret(env, "LINEAR_API_KEY"),
             linear_oauth_token=_secret(env, "LINEAR_OAUTH_TOKEN"),
             linear_webhook_secret=_secret(env, "LINEAR_WEBHOOK_SECRET"),
