@@ -179,9 +179,19 @@ def close_pool(url: str) -> None:
 
     current = database.obj
     if current is not None and getattr(current, "opened_from_url", None) == url:
-        if hasattr(current, "close_all"):
-            current.close_all()
+        close_connections()
         current.opened_from_url = None
+
+
+def close_connections() -> None:
+    """Close this thread's connection and the pool's idle ones. Never `close_all()`: a connection that a
+    background thread (an SSE poller or commit watch winding down) is using must stay with it — closing a
+    SQLite connection under a running statement crashes the interpreter."""
+    from shared.db import database
+
+    database.obj.close()
+    if hasattr(database.obj, "close_idle"):
+        database.obj.close_idle()
 
 
 def run_sql(url: str, statement: str) -> list[tuple]:

@@ -14,7 +14,7 @@ from deploy import health, mount
 from shared import linear_cache
 from shared.db import database, execute, write_transaction
 from shared.migrations import LATEST_VERSION
-from tests.databases import only_on_sqlite
+from tests.databases import close_connections, only_on_sqlite
 from tests.support import AGENT, API_KEY, DASHBOARD_TOKEN, event
 
 
@@ -48,7 +48,7 @@ def test_linear_reports_the_age_and_result_of_the_last_sync(settings, db):
 @only_on_sqlite("overwrites the SQLite file")
 def test_an_unreadable_database_file_is_503_with_each_dependency_said(settings, db, mounted_client):
     assert mounted_client.simulate_get("/api/health").status_code == 200
-    database.obj.close_all()
+    close_connections()
     with open(database_file(settings), "r+b") as file:
         file.write(b"this is no SQLite database at all" * 4)
     response = mounted_client.simulate_get("/api/health")
@@ -63,11 +63,11 @@ def test_an_unreadable_database_file_is_503_with_each_dependency_said(settings, 
 @only_on_sqlite("holds SQLite's file in exclusive locking mode")
 def test_a_database_locked_past_the_busy_timeout_is_503_then_200_once_released(settings, db):
     impatient = settings.with_overrides(busy_timeout_ms=300)
-    database.obj.close_all()
+    close_connections()
     database.initialize(None)  # a fresh database object, with the short busy timeout
     client = testing.TestClient(mount.create_app(impatient))
     assert client.simulate_get("/api/health").status_code == 200
-    database.obj.close_all()
+    close_connections()
     holder = sqlite3.connect(database_file(settings), isolation_level=None)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")  # nobody else may even read, as during a long exclusive write
