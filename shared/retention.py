@@ -38,11 +38,10 @@ def main() -> int:
         kept = Change.select().count()
         removed = prune_records(settings)
     report("feed-retention",
-           f"feed retention: pruned {pruned} changes older than {settings.feed_retention_days:g} days; {kept} kept")
-    report("feed-retention",
-           f"record retention: removed {removed['inbound_events']} raw events and "
-           f"{removed['webhook_deliveries']} webhook deliveries older than {settings.record_retention_days:g} "
-           f"days, {removed['auth_sessions']} ended sessions, {removed['sign_in_failures']} old failed sign-ins")
+           f"feed retention: pruned {pruned} changes older than {settings.feed_retention_days:g} days; {kept} kept; "
+           f"removed {removed['inbound_events']} raw events and {removed['webhook_deliveries']} webhook deliveries "
+           f"older than {settings.record_retention_days:g} days, {removed['auth_sessions']} ended sessions, "
+           f"{removed['sign_in_failures']} old failed sign-ins")
     return 0
 
 

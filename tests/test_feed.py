@@ -67,5 +67,4 @@ def test_the_retention_job_prunes_by_the_configured_age(db, settings, monkeypatc
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("FEED_RETENTION_DAYS", "1")
     assert retention.main() == 0
-    first_line = capsys.readouterr().out.splitlines()[0]
-    assert first_line == "feed retention: pruned 1 changes older than 1 days; 1 kept"
+    assert capsys.readouterr().out.startswith("feed retention: pruned 1 changes older than 1 days; 1 kept;")
