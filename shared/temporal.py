@@ -232,3 +232,15 @@ def temporal_health(settings: Settings) -> dict[str, Any]:
     except (TemporalUnavailable, RPCError) as error:
         body |= {"reachable": False, "error": str(error)}
     return body
+
+
+def exit_without_finalizing(code: int) -> None:
+    """End a command that used a Temporal client, skipping the interpreter's finalization.
+
+    The client's Rust runtime keeps native threads that may call back into Python while the interpreter
+    shuts down, which aborts it ("PyGILState_Release: thread state must be current", temporalio/sdk-python
+    #300): a worker that stopped cleanly would exit with SIGABRT. Our work is done and flushed by then."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

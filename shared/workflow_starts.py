@@ -10,7 +10,6 @@ Temporal answers, so no task is left unmonitored.
 from __future__ import annotations
 
 import logging
-import sys
 
 from shared.clock import iso_from_unix, now
 from shared.config import Settings, settings_for_command
@@ -18,7 +17,12 @@ from shared.db import database, execute, open_database, write_transaction
 from shared.feed import record_change
 from shared.logs import configure_logging, report
 from shared.task_workflow import FINISHED, task_workflow_id
-from shared.temporal import TemporalUnavailable, signal_task_workflow, start_task_workflows
+from shared.temporal import (
+    TemporalUnavailable,
+    exit_without_finalizing,
+    signal_task_workflow,
+    start_task_workflows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,4 +103,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_finalizing(main())

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from shared.config import Settings, settings_for_command
 from shared.db import open_database
 from shared.logs import configure_logging
+from shared.temporal import exit_without_finalizing
 from worker.activities import TaskActivities
 from worker.workflows import AgentTaskWorkflow
 
@@ -79,4 +80,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_finalizing(main())
