@@ -40,11 +40,7 @@ class GitHubSignInResource:
         self.require_configured()
         if error := req.get_param("error"):
             raise refused_by_github(error, req.get_param("error_description"))
-        oauth_state.finish(self.settings, PROVIDER, req, resp)
-        code = req.get_param("code")
-        if not code:
-            raise ApiError(400, "bad_request", "The callback carries no code; start again at "
-                           "/api/auth/github/login.", field="code")
+        code = oauth_state.finish(self.settings, PROVIDER, req, resp)
         profile = github.fetch_user(self.http, github.exchange_code(self.http, self.settings, code))
         self.require_allowed(profile["login"])
         with write_transaction():

@@ -52,11 +52,7 @@ class LinearConnectionResource:
                 raise ApiError(403, "linear_denied", "You declined to connect Linear; nothing was changed.")
             raise ApiError(400, "linear_refused", f"Linear refused the connection ({error}): "
                            f"{req.get_param('error_description') or 'no reason given'}.")
-        oauth_state.finish(self.settings, PROVIDER, req, resp)
-        code = req.get_param("code")
-        if not code:
-            raise ApiError(400, "bad_request", "The callback carries no code; start again at "
-                           "/api/auth/linear/login.", field="code")
+        code = oauth_state.finish(self.settings, PROVIDER, req, resp)
         try:
             tokens = linear_oauth.exchange_code(self.http, self.settings, code)
         except linear_oauth.LinearOAuthError as failure:

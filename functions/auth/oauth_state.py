@@ -41,8 +41,9 @@ def begin(settings: Settings, provider: str, req: falcon.Request, resp: falcon.R
     return state
 
 
-def finish(settings: Settings, provider: str, req: falcon.Request, resp: falcon.Response) -> None:
-    """Raise 400 unless the callback's `state` is one we issued to this browser, minutes ago."""
+def finish(settings: Settings, provider: str, req: falcon.Request, resp: falcon.Response) -> str:
+    """The callback's authorization code; 400 unless the callback's `state` is one we issued to this
+    browser, minutes ago, and it carries a code."""
     state = req.get_param("state")
     resp.unset_cookie(state_cookie(provider), path=COOKIE_PATH)
     restart = f"start again at /api/auth/{provider}/login"
@@ -62,3 +63,7 @@ def finish(settings: Settings, provider: str, req: falcon.Request, resp: falcon.
         raise ApiError(400, "invalid_state", "This sign-in was started in another browser (or cookies are off, "
                        "or DASHBOARD_PUBLIC_URL is not the address you opened the dashboard at); "
                        f"{restart}.", field="state")
+    code = req.get_param("code")
+    if not code:
+        raise ApiError(400, "bad_request", f"The callback carries no code; {restart}.", field="code")
+    return code
