@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from functions.events.contract import Event
-from functions.events.projections import as_json, project
+from functions.events.event import Event
+from functions.events.kinds import KINDS
+from functions.events.projections import as_json
 from shared.clock import now as clock_now
 from shared.db import execute, execute_many, write_transaction
 
@@ -50,8 +51,9 @@ def ingest(events: list[Event]) -> IngestResult:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in fresh])
         for event in fresh:
-            project(event, now)
-            if not event.known:
+            if event.known:
+                KINDS[event.type].project(event, now)
+            else:
                 result.unknown += 1
                 if event.type not in result.unknown_types:
                     result.unknown_types.append(event.type)

@@ -1,23 +1,16 @@
 """The events function's part of the OpenAPI document: ingest and the session/message/todo reads.
 
-The event kinds' `data` schemas are made from the ingest contract's own rules (`contract.KINDS`), so
-the document says exactly what `parse_events` accepts.
+Each event kind's `data` schema comes from the registry (`kinds.KINDS`), made from the same rules
+ingest checks, so the document says exactly what `parse_events` accepts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from functions.events.contract import (
-    KINDS,
-    MAX_BATCH,
-    MAX_EPOCH_MS,
-    MAX_ID_LENGTH,
-    NUMBER,
-    TODO_RULES,
-    TODO_STATUSES,
-    Rule,
-)
+from functions.events.contract import MAX_BATCH, MAX_ID_LENGTH
+from functions.events.event import MAX_EPOCH_MS
+from functions.events.kinds import KINDS, TODO_STATUSES
 from functions.events.resources import MAX_MARKED_READ
 from shared.db import MAX_INTEGER
 from shared.openapi import (
@@ -42,54 +35,8 @@ from shared.openapi import (
     query_param,
     ref,
 )
-from shared.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES
 
 TAG = "events"
-JSON_TYPES = {str: "string", dict: "object", list: "array"}
-
-
-def rule_schema(rule: Rule) -> Schema:
-    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
-    schema: Schema = {"type": "number"} if kinds == NUMBER else {"type": JSON_TYPES[kinds[0]]}
-    if rule.kind is dict:
-        schema |= {"properties": {}, "required": []}
-    if rule.choices is not None:
-        schema["enum"] = sorted(rule.choices)
-    elif rule.kind is str and rule.required:
-        schema["minLength"] = 1
-    return schema if rule.required else {**schema, "type": [schema["type"], "null"]}
-
-
-def data_schema(rules: tuple[Rule, ...]) -> Schema:
-    """The nested object the rules' dotted paths describe; other properties are kept as sent."""
-    root: Schema = {"type": "object", "properties": {}, "required": []}
-    for rule in rules:
-        *parents, name = rule.path.split(".")
-        node = root
-        for parent in parents:
-            node = node["properties"].setdefault(parent, {"type": "object", "properties": {}, "required": []})
-        node["properties"][name] = rule_schema(rule)
-        if rule.required:
-            node["required"].append(name)
-    return root
-
-
-def todo_list_schema() -> Schema:
-    return {"type": "array", "items": data_schema(TODO_RULES)}
-
-
-def question_schema() -> Schema:
-    """`task.updated`'s `question` (shared/questions.parse_question)."""
-    return {"type": ["object", "null"], "additionalProperties": False, "required": ["type", "text"],
-            "description": "only with status blocked: a question for a person, answered on the task's unblock "
-                           "and delivered to the agent's inbox",
-            "properties": {
-                "type": {"enum": list(QUESTION_TYPES)},
-                "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S"},
-                "choices": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_CHOICES, "uniqueItems": True,
-                            "items": {"type": "string", "minLength": 1, "maxLength": MAX_CHOICE, "pattern": r"\S"},
-                            "description": "type choice only, and required there"},
-                "timeout_s": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_S}}}
 
 
 def event_schema(kind: str | None) -> Schema:
@@ -100,11 +47,7 @@ def event_schema(kind: str | None) -> Schema:
         data: Schema = {"type": "object"}
     else:
         type_schema = {"const": kind}
-        data = data_schema(KINDS[kind])
-        if kind == "todo.updated":
-            data["properties"]["todos"] = todo_list_schema()
-        if kind == "task.updated":
-            data["properties"]["question"] = question_schema()
+        data = KINDS[kind].schema
     return obj({
         "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
                "description": "chosen by the sender; a repeated id is acknowledged and applied once"},

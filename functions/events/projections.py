@@ -1,7 +1,7 @@
 """Projecting accepted events into the tables the dashboard reads, recording a change for each.
 
 `project(event, now)` runs inside the request's write transaction; anything it raises rolls the
-whole batch back. Each kind has one function; the table `PROJECTIONS` maps kinds to them.
+whole batch back. Each kind has one function; the registry (`kinds.KINDS`) names each kind's.
 
 This is the ingest hot path, so it speaks plain SQL (`shared.db.execute`): peewee's query builder
 costs about ten times what SQLite needs to run these statements. Reads for the API stay in peewee.
@@ -10,10 +10,9 @@ costs about ten times what SQLite needs to run these statements. Reads for the A
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-from functions.events.contract import Event, lookup, ms_to_unix
+from functions.events.event import Event, lookup, ms_to_unix
 from shared.clock import iso_from_unix
 from shared.db import execute, insert_returning_id
 from shared.errors import invalid
@@ -21,12 +20,6 @@ from shared.feed import record_change
 from shared.models import Agent, AgentTask, Message, Session, Todo
 from shared.questions import ask, parse_question
 from shared.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
-
-
-def project(event: Event, now: int) -> None:
-    projection = PROJECTIONS.get(event.type)
-    if projection is not None:
-        projection(event, now)
 
 
 def scalar(statement: str, params: tuple) -> Any:
@@ -325,30 +318,3 @@ def question_text(event: Event) -> str:
         return f"Question: {question}" if isinstance(question, str) else "Question asked"
     what = data.get("title") or data.get("permission") or data.get("type")
     return f"Permission requested: {what}" if isinstance(what, str) else "Permission requested"
-
-
-PROJECTIONS: dict[str, Callable[[Event, int], None]] = {
-    "session.created": session_upserted,
-    "session.updated": session_upserted,
-    "session.deleted": session_deleted,
-    "session.idle": session_idle,
-    "session.error": session_error,
-    "session.status": session_status,
-    "message.updated": message_updated,
-    "message.removed": message_removed,
-    "message.part.updated": message_part_updated,
-    "todo.updated": todo_updated,
-    "tool.execute.before": tool_executed,
-    "tool.execute.after": tool_executed,
-    "file.edited": file_edited,
-    "permission.asked": asked,
-    "question.asked": asked,
-    "permission.replied": replied,
-    "question.replied": replied,
-    "question.rejected": replied,
-    "agent.registered": agent_registered,
-    "agent.status": agent_status,
-    "agent.heartbeat": agent_heartbeat,
-    "task.created": task_created,
-    "task.updated": task_updated,
-}

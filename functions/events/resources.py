@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from functions.events.contract import TODO_STATUSES, Event, parse_events
+from functions.events.contract import parse_events
+from functions.events.event import Event
 from functions.events.ingest import ingest
+from functions.events.kinds import TODO_STATUSES
 from functions.events.projections import error_agent, error_text
 from shared.auth import AGENT
 from shared.config import Settings
@@ -27,7 +29,7 @@ MAX_MARKED_READ = 1000  # per request: well under SQLite's bound-variable limit
 
 
 class EventsResource:
-    """POST /api/events — the ingest contract (EVENTS.md)."""
+    """POST /api/events — the ingest contract (docs/events.md)."""
 
     auth = AGENT
 

@@ -1,0 +1,95 @@
+"""Field rules: what a kind's `data` must (or may) carry, checked at ingest and described in OpenAPI.
+
+A kind's rules are the one statement of its fields: `check_rules` enforces them (a 422 naming the first
+field at fault) and `data_schema` turns the same rules into the kind's JSON schema, so the document
+says exactly what ingest accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from functions.events.event import lookup
+from shared.errors import invalid
+from shared.openapi import Schema
+
+NUMBER = (int, float)
+JSON_TYPES = {str: "string", dict: "object", list: "array"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One field: a dotted path, its JSON type, allowed values, and for a list the rules of each item."""
+
+    path: str
+    kind: type | tuple[type, ...] = str
+    required: bool = True
+    choices: frozenset[str] | None = None
+    items: tuple[Rule, ...] | None = None  # a list of objects, each checked against these rules
+
+    def schema(self) -> Schema:
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        schema: Schema = {"type": "number"} if kinds == NUMBER else {"type": JSON_TYPES[kinds[0]]}
+        if self.kind is dict:
+            schema |= {"properties": {}, "required": []}
+        if self.items is not None:
+            schema["items"] = data_schema(self.items)
+        if self.choices is not None:
+            schema["enum"] = sorted(self.choices)
+        elif self.kind is str and self.required:
+            schema["minLength"] = 1
+        return schema if self.required else {**schema, "type": [schema["type"], "null"]}
+
+
+def need(path: str, kind: type | tuple[type, ...] = str, choices: frozenset[str] | None = None,
+         items: tuple[Rule, ...] | None = None) -> Rule:
+    return Rule(path, kind, True, choices, items)
+
+
+def may(path: str, kind: type | tuple[type, ...] = str, choices: frozenset[str] | None = None,
+        items: tuple[Rule, ...] | None = None) -> Rule:
+    return Rule(path, kind, False, choices, items)
+
+
+def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> None:
+    """Raise a 422 naming the first field (`events[3].data.info.id`) that breaks a rule."""
+    for rule in rules:
+        value = lookup(data, rule.path)
+        where = prefix + rule.path
+        if value is None:
+            if rule.required:
+                raise invalid(where, f"{where} is required for this event type.")
+            continue
+        if not isinstance(value, rule.kind) or (isinstance(value, bool) and rule.kind is not bool):
+            raise invalid(where, f"{where} must be {_json_type_name(rule.kind)}.")
+        if rule.kind is str and rule.required and not value:
+            raise invalid(where, f"{where} must not be empty.")
+        if rule.choices is not None and value not in rule.choices:
+            raise invalid(where, f"{where} must be one of {', '.join(sorted(rule.choices))}; got {value!r}.")
+        if rule.items is not None:
+            for position, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise invalid(f"{where}[{position}]", f"Each item of {where} must be a JSON object.")
+                check_rules(item, rule.items, f"{where}[{position}].")
+
+
+def data_schema(rules: Iterable[Rule]) -> Schema:
+    """The nested object the rules' dotted paths describe; other properties are kept as sent."""
+    root: Schema = {"type": "object", "properties": {}, "required": []}
+    for rule in rules:
+        *parents, name = rule.path.split(".")
+        node = root
+        for parent in parents:
+            node = node["properties"].setdefault(parent, {"type": "object", "properties": {}, "required": []})
+        node["properties"][name] = rule.schema()
+        if rule.required:
+            node["required"].append(name)
+    return root
+
+
+def _json_type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", dict: "an object", list: "a list", int: "a number", float: "a number"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
