@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import falcon
 import peewee
 
 from shared.db import MAX_INTEGER
-from shared.errors import bad_query
+from shared.errors import ApiError, bad_query
 from shared.query import whole_number
 
 DEFAULT_LIMIT = 50
@@ -41,26 +42,54 @@ def page_request(req: falcon.Request) -> PageRequest:
 
 
 def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    # ensure_ascii=False: UTF-8 is shorter than JSON's \uXXXX escapes, and a cursor travels in a URL.
+    text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# Far longer than any cursor this server issues (a row's sort key: a number and an id, or a name), so
+# decoding never spends more than a moment on a made-up one.
+MAX_CURSOR_LENGTH = 16 * 1024
 
 
 def decode_cursor(cursor: str) -> list[Any]:
+    """The sort key a cursor holds: a list of numbers and text, else 400 naming `cursor`. Whatever the
+    client made up (not base64, not UTF-8, not JSON, nested a thousand deep, huge) is that 400."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise not_our_cursor()
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise bad_query("cursor", "cursor is not one this server issued; start again without it") from None
-    # A cursor holds the last row's sort key: text and numbers a column can hold, nothing else.
-    if not isinstance(values, list) or not all(_key_value(value) for value in values):
-        raise bad_query("cursor", "cursor is not one this server issued; start again without it")
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
+        raise not_our_cursor() from None
+    if not isinstance(values, list):
+        raise not_our_cursor()
     return values
 
 
-def _key_value(value: Any) -> bool:
+def not_our_cursor() -> ApiError:
+    return bad_query("cursor", "cursor is not one this server issued; start again without it")
+
+
+def _fits(field: peewee.Field, value: Any) -> bool:
+    """Whether `value` is something `field` holds, so comparing the column with it can neither fail in
+    the database (text against an integer column is an error on PostgreSQL) nor before (a lone
+    surrogate or a NUL cannot be sent as text; an integer past 64 bits cannot be bound)."""
     if isinstance(value, bool):
         return False
-    if isinstance(value, int):
-        return -MAX_INTEGER - 1 <= value <= MAX_INTEGER
-    return isinstance(value, str | float)
+    if isinstance(field, peewee.IntegerField):
+        return isinstance(value, int) and -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+    if isinstance(field, peewee.FloatField):
+        return (isinstance(value, float) and math.isfinite(value)) or (isinstance(value, int)
+                                                                       and abs(value) <= MAX_INTEGER)
+    return isinstance(value, str) and "\x00" not in value and _utf8(value)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def paginate(query: peewee.ModelSelect, keys: tuple[peewee.Field, ...], page: PageRequest,
@@ -69,8 +98,8 @@ def paginate(query: peewee.ModelSelect, keys: tuple[peewee.Field, ...], page: Pa
 
     Returns the rows and the cursor of the next page (None on the last page)."""
     if page.after is not None:
-        if len(page.after) != len(keys):
-            raise bad_query("cursor", "cursor is not one this server issued; start again without it")
+        if len(page.after) != len(keys) or not all(map(_fits, keys, page.after)):
+            raise not_our_cursor()
         row_key, cursor_key = peewee.Tuple(*keys), peewee.Tuple(*page.after)
         query = query.where(row_key < cursor_key if newest_first else row_key > cursor_key)
     ordering = [key.desc() if newest_first else key.asc() for key in keys]
