@@ -79,6 +79,16 @@ class TemporalHarness:
     def view(self, agent_id: str, task_id: str) -> dict:
         return self.run(self.handle(agent_id, task_id).query(QUERY_VIEW))
 
+    def ticks_later(self, agent_id: str, task_id: str, ticks: int = 3) -> dict:
+        """Wait until the workflow has looked at its task `ticks` more times, and return its view then.
+
+        A tick ends after its alert rules have run, so whatever a tick would do has been done once the
+        count (the query's `ticks`) has moved on: "nothing more happened" is asserted after this, never
+        after a sleep."""
+        start = self.view(agent_id, task_id)["ticks"]
+        return wait_for(lambda: (view := self.view(agent_id, task_id))["ticks"] >= start + ticks and view,
+                        what=f"{ticks} more ticks of {task_workflow_id(agent_id, task_id)}")
+
     def result(self, agent_id: str, task_id: str, timeout: float = 20) -> str:
         return self.run(self.handle(agent_id, task_id).result(), timeout=timeout)
 
@@ -98,6 +108,13 @@ def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def next_second(after: float) -> int:
+    """Wait until the wall clock's whole second is past `after` (Unix seconds), and return it: records
+    kept to the second (an episode, a quiet spell) need a later second to be told apart."""
+    return wait_for(lambda: int(time.time()) > after and int(time.time()), timeout=5, interval=0.02,
+                    what=f"a second after {after}")
 
 
 # Thresholds of seconds, so a whole lifecycle runs in a test (see the `fast` fixtures in conftest.py).

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from shared.config import Settings
-from shared.temporal import TemporalUnavailable, gateway, start_task_workflows, temporal_health
+from shared.temporal import TemporalGateway, TemporalUnavailable, gateway, start_task_workflows, temporal_health
+from tests.temporal_support import wait_for
 
 
 @pytest.fixture
@@ -30,20 +31,24 @@ def timed(call) -> tuple[float, Exception | None]:
     return time.monotonic() - started, None
 
 
-def test_a_hung_temporal_costs_one_timeout_then_calls_fail_at_once_until_the_retry_window(silent_server):
+def test_a_hung_temporal_costs_one_timeout_then_calls_fail_at_once_until_the_retry_window(silent_server,
+                                                                                          monkeypatch):
+    attempts = []  # each time a call goes out to Temporal (a connect and an RPC), rather than failing at once
+    reach_temporal = TemporalGateway._with_client
+    monkeypatch.setattr(TemporalGateway, "_with_client",
+                        lambda self, operation: attempts.append(operation) or reach_temporal(self, operation))
     settings = Settings(temporal_address=silent_server, temporal_rpc_timeout_s=0.3, temporal_retry_after_s=1.0)
     first, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
-    assert isinstance(error, TemporalUnavailable) and 0.25 < first < 2.0
+    assert isinstance(error, TemporalUnavailable) and first > 0.25 and len(attempts) == 1  # it waited for Temporal
     for _ in range(20):
-        elapsed, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
-        assert isinstance(error, TemporalUnavailable) and elapsed < 0.05  # no wait: far below the 0.3 s timeout
-    assert gateway(settings).breaker_open
+        with pytest.raises(TemporalUnavailable):
+            start_task_workflows(settings, [("agent", "task")])
+    assert len(attempts) == 1 and gateway(settings).breaker_open  # none of them tried Temporal: no wait
     health = temporal_health(settings)
     assert (health["reachable"], health["configured"]) == (False, True) and "unavailable" in health["error"]
-    time.sleep(1.0)
-    assert not gateway(settings).breaker_open  # the window is over: the next call tries Temporal again
+    wait_for(lambda: not gateway(settings).breaker_open, what="the end of the retry window")
     again, error = timed(lambda: start_task_workflows(settings, [("agent", "task")]))
-    assert isinstance(error, TemporalUnavailable) and again > 0.25
+    assert isinstance(error, TemporalUnavailable) and again > 0.25 and len(attempts) == 2  # Temporal tried again
 
 
 def test_temporal_off_is_reported_and_never_contacted():

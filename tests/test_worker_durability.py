@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import responses
 from falcon import testing
@@ -12,11 +11,11 @@ import functions.events
 from shared.db import database
 from shared.models import AgentTask, Notification
 from shared.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
-from shared.temporal import signal_task_workflow
+from shared.temporal import gateway, signal_task_workflow
 from shared.workflow_starts import start_workflows
 from tests.processes import free_port
 from tests.support import AGENT, event
-from tests.temporal_support import FAST, notifications, post, task_row, wait_for
+from tests.temporal_support import FAST, next_second, notifications, post, task_row, wait_for
 
 PUSH_URL = "https://ntfy.example.test/agents-topic"
 
@@ -67,7 +66,7 @@ def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(tempor
         for episode in (1, 2):
             post(client, "task.updated", {"id": "t-ep", "status": "blocked", "blocked_reason": f"question {episode}"})
             wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "blocked")
-            time.sleep(4 * FAST["monitor_interval_s"])  # a few more ticks while blocked: no new alert
+            temporal.ticks_later("agent-ep", "t-ep")  # a few more ticks while blocked: no new alert
             assert len(notifications("t-ep")) == episode
             assert signal_task_workflow(fast_settings, "agent-ep", "t-ep", SIGNAL_UNBLOCK, "answered")
             wait_for(lambda: temporal.view("agent-ep", "t-ep")["status"] == "working")
@@ -77,10 +76,9 @@ def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(tempor
 def test_temporal_unreachable_ingest_stays_fast_and_the_reconciler_starts_the_workflow_later(temporal, fast_settings):
     down = fast_settings.with_overrides(temporal_address=f"127.0.0.1:{free_port()}", temporal_retry_after_s=60.0)
     client = events_client(down)
-    started = time.monotonic()
     for n in range(5):
         post(client, "task.created", {"id": f"t-down-{n}", "agent_id": "agent-down", "title": f"Task {n}"})
-    assert time.monotonic() - started < 1.0
+    assert gateway(down).breaker_open  # the first failure opened it: the others did not wait for Temporal
     assert all(task_row(f"t-down-{n}").workflow_started_at is None for n in range(5))  # waiting
 
     with temporal.worker(fast_settings), database.connection_context():
@@ -136,9 +134,9 @@ def test_an_agent_quiet_too_long_is_announced_once_per_quiet_spell(temporal, fas
         first = wait_for(lambda: notifications("t-idle"), what="the idle_too_long alert")
         assert [(n.rule_id, n.trigger) for n in first] == [("idle-all", "idle_too_long")]
         assert first[0].title == "Idle: Quiet" and first[0].body.startswith("Nothing from agent-idle for ")
-        time.sleep(4 * FAST["monitor_interval_s"])
+        temporal.ticks_later("agent-idle", "t-idle")
         assert len(notifications("t-idle")) == 1  # the same quiet spell is not announced again
-        time.sleep(1.0)  # a heartbeat in a later second starts a new quiet spell
+        next_second(after=first[0].created_at)  # a heartbeat in a later second starts a new quiet spell
         post(client, "agent.heartbeat", {"id": "agent-idle"})
         wait_for(lambda: len(notifications("t-idle")) == 2, what="a second quiet spell, a second alert")
 
@@ -152,10 +150,10 @@ def test_an_agents_error_fires_the_error_rules_from_its_task_workflow(temporal, 
                       agent_id="agent-err")
         assert client.simulate_post("/api/events", headers=AGENT, json=error).status_code == 202
         fired = wait_for(lambda: notifications("t-err"), what="the error-all alert")
-        time.sleep(1.1)  # a later second: a second signal would be a second alert
+        next_second(after=fired[0].created_at)  # a later second: a second signal would be a second alert
         resent = client.simulate_post("/api/events", headers=AGENT, json=error)
         assert resent.json["duplicates"] == 1
-        time.sleep(4 * FAST["monitor_interval_s"])
+        temporal.ticks_later("agent-err", "t-err")  # a signal would have been alerted by then
         assert len(notifications("t-err")) == 1  # the resent event is acknowledged, not alerted again
     assert [(n.rule_id, n.title, n.body) for n in fired] == [
         ("error-all", "Error: Fragile", "agent-err: ProviderAuthError: bad key")]
