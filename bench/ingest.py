@@ -385,7 +385,7 @@ def bench_raw_sqlite(tmp: Path, env: dict[str, str], rows: int) -> Phase:
 
 def migrated_database(path: Path, env: dict[str, str]) -> Path:
     """A new database file with the project's schema, made by the project's own migrations."""
-    migrate = subprocess.run([SERVER_PYTHON, "-m", "shared.migrations"], cwd=REPO_ROOT, capture_output=True,
+    migrate = subprocess.run([SERVER_PYTHON, "-m", "shared.store.migrations"], cwd=REPO_ROOT, capture_output=True,
                              text=True, env={**env, "DATABASE_URL": f"sqlite:///{path}"}, check=False)
     if migrate.returncode != 0:
         raise SystemExit(f"migrating {path} failed:\n{migrate.stderr}")
@@ -492,8 +492,8 @@ def profile_ingest(requests: int, tmp: Path) -> None:
     from bench.hello import app as hello_app
     from functions.events import create_app
     from shared.config import Settings
-    from shared.db import open_database
-    from shared.migrations import migrate
+    from shared.store.db import open_database
+    from shared.store.migrations import migrate
 
     settings = Settings(database_url=f"sqlite:///{tmp}/profile.db", api_key=secrets.token_urlsafe(24),
                         dashboard_token=secrets.token_urlsafe(24), log_level="WARNING")

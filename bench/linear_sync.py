@@ -38,9 +38,9 @@ import functions.linear_webhook  # noqa: E402
 from functions.linear_sync.graphql_client import LinearClient  # noqa: E402
 from functions.linear_sync.sync import run_sync  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.db import database, open_database  # noqa: E402
-from shared.migrations import migrate  # noqa: E402
-from shared.models import LinearIssue  # noqa: E402
+from shared.store.db import database, open_database  # noqa: E402
+from shared.store.migrations import migrate  # noqa: E402
+from shared.store.models import LinearIssue  # noqa: E402
 from tests.fake_linear import FakeLinear  # noqa: E402
 from tests.linear_support import (  # noqa: E402
     OTHER_TEAM,

@@ -14,16 +14,16 @@ import time
 import falcon
 import peewee
 
-from shared import linear_cache
-from shared.auth import PUBLIC
+from shared.agents.temporal import temporal_health
 from shared.clock import iso_from_unix
 from shared.config import Settings
-from shared.db import database
-from shared.linear_oauth import linear_available
-from shared.migrations import LATEST_VERSION, current_version
-from shared.openapi import NO_AUTH, OPTIONAL_TEXT, TIME, Schema, json_response, nullable, obj, operation, ref
-from shared.temporal import temporal_health
-from shared.webapp import function_app
+from shared.linear import cache as linear_cache
+from shared.linear.oauth import linear_available
+from shared.store.db import database
+from shared.store.migrations import LATEST_VERSION, current_version
+from shared.web.auth import PUBLIC
+from shared.web.openapi import NO_AUTH, OPTIONAL_TEXT, TIME, Schema, json_response, nullable, obj, operation, ref
+from shared.web.webapp import function_app
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import json
 
 from gunicorn import util
 
-from shared.errors import CODES_BY_STATUS
+from shared.web.errors import CODES_BY_STATUS
 
 
 def json_error_response(status: int, reason: str, message: str) -> bytes:

@@ -20,9 +20,9 @@ import functions.linear_webhook
 import functions.sse
 from deploy import health, openapi
 from shared.config import Settings
-from shared.errors import install_error_handling
 from shared.logs import configure_logging
-from shared.request_log import RequestLog
+from shared.web.errors import install_error_handling
+from shared.web.request_log import RequestLog
 
 WSGIApp = Callable[..., Iterable[bytes]]
 

@@ -1,7 +1,7 @@
 """GET /api/openapi.json: the OpenAPI 3.1 document of everything the mount serves. Public.
 
 Each function documents its own routes in `functions/<name>/openapi.py` (`PATHS` and `SCHEMAS`, made
-with `shared.openapi`), and the mount's own apps do the same in their module (`deploy/health.py`, this
+with `shared.web.openapi`), and the mount's own apps do the same in their module (`deploy/health.py`, this
 one). Only `deploy/` composes them, so no function imports another. `tests/test_openapi_routes.py`
 fails when a route and the document disagree.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import falcon
 
-from shared import openapi
-from shared.auth import PUBLIC
 from shared.config import Settings
-from shared.openapi import Schema, json_response, obj, operation
-from shared.webapp import function_app
+from shared.web import openapi
+from shared.web.auth import PUBLIC
+from shared.web.openapi import Schema, json_response, obj, operation
+from shared.web.webapp import function_app
 
 TITLE = "OpenCode Dashboard"
 VERSION = "0.1.0"

@@ -12,10 +12,10 @@ import argparse
 import logging
 import sys
 
-from shared.auth import AGENT, DASHBOARD, ensure_credentials, ensure_signing_key
 from shared.config import settings_for_command
-from shared.db import database, open_database, write_transaction
-from shared.migrations import LATEST_VERSION, migrate
+from shared.store.db import database, open_database, write_transaction
+from shared.store.migrations import LATEST_VERSION, migrate
+from shared.web.auth import AGENT, DASHBOARD, ensure_credentials, ensure_signing_key
 
 LABELS = {
     AGENT: ("API key for agents (DASHBOARD_API_KEY)", "send as `Authorization: Bearer <key>` to /api/events"),

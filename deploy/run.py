@@ -29,8 +29,8 @@ from pathlib import Path
 
 from playhouse.db_url import parse
 
+from shared.agents.temporal import temporal_cli_path
 from shared.config import ConfigError, Settings, settings_for_command
-from shared.temporal import temporal_cli_path
 
 log = logging.getLogger("deploy.run")
 
@@ -102,10 +102,10 @@ def periodic(settings: Settings) -> list[PeriodicSpec]:
             off_reason=None if settings.linear_configured or settings.linear_oauth_configured
             else "no LINEAR_API_KEY, LINEAR_OAUTH_TOKEN or LINEAR_CLIENT_ID is set",
         ),
-        PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.retention"], 60 * 60),
-        PeriodicSpec("alert-digests", [sys.executable, "-m", "shared.digests"], 60),
+        PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.jobs.retention"], 60 * 60),
+        PeriodicSpec("alert-digests", [sys.executable, "-m", "shared.jobs.digests"], 60),
         PeriodicSpec(
-            "workflow-starts", [sys.executable, "-m", "shared.workflow_starts"], 60,
+            "workflow-starts", [sys.executable, "-m", "shared.jobs.workflow_starts"], 60,
             off_reason=None if settings.temporal_address else "TEMPORAL_ADDRESS is off",
         ),
     ]

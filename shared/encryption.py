@@ -6,7 +6,7 @@ sharing key material. There is deliberately no fallback to the signing key `depl
 that one is stored in the database, and a key kept beside the ciphertext protects nothing.
 
 Rotation: DASHBOARD_SECRET_KEY_PREVIOUS (comma-separated) lists keys that still decrypt (MultiFernet);
-new ciphertexts always use the current key, and `python -m shared.linear_oauth --reencrypt` rewrites
+new ciphertexts always use the current key, and `python -m shared.linear.oauth --reencrypt` rewrites
 the stored ones at once.
 """
 

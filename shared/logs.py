@@ -4,7 +4,7 @@ Two formats (DASHBOARD_LOG_FORMAT): `json`, one object a line for machines (the 
 and in the launchd/systemd services), and `text` for a person at a terminal (the default for commands).
 Every line passes through `redact` first, so a secret that slips into a message (a bearer token, a
 `?token=` query, a configured key) is replaced before it is written. The request id of the request a
-line belongs to (`shared.request_log`) is added to it.
+line belongs to (`shared.web.request_log`) is added to it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from shared.config import Settings
 
-# The id of the request this thread is serving, set by shared.request_log for the request's duration.
+# The id of the request this thread is serving, set by shared.web.request_log for the request's duration.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 REDACTED = "[redacted]"

@@ -12,8 +12,8 @@ from falcon import testing
 import functions.events
 from deploy import mount
 from shared.config import Settings
-from shared.db import database, open_database
-from shared.migrations import migrate
+from shared.store.db import database, open_database
+from shared.store.migrations import migrate
 from tests.databases import ON_POSTGRES, TEST_DATABASE_URL, PostgresDatabases, close_pool, database_url_in
 from tests.support import API_KEY, DASHBOARD_TOKEN
 

@@ -92,8 +92,8 @@ class PostgresDatabases:
 
     def _migrate_template(self) -> None:
         from shared.config import Settings
-        from shared.db import database, open_database
-        from shared.migrations import migrate
+        from shared.store.db import database, open_database
+        from shared.store.migrations import migrate
 
         open_database(Settings(database_url=self.url_for(self.template)))
         migrate()
@@ -175,7 +175,7 @@ def close_pool(url: str) -> None:
     """Close this process's pooled connections to `url`, the test's database, and forget them: a recycled
     database comes back under the same URL, and the next test's settings must get a database object of
     their own (open_database reuses one opened from the same URL)."""
-    from shared.db import database
+    from shared.store.db import database
 
     current = database.obj
     if current is not None and getattr(current, "opened_from_url", None) == url:
@@ -187,7 +187,7 @@ def close_connections() -> None:
     """Close this thread's connection and the pool's idle ones. Never `close_all()`: a connection that a
     background thread (an SSE poller or commit watch winding down) is using must stay with it — closing a
     SQLite connection under a running statement crashes the interpreter."""
-    from shared.db import database
+    from shared.store.db import database
 
     database.obj.close()
     if hasattr(database.obj, "close_idle"):

@@ -27,7 +27,7 @@ from urllib.parse import quote
 class Route:
     template: str  # "/api/agent/{agent_id}/tasks", as Falcon knows it
     methods: tuple[str, ...]
-    auth: str = "dashboard"  # the credential its resource asks for (shared.auth: agent, dashboard, public)
+    auth: str = "dashboard"  # the credential its resource asks for (shared.web.auth: agent, dashboard, public)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Linear as the tests see it: payloads shaped exactly as Linear sends them, and real signatures.
 
 Webhook `data` and GraphQL nodes describe the same entities in Linear's two shapes (see
-shared/linear_cache.py); the builders here produce each, with the fields Linear really sends.
+shared/linear/cache.py); the builders here produce each, with the fields Linear really sends.
 """
 
 from __future__ import annotations

@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from shared.agents.task_workflow import QUERY_VIEW, task_workflow_id
+from shared.agents.temporal import temporal_cli_path
 from shared.config import Settings
-from shared.db import database
-from shared.models import AgentTask, Notification
-from shared.task_workflow import QUERY_VIEW, task_workflow_id
-from shared.temporal import temporal_cli_path
+from shared.store.db import database
+from shared.store.models import AgentTask, Notification
 from tests.support import AGENT, event
 from worker.__main__ import ACTIVITY_THREADS, build_worker
 

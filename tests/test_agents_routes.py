@@ -6,10 +6,10 @@ import pytest
 from falcon import testing
 
 import functions.agents
-from shared.db import database, write_transaction
-from shared.feed import record_change
-from shared.migrations import DEFAULT_ALERT_RULES, QUESTION_ALERT_RULES
-from shared.models import Change, Notification
+from shared.store.db import database, write_transaction
+from shared.store.feed import record_change
+from shared.store.migrations import DEFAULT_ALERT_RULES, QUESTION_ALERT_RULES
+from shared.store.models import Change, Notification
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 

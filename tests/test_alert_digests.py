@@ -7,9 +7,9 @@ import json
 import pytest
 import responses
 
-from shared.db import database, execute
-from shared.digests import send_due_digests
-from shared.models import AlertRule, Change, Notification
+from shared.jobs.digests import send_due_digests
+from shared.store.db import database, execute
+from shared.store.models import AlertRule, Change, Notification
 
 T0 = 1_764_000_000
 WINDOW = 900  # the seed's completed-batch: 900 000 ms

@@ -11,8 +11,8 @@ from falcon import testing
 
 import functions.events
 from deploy import prepare
-from shared.auth import digest
-from shared.models import AuthSession, Setting, User
+from shared.store.models import AuthSession, Setting, User
+from shared.web.auth import digest
 from tests.support import DASHBOARD, assert_canonical_error, event
 
 TODO = event("todo.updated", {"sessionID": "s", "todos": []})

@@ -1,4 +1,4 @@
-"""python -m shared.backup: an online, atomic, checked copy of the SQLite database."""
+"""python -m shared.jobs.backup: an online, atomic, checked copy of the SQLite database."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from shared import backup
-from shared.migrations import LATEST_VERSION
+from shared.jobs import backup
+from shared.store.migrations import LATEST_VERSION
 from tests.databases import only_on_sqlite
 from tests.processes import REPO
 
@@ -98,7 +98,7 @@ def test_a_backup_while_a_writer_keeps_inserting_is_whole_and_consistent(filled,
 
 def test_the_command_writes_a_dated_copy_beside_the_database_and_says_so(filled):
     env = os.environ | {"DATABASE_URL": f"sqlite:///{filled}"}
-    done = subprocess.run([sys.executable, "-m", "shared.backup"], cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "shared.jobs.backup"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     (copy,) = (filled.parent / "backups").glob("dashboard-*.db")
@@ -109,7 +109,7 @@ def test_the_command_writes_a_dated_copy_beside_the_database_and_says_so(filled)
 def test_the_command_with_an_output_path_writes_there(filled, tmp_path):
     env = os.environ | {"DATABASE_URL": f"sqlite:///{filled}"}
     target = tmp_path / "elsewhere" / "nightly.db"
-    done = subprocess.run([sys.executable, "-m", "shared.backup", "--output", str(target)], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-m", "shared.jobs.backup", "--output", str(target)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert count(target) == ROWS
@@ -130,7 +130,7 @@ def test_only_the_newest_default_backups_are_kept(tmp_path):
                            "(test_config covers that); make test-postgres installs the driver")
 def test_postgresql_is_refused_with_a_clear_message(tmp_path):
     env = os.environ | {"DATABASE_URL": "postgresql://dashboard:hunter2-password@db.internal/dashboard"}
-    done = subprocess.run([sys.executable, "-m", "shared.backup"], cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "shared.jobs.backup"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "SQLite" in done.stderr and "pg_dump" in done.stderr

@@ -206,14 +206,14 @@ def test_a_blocked_task_is_on_top_and_unblock_frees_it(browser, server):
     page.context.close()
 
 
-# What the worker's activity does when an alert rule is due (shared.alerts.fire_rules), run as a process
+# What the worker's activity does when an alert rule is due (shared.agents.alerts.fire_rules), run as a process
 # of its own against the server's database: the page hears of it only through the feed.
 FIRE_BLOCKED_ALERT = """
 import sys
-from shared.alerts import fire_rules
+from shared.agents.alerts import fire_rules
 from shared.clock import now
 from shared.config import Settings
-from shared.db import open_database, write_transaction
+from shared.store.db import open_database, write_transaction
 open_database(Settings.from_env())
 with write_transaction():
     fire_rules("blocked", {"id": sys.argv[1], "agent_id": sys.argv[2], "priority": "high"}, now(), now(),
@@ -314,8 +314,8 @@ import sys
 from functions.events.contract import parse_events
 from functions.events.ingest import ingest
 from shared.config import Settings
-from shared.db import open_database
-from shared.feed import prune_changes
+from shared.store.db import open_database
+from shared.store.feed import prune_changes
 open_database(Settings.from_env())
 ingest(parse_events(json.loads(sys.argv[1])))
 prune_changes(-60)

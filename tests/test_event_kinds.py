@@ -9,7 +9,7 @@ import pytest
 from deploy import health, mount, openapi
 from functions.events.kinds import KINDS, Kind
 from functions.events.rules import Rule
-from shared.models import InboundEvent
+from shared.store.models import InboundEvent
 from tests.event_kinds import kind_data, prerequisites
 from tests.support import AGENT, assert_canonical_error, event
 

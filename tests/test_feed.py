@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import database, write_transaction
-from shared.feed import ChangeOutsideTransaction, changes_since, prune_changes, pruned_through, record_change
-from shared.models import Change
+from shared.store.db import database, write_transaction
+from shared.store.feed import ChangeOutsideTransaction, changes_since, prune_changes, pruned_through, record_change
+from shared.store.models import Change
 
 
 def test_changes_are_read_back_in_order_after_an_id(db):
@@ -59,8 +59,7 @@ def test_pruning_removes_only_old_changes_and_remembers_how_far_it_went(db):
 
 
 def test_the_retention_job_prunes_by_the_configured_age(db, settings, monkeypatch, capsys):
-    from shared import retention
-
+    from shared.jobs import retention
     with write_transaction():
         old, _ = record_change("todo", "x", {}), record_change("todo", "y", {})
     Change.update(created_at=0).where(Change.id == old).execute()

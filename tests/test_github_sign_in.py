@@ -16,10 +16,10 @@ from falcon import testing
 from responses import matchers
 
 import functions.auth
-from shared.auth import SESSION_COOKIE, digest
 from shared.config import Settings
 from shared.logs import configured_secrets
-from shared.models import AuthSession, User
+from shared.store.models import AuthSession, User
+from shared.web.auth import SESSION_COOKIE, digest
 from tests.database_rows import stored_bytes
 from tests.support import assert_canonical_error
 

@@ -11,9 +11,9 @@ import pytest
 from falcon import testing
 
 from deploy import health, mount
-from shared import linear_cache
-from shared.db import database, execute, write_transaction
-from shared.migrations import LATEST_VERSION
+from shared.linear import cache as linear_cache
+from shared.store.db import database, execute, write_transaction
+from shared.store.migrations import LATEST_VERSION
 from tests.databases import close_connections, only_on_sqlite
 from tests.support import AGENT, API_KEY, DASHBOARD_TOKEN, event
 

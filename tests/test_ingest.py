@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.models import Agent, AgentTask, Change, InboundEvent, Message, Session, Todo
+from shared.store.models import Agent, AgentTask, Change, InboundEvent, Message, Session, Todo
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 

@@ -11,7 +11,7 @@ import responses
 
 from functions.linear_sync.__main__ import main
 from functions.linear_sync.lock import SyncAlreadyRunning, lock_path, new_sync_lock, sync_lock
-from shared.models import LinearIssue
+from shared.store.models import LinearIssue
 from tests.databases import ON_POSTGRES, only_on_sqlite
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_URL, STATES, issue_node, project_node, state_node

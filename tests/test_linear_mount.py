@@ -6,7 +6,7 @@ import pytest
 from falcon import testing
 
 from deploy import mount
-from shared.models import LinearIssue
+from shared.store.models import LinearIssue
 from tests.linear_support import LINEAR_API_KEY, LINEAR_WEBHOOK_SECRET, deliver, issue_data, webhook
 from tests.support import DASHBOARD, assert_canonical_error
 
@@ -34,8 +34,8 @@ def test_a_delivery_through_the_mount_reaches_the_board(settings, db):
 
 
 def test_health_says_how_the_last_linear_sync_went_but_stays_200(settings, db):
-    from shared import linear_cache
-    from shared.db import write_transaction
+    from shared.linear import cache as linear_cache
+    from shared.store.db import write_transaction
 
     linear = settings.with_overrides(linear_api_key=LINEAR_API_KEY)
     client = testing.TestClient(mount.create_app(linear))

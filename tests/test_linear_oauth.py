@@ -21,12 +21,12 @@ import functions.auth
 import functions.linear_sync
 from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.sync import run_sync
-from shared import linear_oauth
-from shared.auth import SESSION_COOKIE
 from shared.config import Settings
 from shared.encryption import decrypt, fernet_key
+from shared.linear import oauth as linear_oauth
 from shared.logs import configured_secrets
-from shared.models import Change, LinearIssue, LinearOAuthToken
+from shared.store.models import Change, LinearIssue, LinearOAuthToken
+from shared.web.auth import SESSION_COOKIE
 from tests.database_rows import stored_bytes
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, LINEAR_URL, STATES, issue_node, project_node, state_node

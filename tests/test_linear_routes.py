@@ -10,9 +10,9 @@ from falcon import testing
 
 import functions.linear_sync
 from functions.linear_sync.lock import sync_lock
-from shared import linear_cache
-from shared.db import write_transaction
-from shared.models import Change, LinearIssue, LinearProject
+from shared.linear import cache as linear_cache
+from shared.store.db import write_transaction
+from shared.store.models import Change, LinearIssue, LinearProject
 from tests.fake_linear import FakeLinear
 from tests.linear_support import (
     LINEAR_API_KEY,

@@ -9,9 +9,9 @@ import responses
 
 from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.sync import FULL_SYNC_EVERY_S, OVERLAP_S, run_sync
-from shared import linear_cache
-from shared.db import write_transaction
-from shared.models import Change, LinearIssue, LinearProject, LinearWorkflowState
+from shared.linear import cache as linear_cache
+from shared.store.db import write_transaction
+from shared.store.models import Change, LinearIssue, LinearProject, LinearWorkflowState
 from tests.fake_linear import FakeLinear
 from tests.linear_support import (
     LINEAR_API_KEY,

@@ -10,7 +10,7 @@ import pytest
 from falcon import testing
 
 import functions.linear_webhook
-from shared.models import (
+from shared.store.models import (
     Change,
     LinearCycle,
     LinearIssue,
@@ -297,8 +297,7 @@ def test_an_issue_of_a_team_outside_linear_team_ids_is_acknowledged_but_not_cach
 
 
 def test_a_payload_that_fails_to_apply_is_kept_raw_unapplied_and_still_200(client, monkeypatch, caplog):
-    from shared import linear_cache
-
+    from shared.linear import cache as linear_cache
     def broken(payloads):
         linear_cache.remove_issues([])
         raise KeyError("a shape nobody expected")

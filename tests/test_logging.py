@@ -15,7 +15,7 @@ import pytest
 from falcon import testing
 
 from shared.logs import JsonFormatter, make_handler, redact
-from shared.webapp import function_app
+from shared.web.webapp import function_app
 from tests.processes import REPO, gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
 
@@ -95,14 +95,14 @@ class Exploding:
 
 
 def test_lines_written_while_serving_a_request_carry_its_id_and_no_secret(settings, db, log_file):
-    from shared.request_log import RequestLog
+    from shared.web.request_log import RequestLog
 
     app = function_app(settings)
     app.add_route("/api/explode", Exploding())
     response = testing.TestClient(RequestLog(app)).simulate_get("/api/explode", headers={"X-Request-Id": "boom-1"})
     assert_canonical_error(response, 500, "internal_error")
     error, access = lines(log_file)
-    assert (error["level"], error["logger"], error["request_id"]) == ("ERROR", "shared.errors", "boom-1")
+    assert (error["level"], error["logger"], error["request_id"]) == ("ERROR", "shared.web.errors", "boom-1")
     assert "RuntimeError" in error["exception"]
     assert STREAM_TOKEN not in log_file.read_text() and API_KEY not in log_file.read_text()
     assert "token=[redacted]" in error["exception"] and "Bearer [redacted]" in error["exception"]
@@ -180,7 +180,7 @@ def run_module(module: str, env: dict[str, str], timeout: float = 60) -> subproc
 
 def test_a_periodic_job_writes_its_result_as_a_json_line_to_the_log_file(settings, db, tmp_path):
     log = tmp_path / "logs" / "feed-retention.log"
-    done = run_module("shared.retention", {"DATABASE_URL": settings.database_url, "DASHBOARD_LOG_FORMAT": "json",
+    done = run_module("shared.jobs.retention", {"DATABASE_URL": settings.database_url, "DASHBOARD_LOG_FORMAT": "json",
                                            "DASHBOARD_LOG_FILE": str(log)})
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # the result is in the log, not loose on stdout
@@ -190,7 +190,7 @@ def test_a_periodic_job_writes_its_result_as_a_json_line_to_the_log_file(setting
 
 
 def test_the_same_job_run_by_hand_prints_its_result(settings, db):
-    done = run_module("shared.retention", {"DATABASE_URL": settings.database_url})
+    done = run_module("shared.jobs.retention", {"DATABASE_URL": settings.database_url})
     assert done.stdout.startswith("feed retention: pruned 0 changes") and done.stderr == ""
 
 

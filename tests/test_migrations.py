@@ -7,10 +7,18 @@ import time
 
 import pytest
 
-from shared import migrations
-from shared.db import database, open_database
-from shared.migrations import LATEST_VERSION, MIGRATIONS, V1_SCHEMA, V2_SCHEMA, Migration, current_version, migrate
-from shared.models import ALL_MODELS, Agent, AgentTask, Message, Session, Setting, Todo
+from shared.store import migrations
+from shared.store.db import database, open_database
+from shared.store.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    V1_SCHEMA,
+    V2_SCHEMA,
+    Migration,
+    current_version,
+    migrate,
+)
+from shared.store.models import ALL_MODELS, Agent, AgentTask, Message, Session, Setting, Todo
 from tests.databases import ON_POSTGRES, only_on_sqlite
 
 SEED_TABLES = {"agents", "agent_tasks", "linear_projects", "linear_issues", "linear_workflow_states",

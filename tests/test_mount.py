@@ -6,8 +6,8 @@ import falcon
 import pytest
 from falcon import testing
 
-from shared.migrations import LATEST_VERSION
-from shared.webapp import function_app
+from shared.store.migrations import LATEST_VERSION
+from shared.web.webapp import function_app
 from tests.databases import ON_POSTGRES
 from tests.processes import free_port
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
@@ -84,7 +84,7 @@ def test_a_postgresql_server_that_does_not_answer_is_503(settings):
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: its text cannot hold NUL, SQLite's can")
 def test_text_with_a_nul_character_is_422_on_postgresql_and_writes_nothing(mounted_client):
-    from shared.models import InboundEvent
+    from shared.store.models import InboundEvent
 
     posted = mounted_client.simulate_post("/api/events", json=event("agent.heartbeat", {"id": "a"}, id="evt\u0000"),
                                           headers=AGENT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.models import Agent, AgentTask, Change, Message, Session, Todo
+from shared.store.models import Agent, AgentTask, Change, Message, Session, Todo
 from tests.support import AGENT, event
 
 T0 = 1764000000000  # epoch ms, as opencode reports times

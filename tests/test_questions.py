@@ -10,12 +10,12 @@ import pytest
 from falcon import testing
 
 from deploy import mount
-from shared.auth import SESSION_COOKIE, digest
+from shared.agents.questions import time_out
 from shared.clock import now
-from shared.db import database, write_transaction
-from shared.feed import changes_since
-from shared.models import AuthSession, InboxEntry, TaskQuestion, User
-from shared.questions import time_out
+from shared.store.db import database, write_transaction
+from shared.store.feed import changes_since
+from shared.store.models import AuthSession, InboxEntry, TaskQuestion, User
+from shared.web.auth import SESSION_COOKIE, digest
 from tests.support import AGENT, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
 
 PERMISSION = {"type": "permission", "text": "May I force-push to main?"}

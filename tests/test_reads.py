@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.models import Message, Todo
+from shared.store.models import Message, Todo
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 

@@ -22,9 +22,9 @@ import pytest
 from falcon import inspect
 
 from deploy import mount
-from shared.auth import AGENT as AGENT_CREDENTIAL
-from shared.auth import DASHBOARD as DASHBOARD_CREDENTIAL
 from shared.config import Settings
+from shared.web.auth import AGENT as AGENT_CREDENTIAL
+from shared.web.auth import DASHBOARD as DASHBOARD_CREDENTIAL
 from tests.database_rows import reading
 from tests.hostile_requests import Credentials, HostileRequest, Route, hostile_requests
 from tests.processes import gunicorn
@@ -49,7 +49,7 @@ def mounted_routes(settings: Settings) -> list[Route]:
 
 
 def credential_for(app, template: str) -> str:
-    """What the route's resource asks for (its `auth`, shared.auth's convention), found through the
+    """What the route's resource asks for (its `auth`, shared.web.auth's convention), found through the
     app's router (falcon.inspect names the resource's class only)."""
     resource = app._router.find(re.sub(r"\{[^}]+\}", "1", template))[0]
     return getattr(resource, "auth", DASHBOARD_CREDENTIAL)

@@ -1,13 +1,13 @@
-"""`python -m shared.retention` keeps the database small: the feed after FEED_RETENTION_DAYS, the
+"""`python -m shared.jobs.retention` keeps the database small: the feed after FEED_RETENTION_DAYS, the
 bookkeeping records (raw events, webhook deliveries, ended sessions, old failed sign-ins) after
 RECORD_RETENTION_DAYS or once they no longer count."""
 
 from __future__ import annotations
 
-from shared import retention
 from shared.clock import now
-from shared.db import write_transaction
-from shared.models import AuthSession, InboundEvent, SignInFailure, User, WebhookDelivery
+from shared.jobs import retention
+from shared.store.db import write_transaction
+from shared.store.models import AuthSession, InboundEvent, SignInFailure, User, WebhookDelivery
 from tests.support import AGENT, event
 
 DAY = 86_400

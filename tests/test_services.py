@@ -154,4 +154,4 @@ def test_the_crontab_has_a_line_for_every_periodic_job_through_with_env():
         assert command[0] == "env" and command[3] == WITH_ENV
         by_log[command[2].removeprefix(f"DASHBOARD_LOG_FILE={APP}/data/logs/").removesuffix(".log")] = command[4:7]
     jobs = {name: argv for name, (argv, interval) in make_run_processes().items() if interval is not None}
-    assert by_log == jobs | {"backup": [".venv/bin/python", "-m", "shared.backup"]}
+    assert by_log == jobs | {"backup": [".venv/bin/python", "-m", "shared.jobs.backup"]}

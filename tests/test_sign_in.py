@@ -8,8 +8,8 @@ import pytest
 from falcon import testing
 
 import functions.auth
-from shared.auth import SESSION_COOKIE, digest
-from shared.models import Agent, AgentTask, AuthSession, SignInFailure, User
+from shared.store.models import Agent, AgentTask, AuthSession, SignInFailure, User
+from shared.web.auth import SESSION_COOKIE, digest
 from tests.support import DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error
 
 # falcon.testing's requests go to http://falconframework.org unless told otherwise.

@@ -14,10 +14,10 @@ from falcon import testing
 
 import functions.sse
 from functions.sse.hub import FeedHub
-from shared.db import database, write_transaction
-from shared.feed import prune_changes, record_change
-from shared.models import Change
-from shared.sessions import ensure_local_user, start_session
+from shared.store.db import database, write_transaction
+from shared.store.feed import prune_changes, record_change
+from shared.store.models import Change
+from shared.web.sessions import ensure_local_user, start_session
 from tests.sse_client import parse_frames
 from tests.support import AGENT, DASHBOARD, assert_canonical_error
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from shared.agents.temporal import TemporalGateway, TemporalUnavailable, gateway, start_task_workflows, temporal_health
 from shared.config import Settings
-from shared.temporal import TemporalGateway, TemporalUnavailable, gateway, start_task_workflows, temporal_health
 from tests.temporal_support import wait_for
 
 

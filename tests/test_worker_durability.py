@@ -8,11 +8,11 @@ import responses
 from falcon import testing
 
 import functions.events
-from shared.db import database
-from shared.models import AgentTask, Notification
-from shared.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
-from shared.temporal import gateway, signal_task_workflow
-from shared.workflow_starts import start_workflows
+from shared.agents.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
+from shared.agents.temporal import gateway, signal_task_workflow
+from shared.jobs.workflow_starts import start_workflows
+from shared.store.db import database
+from shared.store.models import AgentTask, Notification
 from tests.processes import free_port
 from tests.support import AGENT, event
 from tests.temporal_support import FAST, next_second, notifications, post, task_row, wait_for

@@ -6,11 +6,11 @@ import pytest
 from falcon import testing
 
 import functions.events
-from shared.db import database
-from shared.models import Change
-from shared.task_workflow import SIGNAL_CANCEL, SIGNAL_UNBLOCK
-from shared.temporal import signal_task_workflow
-from shared.workflow_starts import start_workflows
+from shared.agents.task_workflow import SIGNAL_CANCEL, SIGNAL_UNBLOCK
+from shared.agents.temporal import signal_task_workflow
+from shared.jobs.workflow_starts import start_workflows
+from shared.store.db import database
+from shared.store.models import Change
 from tests.temporal_support import FAST, notifications, post, task_row, wait_for
 
 

@@ -8,10 +8,10 @@ import time
 from falcon import testing
 
 import functions.events
-from shared.db import database, open_database, write_transaction
-from shared.feed import changes_since, record_change
-from shared.migrations import migrate
-from shared.models import Change, InboundEvent
+from shared.store.db import database, open_database, write_transaction
+from shared.store.feed import changes_since, record_change
+from shared.store.migrations import migrate
+from shared.store.models import Change, InboundEvent
 from tests.support import AGENT, assert_canonical_error, event
 
 

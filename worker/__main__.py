@@ -18,10 +18,10 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from shared.agents.temporal import exit_without_finalizing
 from shared.config import Settings, settings_for_command
-from shared.db import open_database
 from shared.logs import configure_logging
-from shared.temporal import exit_without_finalizing
+from shared.store.db import open_database
 from worker.activities import TaskActivities
 from worker.workflows import AgentTaskWorkflow
 

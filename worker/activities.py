@@ -12,15 +12,10 @@ from typing import Any
 
 from temporalio import activity
 
-from shared.alerts import fire_rules, rules_pending
-from shared.clock import now as clock_now
-from shared.config import Settings
-from shared.db import database, execute, write_transaction
-from shared.feed import record_change
-from shared.models import Agent, AgentTask, Notification
-from shared.push import send_push
-from shared.questions import latest_question, question_timing, task_with_question, time_out
-from shared.task_workflow import (
+from shared.agents.alerts import fire_rules, rules_pending
+from shared.agents.push import send_push
+from shared.agents.questions import latest_question, question_timing, task_with_question, time_out
+from shared.agents.task_workflow import (
     FINISHED,
     AlertInput,
     BlockedInput,
@@ -30,7 +25,12 @@ from shared.task_workflow import (
     TaskObservation,
     TaskRef,
 )
-from shared.tasks import ensure_agent, set_agent_status, set_task_status
+from shared.agents.tasks import ensure_agent, set_agent_status, set_task_status
+from shared.clock import now as clock_now
+from shared.config import Settings
+from shared.store.db import database, execute, write_transaction
+from shared.store.feed import record_change
+from shared.store.models import Agent, AgentTask, Notification
 
 log = logging.getLogger(__name__)
 

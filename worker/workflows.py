@@ -1,7 +1,7 @@
 """agentTaskWorkflow: one per agent task, watching it until it is done or cancelled.
 
 Deterministic workflow code only: every read and write happens in an activity (worker/activities.py),
-called by name, so this module imports neither peewee nor shared.db. The loop: mark the task started,
+called by name, so this module imports neither peewee nor shared.store.db. The loop: mark the task started,
 then every `monitor_interval_s` observe it; blocked past its priority's threshold ⇒ BLOCKED and the
 alert rules; then wait for `unblock` (or `cancel`, or the block being cleared in the database) and
 resume monitoring. A question whose `timeout_s` runs out unanswered is timed out on a durable timer.
@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from shared.task_workflow import (
+    from shared.agents.task_workflow import (
         FINISHED,
         MAX_PENDING_ERRORS,
         QUERY_VIEW,

@@ -10,8 +10,8 @@ from functions.agents.inbox import InboxResource
 from functions.agents.notifications import NotificationsResource
 from functions.agents.resources import AgentResource, AgentsResource, TaskActionsResource
 from shared.config import Settings
-from shared.db import MAX_INTEGER
-from shared.webapp import function_app
+from shared.store.db import MAX_INTEGER
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/agents", "/api/agent", "/api/alert-rules", "/api/notifications")
 

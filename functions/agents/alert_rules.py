@@ -7,12 +7,12 @@ from typing import Any
 
 import falcon
 
-from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
-from shared.db import write_transaction
-from shared.errors import ApiError, invalid
-from shared.feed import record_change
-from shared.json_body import read_json
-from shared.models import AlertRule
+from shared.agents.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
+from shared.store.db import write_transaction
+from shared.store.feed import record_change
+from shared.store.models import AlertRule
+from shared.web.errors import ApiError, invalid
+from shared.web.json_body import read_json
 
 TOPIC = "alert_rule"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -17,12 +17,12 @@ import time
 import falcon
 
 from functions.agents.resources import agent_or_404
-from shared.auth import AGENT
+from shared.agents.questions import acknowledge, inbox
 from shared.clock import now
-from shared.commit_watch import commit_watch
-from shared.db import write_transaction
-from shared.errors import ApiError, bad_query
-from shared.questions import acknowledge, inbox
+from shared.store.commit_watch import commit_watch
+from shared.store.db import write_transaction
+from shared.web.auth import AGENT
+from shared.web.errors import ApiError, bad_query
 
 MAX_WAIT_S = 30
 

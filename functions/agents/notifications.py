@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import falcon
 
-from shared.alerts import CHANNELS, TRIGGERS
+from shared.agents.alerts import CHANNELS, TRIGGERS
 from shared.clock import now
-from shared.db import write_transaction
-from shared.errors import ApiError
-from shared.feed import record_change
-from shared.models import Notification
-from shared.pagination import page_request, paginate
-from shared.query import list_param
+from shared.store.db import write_transaction
+from shared.store.feed import record_change
+from shared.store.models import Notification
+from shared.store.pagination import page_request, paginate
+from shared.web.errors import ApiError
+from shared.web.query import list_param
 
 
 def notification_json(notification: Notification) -> dict:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from functions.agents.alert_rules import MAX_DELAY_MS, RULE_ID
 from functions.agents.inbox import MAX_WAIT_S
 from functions.agents.resources import AGENT_STATUSES, AGENT_TYPES, MAX_TITLE, PRIORITIES, TASK_STATUSES
-from shared.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
-from shared.db import MAX_INTEGER
-from shared.openapi import (
+from shared.agents.alerts import CHANNELS, PRIORITY_FILTERS, TRIGGERS
+from shared.agents.questions import MAX_RESPONSE, QUESTION_TYPES
+from shared.store.db import MAX_INTEGER
+from shared.web.openapi import (
     AGENT_AUTH,
     ANY_JSON,
     DASHBOARD_AUTH,
@@ -30,7 +31,6 @@ from shared.openapi import (
     query_param,
     ref,
 )
-from shared.questions import MAX_RESPONSE, QUESTION_TYPES
 
 TAG = "agents"
 ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}

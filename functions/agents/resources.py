@@ -14,15 +14,7 @@ from typing import Any
 
 import falcon
 
-from shared.clock import iso_from_unix, now
-from shared.config import Settings
-from shared.db import write_transaction
-from shared.errors import ApiError, invalid
-from shared.json_body import read_json
-from shared.models import Agent, AgentTask
-from shared.pagination import page_request, paginate
-from shared.query import list_param
-from shared.questions import (
+from shared.agents.questions import (
     ANSWER_FIELDS,
     latest_question,
     latest_questions,
@@ -30,11 +22,19 @@ from shared.questions import (
     pending_question,
     record_answer,
 )
-from shared.sessions import actor
-from shared.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
-from shared.tasks import set_agent_status, set_task_status, upsert_task
-from shared.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
-from shared.workflow_starts import start_workflows
+from shared.agents.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
+from shared.agents.tasks import set_agent_status, set_task_status, upsert_task
+from shared.agents.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
+from shared.clock import iso_from_unix, now
+from shared.config import Settings
+from shared.jobs.workflow_starts import start_workflows
+from shared.store.db import write_transaction
+from shared.store.models import Agent, AgentTask
+from shared.store.pagination import page_request, paginate
+from shared.web.errors import ApiError, invalid
+from shared.web.json_body import read_json
+from shared.web.query import list_param
+from shared.web.sessions import actor
 
 log = logging.getLogger(__name__)
 

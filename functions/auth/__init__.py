@@ -10,9 +10,9 @@ from functions.auth.github_resources import GitHubSignInResource
 from functions.auth.linear_resources import LinearConnectionResource
 from functions.auth.resources import LoginResource, LogoutResource, MeResource, ProvidersResource
 from functions.auth.throttle import SignInThrottle
-from shared.auth import Authentication
 from shared.config import Settings
-from shared.webapp import function_app
+from shared.web.auth import Authentication
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/auth",)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import requests
 
 from shared.config import Settings
-from shared.errors import ApiError
+from shared.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ import falcon
 import requests
 
 from functions.auth import github, oauth_state
-from shared.auth import PUBLIC
 from shared.clock import now
 from shared.config import Settings
-from shared.db import write_transaction
-from shared.errors import ApiError
-from shared.models import User
-from shared.sessions import set_session_cookie, start_session
+from shared.store.db import write_transaction
+from shared.store.models import User
+from shared.web.auth import PUBLIC
+from shared.web.errors import ApiError
+from shared.web.sessions import set_session_cookie, start_session
 
 PROVIDER = "github"
 

@@ -2,7 +2,7 @@
 stores the tokens encrypted, the connection's status, and disconnecting.
 
 Only someone signed in to the dashboard can connect or disconnect Linear; the connection then serves
-the sync and the card move for the whole installation (see shared.linear_oauth).
+the sync and the card move for the whole installation (see shared.linear.oauth).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import falcon
 import requests
 
 from functions.auth import oauth_state
-from shared import linear_oauth
-from shared.auth import DASHBOARD
 from shared.config import Settings
-from shared.db import write_transaction
 from shared.encryption import encryption_available
-from shared.errors import ApiError
-from shared.sessions import ensure_local_user
+from shared.linear import oauth as linear_oauth
+from shared.store.db import write_transaction
+from shared.web.auth import DASHBOARD
+from shared.web.errors import ApiError
+from shared.web.sessions import ensure_local_user
 
 PROVIDER = "linear"
 

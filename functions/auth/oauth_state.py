@@ -15,10 +15,10 @@ import secrets
 import falcon
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from shared.auth import require_signing_key
 from shared.config import Settings
-from shared.errors import ApiError
-from shared.same_origin import served_over_https
+from shared.web.auth import require_signing_key
+from shared.web.errors import ApiError
+from shared.web.same_origin import served_over_https
 
 STATE_TTL_S = 600
 COOKIE_PATH = "/api/auth"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.openapi import (
+from shared.web.openapi import (
     DASHBOARD_AUTH,
     NO_AUTH,
     TEXT,

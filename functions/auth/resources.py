@@ -7,13 +7,13 @@ from urllib.parse import parse_qs
 import falcon
 
 from functions.auth.throttle import SignInThrottle
-from shared.auth import DASHBOARD, PUBLIC, Authentication, digest
 from shared.config import Settings
-from shared.db import write_transaction
-from shared.errors import ApiError, invalid
-from shared.json_body import parse_json, read_raw_body
-from shared.models import User
-from shared.sessions import (
+from shared.store.db import write_transaction
+from shared.store.models import User
+from shared.web.auth import DASHBOARD, PUBLIC, Authentication, digest
+from shared.web.errors import ApiError, invalid
+from shared.web.json_body import parse_json, read_raw_body
+from shared.web.sessions import (
     LOCAL_USER_ID,
     clear_session_cookie,
     ensure_local_user,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import peewee
 
 from shared.clock import now
-from shared.errors import ApiError
-from shared.models import SignInFailure
+from shared.store.models import SignInFailure
+from shared.web.errors import ApiError
 
 
 class SignInThrottle:

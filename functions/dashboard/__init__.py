@@ -14,7 +14,7 @@ import falcon
 from functions.dashboard.bundle import Bundle
 from functions.dashboard.resources import AssetResource, PageResource
 from shared.config import Settings
-from shared.errors import install_error_handling
+from shared.web.errors import install_error_handling
 
 # `/` is matched exactly by the mount (it is no catch-all); `/agents/...` are the deep links that push
 # notifications open (DASHBOARD_PUBLIC_URL/agents/<agent>?task=<task>).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.openapi import NO_AUTH, Schema, path_param, query_param
+from shared.web.openapi import NO_AUTH, Schema, path_param, query_param
 
 TAG = "page"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from functions.dashboard.bundle import Bundle, StaticFile
-from shared.auth import PUBLIC
-from shared.errors import ApiError
+from shared.web.auth import PUBLIC
+from shared.web.errors import ApiError
 
 # Versioned asset URLs never change content; everything else is revalidated (a cheap 304) on each use.
 CACHE_FOREVER = "public, max-age=31536000, immutable"

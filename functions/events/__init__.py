@@ -6,7 +6,7 @@ import falcon
 
 from functions.events.resources import EventsResource, MessagesResource, SessionsResource, TodosResource
 from shared.config import Settings
-from shared.webapp import function_app
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/events", "/api/todos", "/api/msgs", "/api/messages", "/api/sess", "/api/sessions")
 

@@ -13,7 +13,7 @@ from functions.events.event import MAX_EPOCH_MS, Event
 from functions.events.kinds import KINDS
 from functions.events.rules import check_rules
 from shared.clock import unix_from_iso
-from shared.errors import invalid
+from shared.web.errors import invalid
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128

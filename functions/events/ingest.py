@@ -8,7 +8,7 @@ from functions.events.event import Event
 from functions.events.kinds import KINDS
 from functions.events.projections import as_json
 from shared.clock import now as clock_now
-from shared.db import execute, execute_many, write_transaction
+from shared.store.db import execute, execute_many, write_transaction
 
 
 @dataclass

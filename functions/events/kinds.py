@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from functions.events import projections as p
 from functions.events.event import Event
 from functions.events.rules import NUMBER, Rule, data_schema, may, need
-from shared.errors import invalid
-from shared.openapi import Schema
-from shared.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES, parse_question
+from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES, parse_question
+from shared.web.errors import invalid
+from shared.web.openapi import Schema
 
 TODO_STATUSES = frozenset({"pending", "in_progress", "completed", "cancelled"})
 TODO_PRIORITIES = frozenset({"low", "medium", "high"})

@@ -12,8 +12,8 @@ from functions.events.contract import MAX_BATCH, MAX_ID_LENGTH
 from functions.events.event import MAX_EPOCH_MS
 from functions.events.kinds import KINDS, TODO_STATUSES
 from functions.events.resources import MAX_MARKED_READ
-from shared.db import MAX_INTEGER
-from shared.openapi import (
+from shared.store.db import MAX_INTEGER
+from shared.web.openapi import (
     AGENT_AUTH,
     ANY_JSON,
     DASHBOARD_AUTH,

@@ -3,7 +3,7 @@
 `project(event, now)` runs inside the request's write transaction; anything it raises rolls the
 whole batch back. Each kind has one function; the registry (`kinds.KINDS`) names each kind's.
 
-This is the ingest hot path, so it speaks plain SQL (`shared.db.execute`): peewee's query builder
+This is the ingest hot path, so it speaks plain SQL (`shared.store.db.execute`): peewee's query builder
 costs about ten times what SQLite needs to run these statements. Reads for the API stay in peewee.
 """
 
@@ -13,13 +13,13 @@ import json
 from typing import Any
 
 from functions.events.event import Event, lookup, ms_to_unix
+from shared.agents.questions import ask, parse_question
+from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.db import execute, insert_returning_id
-from shared.errors import invalid
-from shared.feed import record_change
-from shared.models import Agent, AgentTask, Message, Session, Todo
-from shared.questions import ask, parse_question
-from shared.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
+from shared.store.db import execute, insert_returning_id
+from shared.store.feed import record_change
+from shared.store.models import Agent, AgentTask, Message, Session, Todo
+from shared.web.errors import invalid
 
 
 def scalar(statement: str, params: tuple) -> Any:

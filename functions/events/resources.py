@@ -9,17 +9,17 @@ from functions.events.event import Event
 from functions.events.ingest import ingest
 from functions.events.kinds import TODO_STATUSES
 from functions.events.projections import error_agent, error_text
-from shared.auth import AGENT
+from shared.agents.task_workflow import SIGNAL_ERROR, SIGNAL_SLEEP, SIGNAL_WAKE
 from shared.config import Settings
-from shared.db import MAX_INTEGER, write_transaction
-from shared.errors import ApiError, invalid
-from shared.feed import record_change
-from shared.json_body import read_json
-from shared.models import Message, Session, Todo
-from shared.pagination import page_request, paginate
-from shared.query import list_param, since_param
-from shared.task_workflow import SIGNAL_ERROR, SIGNAL_SLEEP, SIGNAL_WAKE
-from shared.workflow_starts import signal_current_task, start_workflows
+from shared.jobs.workflow_starts import signal_current_task, start_workflows
+from shared.store.db import MAX_INTEGER, write_transaction
+from shared.store.feed import record_change
+from shared.store.models import Message, Session, Todo
+from shared.store.pagination import page_request, paginate
+from shared.web.auth import AGENT
+from shared.web.errors import ApiError, invalid
+from shared.web.json_body import read_json
+from shared.web.query import list_param, since_param
 
 # An agent that says it sleeps is not stuck: its task's workflow holds off BLOCKED until it works again.
 AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.events.event import lookup
-from shared.errors import invalid
-from shared.openapi import Schema
+from shared.web.errors import invalid
+from shared.web.openapi import Schema
 
 NUMBER = (int, float)
 JSON_TYPES = {str: "string", dict: "object", list: "array"}

@@ -10,8 +10,8 @@ from functions.linear_sync.graphql_client import LinearClient
 from functions.linear_sync.lock import new_sync_lock
 from functions.linear_sync.resources import ProjectsResource, StatesResource, SyncResource
 from shared.config import Settings
-from shared.linear_oauth import linear_available
-from shared.webapp import function_app
+from shared.linear.oauth import linear_available
+from shared.web.webapp import function_app
 
 # /api/linear/webhook is the webhook function's; the mount picks the longest prefix.
 ROUTE_PREFIXES = ("/api/projects", "/api/linear")

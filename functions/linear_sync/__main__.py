@@ -16,10 +16,10 @@ from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.lock import SyncAlreadyRunning, sync_lock
 from functions.linear_sync.sync import run_sync
 from shared.config import settings_for_command
-from shared.db import database, open_database
-from shared.linear_oauth import linear_available
+from shared.linear.oauth import linear_available
 from shared.logs import configure_logging, report
-from shared.migrations import LATEST_VERSION, current_version
+from shared.store.db import database, open_database
+from shared.store.migrations import LATEST_VERSION, current_version
 
 
 def main(argv: list[str] | None = None) -> int:

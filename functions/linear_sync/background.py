@@ -15,7 +15,7 @@ from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.lock import SyncLock, new_sync_lock
 from functions.linear_sync.sync import run_sync
 from shared.config import Settings
-from shared.db import database
+from shared.store.db import database
 
 log = logging.getLogger(__name__)
 

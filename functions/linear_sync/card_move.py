@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.queries import ISSUE_UPDATE_STATE
-from shared import linear_cache
-from shared.db import write_transaction
-from shared.errors import ApiError, invalid
-from shared.models import LinearIssue, LinearWorkflowState
+from shared.linear import cache as linear_cache
+from shared.store.db import write_transaction
+from shared.store.models import LinearIssue, LinearWorkflowState
+from shared.web.errors import ApiError, invalid
 
 
 def move_issue(client: LinearClient, issue_id: str, state_id: str) -> LinearIssue | None:

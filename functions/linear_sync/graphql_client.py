@@ -1,7 +1,7 @@
 """A small client for Linear's GraphQL API over `requests`: auth, timeouts, retries, rate limits, clear errors.
 
 - Auth: a personal API key goes bare in `Authorization` (Linear's convention); an OAuth access token as
-  `Bearer <token>`. A Linear connected over OAuth (shared.linear_oauth) wins over both environment
+  `Bearer <token>`. A Linear connected over OAuth (shared.linear.oauth) wins over both environment
   credentials; its token is read (and refreshed when near expiry) before each request.
 - Retries: 5xx answers and network errors are retried with exponential backoff.
 - Rate limits: Linear reports them as HTTP 400 with `errors[].extensions.code == "RATELIMITED"` (its SDK
@@ -23,8 +23,8 @@ from typing import Any
 
 import requests
 
-from shared import linear_oauth
 from shared.config import Settings
+from shared.linear import oauth as linear_oauth
 
 # Connect quickly or give up; Linear answers a 250-issue page in well under 30 s.
 DEFAULT_TIMEOUT = (5.0, 30.0)

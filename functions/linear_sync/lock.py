@@ -40,7 +40,7 @@ def lock_path(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"opencode-dashboard-{digest}.linear-sync.lock"
 
 
-# The advisory lock's key on PostgreSQL ("linsync" in ASCII); the writer lock (shared.db) has another.
+# The advisory lock's key on PostgreSQL ("linsync" in ASCII); the writer lock (shared.store.db) has another.
 ADVISORY_LOCK_KEY = 0x6C696E73796E63
 
 

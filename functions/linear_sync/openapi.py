@@ -4,7 +4,7 @@ move and the sync trigger. Every route answers 503 `linear_not_configured` witho
 from __future__ import annotations
 
 from functions.linear_sync.resources import MAX_URL_LENGTH, PROJECT_STATES
-from shared.openapi import (
+from shared.web.openapi import (
     ANY_JSON,
     DASHBOARD_AUTH,
     DASHBOARD_READ_AUTH,

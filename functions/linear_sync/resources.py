@@ -14,15 +14,15 @@ from functions.linear_sync.background import BackgroundSync
 from functions.linear_sync.card_move import move_issue
 from functions.linear_sync.graphql_client import LinearClient
 from functions.linear_sync.lock import SyncAlreadyRunning, SyncLock
-from shared import linear_cache
 from shared.clock import iso_from_unix
-from shared.db import write_transaction
-from shared.errors import ApiError, invalid
-from shared.feed import record_change
-from shared.json_body import read_json
-from shared.models import LinearIssue, LinearProject, LinearWorkflowState
-from shared.pagination import page_request, paginate
-from shared.query import list_param
+from shared.linear import cache as linear_cache
+from shared.store.db import write_transaction
+from shared.store.feed import record_change
+from shared.store.models import LinearIssue, LinearProject, LinearWorkflowState
+from shared.store.pagination import page_request, paginate
+from shared.web.errors import ApiError, invalid
+from shared.web.json_body import read_json
+from shared.web.query import list_param
 
 MAX_URL_LENGTH = 2048
 PROJECT_STATES = ("backlog", "planned", "started", "paused", "completed", "canceled")  # Linear's status types

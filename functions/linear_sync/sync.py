@@ -32,12 +32,12 @@ from functions.linear_sync.queries import (
     page_of,
     team_filter,
 )
-from shared import linear_cache
 from shared.clock import iso_from_unix
-from shared.db import write_transaction
-from shared.feed import record_change
-from shared.linear_cache import WriteCounts
-from shared.models import LinearIssue, LinearProject, LinearWorkflowState
+from shared.linear import cache as linear_cache
+from shared.linear.cache import WriteCounts
+from shared.store.db import write_transaction
+from shared.store.feed import record_change
+from shared.store.models import LinearIssue, LinearProject, LinearWorkflowState
 
 log = logging.getLogger(__name__)
 

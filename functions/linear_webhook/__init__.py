@@ -6,7 +6,7 @@ import falcon
 
 from functions.linear_webhook.resources import LinearWebhookResource
 from shared.config import Settings
-from shared.webapp import function_app
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/linear/webhook",)
 

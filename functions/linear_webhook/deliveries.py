@@ -17,11 +17,11 @@ from typing import Any
 
 import peewee
 
-from shared import linear_cache
 from shared.clock import now
-from shared.db import database, write_transaction
-from shared.feed import record_change
-from shared.models import WebhookDelivery
+from shared.linear import cache as linear_cache
+from shared.store.db import database, write_transaction
+from shared.store.feed import record_change
+from shared.store.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 

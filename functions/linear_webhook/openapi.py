@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.openapi import Schema, json_body, json_response, obj, operation
+from shared.web.openapi import Schema, json_body, json_response, obj, operation
 
 TAG = "linear"
 

@@ -9,10 +9,10 @@ import falcon
 
 from functions.linear_webhook.deliveries import delivery_id, receive
 from functions.linear_webhook.signature import check_webhook_timestamp, verify_linear_signature
-from shared.auth import PUBLIC
 from shared.config import Settings
-from shared.errors import ApiError
-from shared.json_body import parse_json, read_raw_body
+from shared.web.auth import PUBLIC
+from shared.web.errors import ApiError
+from shared.web.json_body import parse_json, read_raw_body
 
 
 class LinearWebhookResource:

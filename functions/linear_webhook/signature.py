@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from shared.errors import ApiError
+from shared.web.errors import ApiError
 
 # Linear's own SDK rejects deliveries more than a minute from the receiver's clock.
 REPLAY_WINDOW_MS = 60_000

@@ -6,9 +6,9 @@ import falcon
 
 from functions.sse.hub import FeedHub
 from functions.sse.resources import StreamResource, StreamTokenResource
-from shared.auth import Authentication
 from shared.config import Settings
-from shared.webapp import function_app
+from shared.web.auth import Authentication
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/stream",)
 

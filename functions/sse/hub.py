@@ -10,7 +10,7 @@ on the primary key, an index probe that finds nothing most of the time), i.e. 20
 second per process at the default 50 ms. LISTEN/NOTIFY would save those, but it needs a connection
 held open per process outside the pool, a NOTIFY in every writer, and still the id query to catch
 up after a dropped connection; the ids it tails are safe to tail because writers commit in id order
-(shared.db.WRITER_LOCK_KEY).
+(shared.store.db.WRITER_LOCK_KEY).
 
 Each stream is a `Subscription` with a bounded queue. A stream that cannot keep up is marked
 overflowed and ends cleanly; its browser reconnects with Last-Event-ID and loses nothing. The poller
@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from shared.db import database, is_sqlite
-from shared.feed import changes_since, latest_change_id
+from shared.store.db import database, is_sqlite
+from shared.store.feed import changes_since, latest_change_id
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import falcon
 from functions.sse import frames
 from functions.sse.hub import FeedHub, Subscription
 from functions.sse.tokens import issue_stream_token, verify_stream_token
-from shared.auth import DASHBOARD, PUBLIC, Authentication, require_signing_key
 from shared.clock import iso_from_unix, now
 from shared.config import Settings
-from shared.db import database
-from shared.errors import bad_query
-from shared.feed import changes_since, latest_change_id, pruned_through
-from shared.query import list_param, whole_number
+from shared.store.db import database
+from shared.store.feed import changes_since, latest_change_id, pruned_through
+from shared.web.auth import DASHBOARD, PUBLIC, Authentication, require_signing_key
+from shared.web.errors import bad_query
+from shared.web.query import list_param, whole_number
 
 BACKLOG_PAGE = 500
 RECONNECT_HINT_MS = 2000

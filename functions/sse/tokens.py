@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from shared.errors import ApiError
+from shared.web.errors import ApiError
 
 SALT = "opencode-dashboard.stream-token"
 

@@ -2,7 +2,7 @@
 
 The seed's `completed-batch` rule (delay 15 min) means "every 15 minutes, tell me what got done". A
 task's workflow ends when the task does, so it cannot wait for its siblings; this periodic job does:
-`python -m shared.digests`, run every minute by `make run` (and deploy/crontab). Each rule keeps the
+`python -m shared.jobs.digests`, run every minute by `make run` (and deploy/crontab). Each rule keeps the
 end of its last window in `settings`, so a window is reported once however often the job runs, and a
 restart picks up where it left off.
 """
@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from shared.alerts import IN_APP, PUSHED, rule_matches_priority
+from shared.agents.alerts import IN_APP, PUSHED, rule_matches_priority
+from shared.agents.push import PushFailed, send_push
 from shared.clock import now as clock_now
 from shared.config import Settings, settings_for_command
-from shared.db import database, execute, insert_returning_id, open_database, write_transaction
-from shared.feed import record_change
 from shared.logs import configure_logging, report
-from shared.models import AgentTask, AlertRule, Notification
-from shared.push import PushFailed, send_push
+from shared.store.db import database, execute, insert_returning_id, open_database, write_transaction
+from shared.store.feed import record_change
+from shared.store.models import AgentTask, AlertRule, Notification
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import falcon
 
 from shared.clock import unix_from_iso
-from shared.db import MAX_INTEGER
-from shared.errors import bad_query
+from shared.store.db import MAX_INTEGER
+from shared.web.errors import bad_query
 
 LAST_UNIX_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
 

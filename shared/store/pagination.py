@@ -16,9 +16,9 @@ from typing import Any
 import falcon
 import peewee
 
-from shared.db import MAX_INTEGER
-from shared.errors import ApiError, bad_query
-from shared.query import whole_number
+from shared.store.db import MAX_INTEGER
+from shared.web.errors import ApiError, bad_query
+from shared.web.query import whole_number
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

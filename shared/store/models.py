@@ -1,4 +1,4 @@
-"""peewee models mirroring the schema that `shared.migrations` creates (the migrations own the DDL).
+"""peewee models mirroring the schema that `shared.store.migrations` creates (the migrations own the DDL).
 
 Times are stored as integer Unix seconds (`UnixTimeField`) and shown as ISO 8601 by `to_json()`;
 JSON columns (`JSONField`) hold text in the database and Python values in code.
@@ -14,7 +14,7 @@ from typing import Any
 import peewee
 
 from shared.clock import iso_from_unix
-from shared.db import database, execute
+from shared.store.db import database, execute
 
 
 class UnixTimeField(peewee.IntegerField):
@@ -321,7 +321,7 @@ class SignInFailure(BaseModel):
 
 
 class LinearOAuthToken(BaseModel):
-    """The Linear OAuth connection: encrypted tokens and when they expire; see shared.linear_oauth."""
+    """The Linear OAuth connection: encrypted tokens and when they expire; see shared.linear.oauth."""
 
     id = peewee.IntegerField(primary_key=True)
     access_token = peewee.TextField()  # Fernet ciphertext
@@ -342,7 +342,7 @@ class LinearOAuthToken(BaseModel):
 # The project's own tables --------------------------------------------------------------------------------
 
 class Change(BaseModel):
-    """One row of the change feed; see shared.feed."""
+    """One row of the change feed; see shared.store.feed."""
 
     id = peewee.AutoField()
     topic = peewee.TextField()
@@ -402,7 +402,7 @@ class Notification(BaseModel):
 
 
 class TaskQuestion(BaseModel):
-    """A question an agent asked about a task (shared.questions): pending until answered, timed out or
+    """A question an agent asked about a task (shared.agents.questions): pending until answered, timed out or
     withdrawn."""
 
     id = peewee.AutoField()

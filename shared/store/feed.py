@@ -16,8 +16,8 @@ from typing import Any
 import peewee
 
 from shared.clock import now
-from shared.db import database, hold_writer_lock, insert_returning_id, write_transaction
-from shared.models import Change, Setting
+from shared.store.db import database, hold_writer_lock, insert_returning_id, write_transaction
+from shared.store.models import Change, Setting
 
 # The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
 PRUNED_THROUGH_KEY = "feed_pruned_through"
@@ -36,7 +36,7 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
         raise ChangeOutsideTransaction(
             f"record_change({topic!r}, {action!r}) must run inside the transaction that makes the change"
         )
-    # On PostgreSQL, ids must commit in order for `id > last_id` readers (see shared.db.WRITER_LOCK_KEY);
+    # On PostgreSQL, ids must commit in order for `id > last_id` readers (see shared.store.db.WRITER_LOCK_KEY);
     # inside a write_transaction this costs nothing, the lock is already held.
     hold_writer_lock()
     # Plain SQL: every write path in the project comes through here, often several times a request.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from shared.auth import Authentication
 from shared.config import Settings
-from shared.db import DatabaseSession, open_database
-from shared.errors import install_error_handling
-from shared.json_body import BodyLimit
+from shared.store.db import DatabaseSession, open_database
+from shared.web.auth import Authentication
+from shared.web.errors import install_error_handling
+from shared.web.json_body import BodyLimit
 
 
 def function_app(settings: Settings) -> falcon.App:

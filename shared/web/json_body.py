@@ -8,7 +8,7 @@ from typing import Any
 
 import falcon
 
-from shared.errors import ApiError
+from shared.web.errors import ApiError
 
 
 class BodyLimit:

@@ -8,7 +8,7 @@ So a refresh is claimed first (one process at a time does it, the others keep us
 token), starts REFRESH_MARGIN_S before expiry, and the new pair replaces the old one only if nobody
 replaced it meanwhile (`generation`).
 
-    python -m shared.linear_oauth --reencrypt   # after rotating DASHBOARD_SECRET_KEY
+    python -m shared.linear.oauth --reencrypt   # after rotating DASHBOARD_SECRET_KEY
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import requests
 
 from shared.clock import iso_from_unix, now
 from shared.config import Settings
-from shared.db import write_transaction
 from shared.encryption import EncryptionUnavailable, decrypt, encrypt, reencrypt
-from shared.feed import record_change
-from shared.models import LinearOAuthToken
+from shared.store.db import write_transaction
+from shared.store.feed import record_change
+from shared.store.models import LinearOAuthToken
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +260,9 @@ def _decrypt(settings: Settings, ciphertext: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from shared.config import settings_for_command
-    from shared.db import database, open_database
+    from shared.store.db import database, open_database
 
-    parser = argparse.ArgumentParser(prog="python -m shared.linear_oauth",
+    parser = argparse.ArgumentParser(prog="python -m shared.linear.oauth",
                                      description="Manage the stored Linear OAuth connection.")
     parser.add_argument("--reencrypt", action="store_true",
                         help="rewrite the stored tokens under the current DASHBOARD_SECRET_KEY (after a rotation)")

@@ -6,16 +6,16 @@ the question timed out), and a channel (in_app, push, both). Every fired rule
 leaves one `notifications` row, keyed by rule, task, trigger and episode, so a rule fires once per
 blocked episode however often it is evaluated (and an activity retry inserts nothing twice).
 In-app notifications are announced on the change feed (topic `notification`); push ones are sent by
-the worker (shared.push).
+the worker (shared.agents.push).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.db import execute, insert_returning_id
-from shared.feed import record_change
-from shared.models import AlertRule, Notification
+from shared.store.db import execute, insert_returning_id
+from shared.store.feed import record_change
+from shared.store.models import AlertRule, Notification
 
 TRIGGERS = ("blocked", "completed", "error", "idle_too_long", "question_timeout")
 CHANNELS = ("push", "in_app", "both")

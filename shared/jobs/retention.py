@@ -1,4 +1,4 @@
-"""Keeping the database small: `python -m shared.retention`, run from cron (deploy/crontab) and by
+"""Keeping the database small: `python -m shared.jobs.retention`, run from cron (deploy/crontab) and by
 `make run` every hour.
 
 - Changes older than FEED_RETENTION_DAYS (default 7) go. A browser that resumes from a pruned id is
@@ -20,10 +20,10 @@ import peewee
 
 from shared.clock import now
 from shared.config import Settings, settings_for_command
-from shared.db import database, open_database, write_transaction
-from shared.feed import prune_changes
 from shared.logs import configure_logging, report
-from shared.models import AuthSession, Change, InboundEvent, SignInFailure, WebhookDelivery
+from shared.store.db import database, open_database, write_transaction
+from shared.store.feed import prune_changes
+from shared.store.models import AuthSession, Change, InboundEvent, SignInFailure, WebhookDelivery
 
 SECONDS_PER_DAY = 86_400
 BATCH_ROWS = 5_000

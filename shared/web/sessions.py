@@ -2,7 +2,7 @@
 
 A session's token is random and lives only in the browser (the cookie) or the caller's hands; the
 `auth_sessions` row keeps its SHA-256, when it expires (30 days) and when it was revoked (sign-out).
-`shared.auth.find_session` looks a live one up on every request.
+`shared.web.auth.find_session` looks a live one up on every request.
 
 Every session belongs to a `users` row. A GitHub sign-in has its GitHub account's row; a sign-in with
 the dashboard token belongs to the one local user, `local` (provider `token`).
@@ -16,10 +16,10 @@ from typing import Any
 
 import falcon
 
-from shared.auth import SESSION_COOKIE, digest
 from shared.clock import iso_from_unix, now
-from shared.models import AuthSession, User
-from shared.same_origin import served_over_https
+from shared.store.models import AuthSession, User
+from shared.web.auth import SESSION_COOKIE, digest
+from shared.web.same_origin import served_over_https
 
 SESSION_TTL_S = 30 * 24 * 3600
 LOCAL_USER_ID = "local"

@@ -1,4 +1,4 @@
-"""`python -m shared.backup [--output PATH] [--keep N]`: an online copy of the SQLite database.
+"""`python -m shared.jobs.backup [--output PATH] [--keep N]`: an online copy of the SQLite database.
 
 Safe while the dashboard serves: the copy is made with sqlite3's backup API from inside one read
 transaction, i.e. one WAL snapshot — writers carry on meanwhile, and the copy is the database exactly
@@ -57,7 +57,7 @@ class BackupResult:
 def sqlite_path(settings: Settings) -> Path:
     """The database file DATABASE_URL names, or NotSQLite saying what to use instead."""
     if not settings.database_url.startswith("sqlite:"):
-        raise NotSQLite("python -m shared.backup copies a SQLite database; DATABASE_URL names another kind "
+        raise NotSQLite("python -m shared.jobs.backup copies a SQLite database; DATABASE_URL names another kind "
                         "(for PostgreSQL use its own tools: pg_dump, or the server's continuous archiving)")
     database = parse(settings.database_url).get("database") or ""
     if database in ("", ":memory:"):
@@ -153,7 +153,7 @@ def prune_backups(directory: Path, stem: str, keep: int) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.backup", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m shared.jobs.backup", description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, help="where to write the copy (default: backups/ beside the "
                                                     "database, named by the time)")
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,

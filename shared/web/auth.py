@@ -6,7 +6,7 @@ Each resource says what it needs with a class attribute `auth`:
 and anything else under /api takes `Authorization: Bearer <token>`, where the token is DASHBOARD_TOKEN,
 the token `make run` generated, or a live sign-in session's token; or a browser's session cookie
 (`ocd_session`), which for anything but GET/HEAD must come with a same-origin `Origin`/`Referer` (the
-CSRF defence, shared.same_origin). The two kinds never stand in for each other. Credentials are
+CSRF defence, shared.web.same_origin). The two kinds never stand in for each other. Credentials are
 compared as SHA-256 digests in constant time; the database only ever holds digests.
 """
 
@@ -20,9 +20,9 @@ import falcon
 
 from shared.clock import now
 from shared.config import Settings
-from shared.errors import ApiError
-from shared.models import AuthSession, Setting
-from shared.same_origin import require_same_origin
+from shared.store.models import AuthSession, Setting
+from shared.web.errors import ApiError
+from shared.web.same_origin import require_same_origin
 
 AGENT = "agent"
 DASHBOARD = "dashboard"

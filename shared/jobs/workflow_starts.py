@@ -3,7 +3,7 @@
 A new task is written with `workflow_started_at` NULL: it waits for its workflow. Right after the
 transaction commits, the writer calls `start_workflows` (never before: a workflow must find its task).
 If Temporal is down the task simply keeps waiting, and the reconciler — `python -m
-shared.workflow_starts`, run every minute by `make run` and the crontab — starts the waiting ones once
+shared.jobs.workflow_starts`, run every minute by `make run` and the crontab — starts the waiting ones once
 Temporal answers, so no task is left unmonitored.
 """
 
@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 
-from shared.clock import iso_from_unix, now
-from shared.config import Settings, settings_for_command
-from shared.db import database, execute, open_database, write_transaction
-from shared.feed import record_change
-from shared.logs import configure_logging, report
-from shared.task_workflow import FINISHED, task_workflow_id
-from shared.temporal import (
+from shared.agents.task_workflow import FINISHED, task_workflow_id
+from shared.agents.temporal import (
     TemporalUnavailable,
     exit_without_finalizing,
     signal_task_workflow,
     start_task_workflows,
 )
+from shared.clock import iso_from_unix, now
+from shared.config import Settings, settings_for_command
+from shared.logs import configure_logging, report
+from shared.store.db import database, execute, open_database, write_transaction
+from shared.store.feed import record_change
 
 log = logging.getLogger(__name__)
 

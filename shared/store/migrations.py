@@ -5,7 +5,7 @@ Migrations only ever add (tables, columns, indexes); nothing is dropped or rewri
 every upgrade. Version 1 is the v1 dashboard's schema and version 2 the TypeScript v2 schema, so a
 database file left by the original app is upgraded in place too.
 
-Run it by hand with `python -m shared.migrations`.
+Run it by hand with `python -m shared.store.migrations`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from shared.db import database, is_sqlite, write_transaction
+from shared.store.db import database, is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +446,7 @@ def _mark_applied(migration: Migration) -> None:
 
 def main() -> None:
     from shared.config import Settings
-    from shared.db import open_database
+    from shared.store.db import open_database
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     open_database(Settings.from_env())

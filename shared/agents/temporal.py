@@ -4,7 +4,7 @@ Falcon code is synchronous; the Temporal client is asyncio. Each process keeps o
 on a background event-loop thread (`TemporalGateway`), and a sync call waits for its result at most
 TEMPORAL_RPC_TIMEOUT_S. A circuit breaker keeps Temporal's outages from costing every request that
 timeout: after a failure, calls fail at once for TEMPORAL_RETRY_AFTER_S, then one call tries again.
-Nothing here touches the database; callers record what happened (see shared.workflow_starts).
+Nothing here touches the database; callers record what happened (see shared.jobs.workflow_starts).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from shared.agents.task_workflow import QUERY_VIEW, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
 from shared.config import Settings
-from shared.task_workflow import QUERY_VIEW, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
 
 log = logging.getLogger(__name__)
 

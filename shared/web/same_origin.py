@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import falcon
 
-from shared.errors import ApiError
+from shared.web.errors import ApiError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from shared.db import database, is_sqlite
+from shared.store.db import database, is_sqlite
 
 log = logging.getLogger(__name__)
 

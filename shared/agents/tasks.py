@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.db import execute
-from shared.feed import record_change
-from shared.models import Agent
-from shared.questions import task_with_question, withdraw_pending
-from shared.task_workflow import FINISHED, task_workflow_id
+from shared.agents.questions import task_with_question, withdraw_pending
+from shared.agents.task_workflow import FINISHED, task_workflow_id
+from shared.store.db import execute
+from shared.store.feed import record_change
+from shared.store.models import Agent
 
 
 def as_json(value: Any) -> str | None:

@@ -49,7 +49,7 @@ TIME: Schema = {"type": ["string", "null"], "format": "date-time",
                 "description": "ISO 8601 UTC, e.g. 2026-11-24T10:00:00Z"}
 ANY_JSON: Schema = {"description": "any JSON value, as it was sent"}
 
-# The project's one error shape (shared/errors.py), for every status of every route.
+# The project's one error shape (shared/web/errors.py), for every status of every route.
 ERROR: Schema = obj({
     "error": obj({
         "code": {"type": "string", "minLength": 1, "examples": ["unprocessable", "not_found", "unauthorized"]},
@@ -94,7 +94,7 @@ def error_response(status: int) -> Schema:
     return response
 
 
-# Credentials (shared/auth.py). An operation lists the schemes it accepts; any one of them will do.
+# Credentials (shared/web/auth.py). An operation lists the schemes it accepts; any one of them will do.
 SECURITY_SCHEMES: dict[str, Schema] = {
     "agentKey": {"type": "http", "scheme": "bearer",
                  "description": "The agents' API key (DASHBOARD_API_KEY, or the one `make run` generated)."},
@@ -158,7 +158,7 @@ PAGE = [
 ]
 
 PARAMETERS: dict[str, Schema] = {
-    "limit": query_param("limit", "Rows per page (shared/pagination.py).",
+    "limit": query_param("limit", "Rows per page (shared/store/pagination.py).",
                          {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
     "cursor": query_param("cursor", "The previous page's `next_cursor`; omit it for the first page."),
 }

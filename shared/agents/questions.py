@@ -17,10 +17,10 @@ import json
 from typing import Any, NamedTuple
 
 from shared.clock import iso_from_unix
-from shared.db import execute, insert_returning_id
-from shared.errors import ApiError, invalid
-from shared.feed import record_change
-from shared.models import AgentTask, InboxEntry, TaskQuestion
+from shared.store.db import execute, insert_returning_id
+from shared.store.feed import record_change
+from shared.store.models import AgentTask, InboxEntry, TaskQuestion
+from shared.web.errors import ApiError, invalid
 
 QUESTION_TYPES = ("question", "permission", "choice")
 # The one field of an answer, by question type: {"response": "..."}, {"permission": true}, {"choice": "b"}.

@@ -5,7 +5,7 @@ shapes: a webhook issue carries `stateId` beside `state {...}` and `labels` as a
 only `state {...}` and `labels {nodes}`. Both go through the functions here, so an issue looks the
 same whichever way it arrived, and a write that changes nothing records no change.
 
-Every `apply_*` / `remove_*` function must run inside `shared.db.write_transaction()`: the rows and
+Every `apply_*` / `remove_*` function must run inside `shared.store.db.write_transaction()`: the rows and
 their changes (topics `linear.issue`, `linear.project`, `linear.state`, `linear.cycle`,
 `linear.comment`) commit together.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import peewee
 
 from shared.clock import now, unix_from_iso
-from shared.feed import record_change
-from shared.models import LinearCycle, LinearIssue, LinearProject, LinearWorkflowState, Message, Setting
+from shared.store.feed import record_change
+from shared.store.models import LinearCycle, LinearIssue, LinearProject, LinearWorkflowState, Message, Setting
 
 ISSUE_TOPIC = "linear.issue"
 PROJECT_TOPIC = "linear.project"
