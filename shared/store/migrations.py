@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from shared.store import search_schema
 from shared.store.db import database, is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    # Where PostgreSQL needs statements of its own (triggers, functions), not a translation of these.
+    postgresql: tuple[str, ...] | None = None
 
 
 V1_SCHEMA = Migration(1, "v1 dashboard tables", (
@@ -357,8 +360,13 @@ QUESTIONS = Migration(7, "human in the loop: task questions, answers and the age
       for rule, trigger, priority, delay, channel in QUESTION_ALERT_RULES),
 ))
 
+SEARCH_AND_USAGE = Migration(
+    8, "search index, usage rollup, timeline indexes (kept by triggers)",
+    search_schema.sqlite_statements(), postgresql=search_schema.postgresql_statements())
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
+    SEARCH_AND_USAGE,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -431,8 +439,14 @@ def _record_legacy_versions() -> None:
 
 
 def _apply(migration: Migration) -> None:
-    for statement in migration.statements:
-        database.execute_sql(statement if is_sqlite() else _for_postgresql(statement))
+    if is_sqlite():
+        statements = migration.statements
+    elif migration.postgresql is not None:
+        statements = migration.postgresql
+    else:
+        statements = tuple(_for_postgresql(statement) for statement in migration.statements)
+    for statement in statements:
+        database.execute_sql(statement)
     _mark_applied(migration)
 
 
