@@ -17,6 +17,7 @@ import functions.dashboard
 import functions.events
 import functions.linear_sync
 import functions.linear_webhook
+import functions.search
 import functions.sse
 from deploy import health, openapi
 from shared.config import Settings
@@ -28,7 +29,7 @@ WSGIApp = Callable[..., Iterable[bytes]]
 
 # Each function package has create_app(settings) and the ROUTE_PREFIXES it serves.
 FUNCTIONS = (functions.events, functions.sse, functions.linear_webhook, functions.linear_sync, functions.agents,
-             functions.auth, functions.dashboard)
+             functions.auth, functions.dashboard, functions.search)
 
 
 class PrefixMount:

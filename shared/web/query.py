@@ -34,14 +34,27 @@ def list_param(req: falcon.Request, name: str, choices: Sequence[str] | None = N
 
 def since_param(req: falcon.Request) -> int | None:
     """`?since=` as Unix seconds or an ISO 8601 date-time."""
-    raw = req.get_param("since")
+    return time_param(req, "since")
+
+
+def time_param(req: falcon.Request, name: str) -> int | None:
+    """A moment in the query string (`?since=`, `?until=`): Unix seconds or an ISO 8601 date-time."""
+    raw = req.get_param(name)
     if raw is None:
         return None
     if (seconds := whole_number(raw)) is not None:
         if seconds > LAST_UNIX_SECOND:  # no date anyway
-            raise bad_query("since", "since is past the year 9999; send Unix seconds or an ISO 8601 date-time")
+            raise bad_query(name, f"{name} is past the year 9999; send Unix seconds or an ISO 8601 date-time")
         return seconds
     try:
         return unix_from_iso(raw)
     except (ValueError, OverflowError):
-        raise bad_query("since", "since must be Unix seconds or an ISO 8601 date-time") from None
+        raise bad_query(name, f"{name} must be Unix seconds or an ISO 8601 date-time") from None
+
+
+def time_range(req: falcon.Request) -> tuple[int | None, int | None]:
+    """`?since=&until=` (from `since`, up to but not including `until`); `until` before `since` is a 400."""
+    since, until = time_param(req, "since"), time_param(req, "until")
+    if since is not None and until is not None and until < since:
+        raise bad_query("until", "until is before since: the range is empty")
+    return since, until
