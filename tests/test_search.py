@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from shared.db import database, execute, write_transaction
-from shared.migrations import migrate
+from shared.store.db import database, execute, write_transaction
+from shared.store.migrations import migrate
 from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 T0 = 1764000000000  # epoch ms, as opencode reports times (2025-11-24T16:00:00Z)
@@ -222,7 +222,7 @@ def test_rows_deleted_by_any_writer_leave_the_index_with_them(mounted_client):
 
 
 def test_the_migration_indexes_and_counts_what_was_there_before_it(settings, empty_database_url):
-    from shared.db import open_database
+    from shared.store.db import open_database
 
     open_database(settings.__class__(**{**settings.__dict__, "database_url": empty_database_url}))
     migrate(target=7)

@@ -12,7 +12,7 @@ from functions.search.search import SearchResource
 from functions.search.timeline import ActivityResource, TimelineResource
 from functions.search.usage import UsageResource
 from shared.config import Settings
-from shared.webapp import function_app
+from shared.web.webapp import function_app
 
 ROUTE_PREFIXES = ("/api/search", "/api/usage", "/api/timeline", "/api/activity")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functions.search.terms import MAX_QUERY_CHARS, MAX_TERMS
 from functions.search.timeline import BUCKETS, MAX_BUCKETS
 from functions.search.usage import GROUPS
-from shared.openapi import (
+from shared.store.search_schema import FIGURES, KINDS
+from shared.web.openapi import (
     ANY_JSON,
     DASHBOARD_READ_AUTH,
     OPTIONAL_TEXT,
@@ -21,7 +22,6 @@ from shared.openapi import (
     query_param,
     ref,
 )
-from shared.search_schema import FIGURES, KINDS
 
 TAG = "search"
 MOMENT: Schema = {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,12}$"}, {"type": "string", "format": "date-time"}]}

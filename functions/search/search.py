@@ -14,11 +14,11 @@ import falcon
 
 from functions.search.terms import Term, fts5_query, parse_terms, snippet, tsquery
 from shared.clock import iso_from_unix
-from shared.db import execute, is_sqlite
-from shared.errors import bad_query
-from shared.pagination import encode_cursor, page_request
-from shared.query import list_param, time_range
-from shared.search_schema import KINDS
+from shared.store.db import execute, is_sqlite
+from shared.store.pagination import encode_cursor, page_request
+from shared.store.search_schema import KINDS
+from shared.web.errors import bad_query
+from shared.web.query import list_param, time_range
 
 
 class SearchResource:

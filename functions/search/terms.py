@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.errors import bad_query
+from shared.web.errors import bad_query
 
 MAX_QUERY_CHARS = 256
 MAX_TERMS = 16

@@ -15,11 +15,11 @@ from typing import Any
 import falcon
 
 from shared.clock import iso_from_unix, now
-from shared.db import execute, is_sqlite
-from shared.errors import bad_query
-from shared.pagination import encode_cursor, page_request
-from shared.query import list_param, time_range
-from shared.search_schema import POSTGRESQL_EVENT_SESSION, SQLITE_EVENT_SESSION
+from shared.store.db import execute, is_sqlite
+from shared.store.pagination import encode_cursor, page_request
+from shared.store.search_schema import POSTGRESQL_EVENT_SESSION, SQLITE_EVENT_SESSION
+from shared.web.errors import bad_query
+from shared.web.query import list_param, time_range
 
 BUCKETS = {"1m": 60, "5m": 300, "1h": 3600}
 DEFAULT_BUCKETS = 60  # without `since`: the last hour of minutes

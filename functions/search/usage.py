@@ -14,10 +14,10 @@ from typing import Any
 import falcon
 
 from shared.clock import iso_from_unix
-from shared.db import execute
-from shared.errors import bad_query
-from shared.query import time_range
-from shared.search_schema import FIGURES
+from shared.store.db import execute
+from shared.store.search_schema import FIGURES
+from shared.web.errors import bad_query
+from shared.web.query import time_range
 
 HOUR = 3600
 DAY = 86_400
