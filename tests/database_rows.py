@@ -35,9 +35,10 @@ class _PostgresReader:
 
 
 class _SqliteReader:
-    def __init__(self, path: Path):
-        # Read-only, of the test's own (WAL lets it read while the server writes).
-        self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    def __init__(self, path: Path, mode: str = "ro"):
+        # Read-only unless asked, of the test's own (WAL lets it read while the server writes).
+        # isolation_level=None: each statement commits by itself, as on PostgreSQL's autocommit.
+        self.connection = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None)
 
     def execute(self, statement: str, params: Sequence[Any] = ()):
         return self.connection.execute(statement, params)
@@ -51,17 +52,23 @@ class _SqliteReader:
 
 
 @contextlib.contextmanager
-def reading(database: Path | str) -> Iterator[_SqliteReader | _PostgresReader]:
-    """A connection of the test's own to `database`, for reading."""
+def reading(database: Path | str, mode: str = "ro") -> Iterator[_SqliteReader | _PostgresReader]:
+    """A connection of the test's own to `database`, for reading (for writing too: `writing`)."""
     text = str(database)
     if text.startswith(("postgres:", "postgresql:")):
         reader: _SqliteReader | _PostgresReader = _PostgresReader(text)
     else:
-        reader = _SqliteReader(Path(text.removeprefix("sqlite:///")))
+        reader = _SqliteReader(Path(text.removeprefix("sqlite:///")), mode)
     try:
         yield reader
     finally:
         reader.close()
+
+
+def writing(database: Path | str) -> contextlib.AbstractContextManager[_SqliteReader | _PostgresReader]:
+    """A connection of the test's own to `database` that writes, each statement committed at once: to
+    put rows there that the server would not have written, or to commit beside it."""
+    return reading(database, mode="rw")
 
 
 def row_counts(database: Path | str) -> dict[str, int]:

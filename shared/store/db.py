@@ -17,14 +17,17 @@ import contextlib
 import fcntl
 import functools
 import os
+import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import peewee
 from playhouse import db_url
+from playhouse.pool import PooledSqliteDatabase
 
 from shared.config import Settings
 
@@ -62,11 +65,11 @@ def open_database(settings: Settings) -> peewee.Database:
     if current is not None and getattr(current, "opened_from_url", None) == url:
         return current  # every function in one process shares one database object
     scheme, _, rest = url.partition(":")
-    pooled_url = f"{scheme}+pool:{rest}"
     if scheme == "sqlite":
         # check_same_thread=False: a pooled connection moves between threads, one thread at a time.
-        db = db_url.connect(pooled_url, pragmas=sqlite_pragmas(settings.busy_timeout_ms),
-                            max_connections=None, stale_timeout=STALE_CONNECTION_S, check_same_thread=False)
+        db = SqlitePool(**db_url.parse(url), pragmas=sqlite_pragmas(settings.busy_timeout_ms),
+                        max_connections=None, stale_timeout=STALE_CONNECTION_S, check_same_thread=False,
+                        factory=CursorTrackingConnection)
         # sqlite3's own busy wait (5 s unless told) covers the pragmas a new connection runs before its
         # busy_timeout pragma applies: without this a locked database held a new connection 5 s, whatever
         # DATABASE_BUSY_TIMEOUT_MS said. (The pool took `timeout=` for itself, hence the setter.)
@@ -76,11 +79,56 @@ def open_database(settings: Settings) -> peewee.Database:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
         db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
     else:
-        db = db_url.connect(pooled_url, max_connections=None, stale_timeout=STALE_CONNECTION_S,
+        # peewee's PostgreSQL pool rolls back whatever transaction a connection comes back with (one a
+        # failed statement aborted included), so the next request starts clean there too.
+        db = db_url.connect(f"{scheme}+pool:{rest}", max_connections=None, stale_timeout=STALE_CONNECTION_S,
                             options=postgresql_options(url, settings.busy_timeout_ms))
     db.opened_from_url = url
     database.initialize(db)
     return db
+
+
+class CursorTrackingConnection(sqlite3.Connection):
+    """An SQLite connection that knows the cursors opened on it, so that what a request left unfinished
+    can be reset before the connection serves another one (SqlitePool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def cursor(self, factory: type[sqlite3.Cursor] = sqlite3.Cursor) -> sqlite3.Cursor:
+        cursor = super().cursor(factory)
+        self._cursors.add(cursor)
+        return cursor
+
+    # sqlite3's own shortcuts make their cursor in C, out of sight of cursor(): route them through it.
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, parameters)
+
+    def close_cursors(self) -> None:
+        for cursor in list(self._cursors):
+            cursor.close()
+
+
+class SqlitePool(PooledSqliteDatabase):
+    """peewee's SQLite pool, which also resets every statement a connection comes back with.
+
+    A read that failed part way through its rows leaves its statement unfinished, and an unfinished
+    statement holds a read snapshot even outside any transaction (`in_transaction` is False, so the
+    pool's own rollback does not see it). If the cursor outlived the request (a traceback kept it), the
+    next request handed that connection could not write: BEGIN IMMEDIATE on a connection whose snapshot
+    is older than the last commit fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy
+    wait), a 503 for a valid write until something freed the cursor. Closing the cursors resets them."""
+
+    def _can_reuse(self, conn: sqlite3.Connection) -> bool:
+        try:
+            conn.close_cursors()
+        except Exception:  # a connection that cannot even do that is not handed out again
+            return False
+        return super()._can_reuse(conn)
 
 
 def postgresql_options(url: str, busy_timeout_ms: int) -> str:
