@@ -46,10 +46,11 @@ def ingest(events: list[Event]) -> IngestResult:
             fresh.append(event)
         if not fresh:
             return result
-        execute_many(
-            "INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in fresh])
+        if kept := [e for e in fresh if not e.known or KINDS[e.type].stored]:
+            execute_many(
+                "INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in kept])
         for event in fresh:
             if event.known:
                 KINDS[event.type].project(event, now)

@@ -31,6 +31,7 @@ class Kind:
     project: Callable[[Event, int], None]  # runs inside the batch's write transaction
     check: Callable[[Event], None] | None = None  # more validation, before anything of the batch is written
     properties: Mapping[str, Schema] = field(default_factory=dict)  # the schema of the fields `check` reads
+    stored: bool = True  # False: accepted and checked, but not even the raw event is kept
 
     @property
     def schema(self) -> Schema:
@@ -66,17 +67,21 @@ SESSION_INFO = (need("info", dict), need("info.id"), may("info.title"), may("inf
                 may("info.directory"), may("info.time", dict))
 TOOL_CALL = (need("tool"), need("sessionID"), need("callID"))
 REPLY = (need("sessionID"),)
-TODO = (need("id"), need("content"), need("status", choices=TODO_STATUSES), may("priority", choices=TODO_PRIORITIES))
+FILE_DIFF = (may("file"), may("status"), may("additions", NUMBER), may("deletions", NUMBER))
+TODO = (may("id"), need("content"), need("status", choices=TODO_STATUSES), may("priority", choices=TODO_PRIORITIES))
 
 KINDS: dict[str, Kind] = {
-    # opencode's kinds: `data` is the `properties` of opencode's own event.
+    # opencode's kinds, from both of its event unions (v1 and v2): `data` is the `properties` of
+    # opencode's own event. Fields not named here are kept as sent.
     "session.created": Kind(SESSION_INFO, p.session_upserted),
     "session.updated": Kind(SESSION_INFO, p.session_upserted),
     "session.deleted": Kind((need("info", dict), need("info.id")), p.session_deleted),
     "session.idle": Kind((need("sessionID"),), p.session_idle),
-    "session.error": Kind((may("sessionID"), need("error", dict), may("error.name"), may("error.data", dict)),
+    "session.error": Kind((may("sessionID"), may("error", dict), may("error.name"), may("error.data", dict)),
                           p.session_error),
     "session.status": Kind((need("sessionID"), need("status", dict), need("status.type")), p.session_status),
+    "session.compacted": Kind((need("sessionID"),), p.session_compacted),
+    "session.diff": Kind((need("sessionID"), need("diff", list, items=FILE_DIFF)), p.session_diff),
     "message.updated": Kind((need("info", dict), need("info.id"), need("info.sessionID"), need("info.role"),
                              may("info.time", dict), may("info.modelID"), may("info.providerID"),
                              may("info.mode"), may("info.cost", NUMBER), may("info.tokens", dict)),
@@ -85,15 +90,26 @@ KINDS: dict[str, Kind] = {
     "message.part.updated": Kind((need("part", dict), need("part.id"), need("part.messageID"),
                                   need("part.sessionID"), need("part.type"), may("part.text")),
                                  p.message_part_updated),
+    "message.part.removed": Kind((need("sessionID"), need("messageID"), need("partID")), p.message_part_removed),
+    "message.part.delta": Kind((need("sessionID"), need("messageID"), need("partID"), may("field"), may("delta")),
+                               p.part_streamed, stored=False),
+    "command.executed": Kind((need("name"), need("sessionID"), may("arguments"), may("messageID")),
+                             p.command_executed),
     "todo.updated": Kind((need("sessionID"), need("todos", list, items=TODO)), p.todo_updated),
     "tool.execute.before": Kind((*TOOL_CALL, may("args", dict)), p.tool_executed),
     "tool.execute.after": Kind((*TOOL_CALL, may("title"), may("output")), p.tool_executed),
-    "file.edited": Kind((need("file"),), p.file_edited),
+    "file.edited": Kind((need("file"), may("sessionID")), p.file_edited),
+    # A person is asked (v1 and v2 alike: one projection blocks the session's work, one clears it).
     "permission.asked": Kind((need("id"), need("sessionID")), p.asked),
+    "permission.v2.asked": Kind((need("id"), need("sessionID"), may("action"), may("resources", list)), p.asked),
     "question.asked": Kind((need("id"), need("sessionID"), may("questions", list)), p.asked),
+    "question.v2.asked": Kind((need("id"), need("sessionID"), may("questions", list)), p.asked),
     "permission.replied": Kind(REPLY, p.replied),
+    "permission.v2.replied": Kind(REPLY, p.replied),
     "question.replied": Kind(REPLY, p.replied),
+    "question.v2.replied": Kind(REPLY, p.replied),
     "question.rejected": Kind(REPLY, p.replied),
+    "question.v2.rejected": Kind(REPLY, p.replied),
     # The dashboard's own kinds.
     "agent.registered": Kind((need("id"), need("name"), need("type", choices=AGENT_TYPES), may("parent_agent_id"),
                               may("soul_md"), may("skills", list), may("config", dict)), p.agent_registered),

@@ -68,6 +68,11 @@ SESSION = obj({"id": TEXT, "name": OPTIONAL_TEXT, "started_at": TIME, "ended_at"
 TODO = obj({"id": TEXT, "session_id": OPTIONAL_TEXT, "content": TEXT, "status": TEXT, "priority": TEXT,
             "agent": OPTIONAL_TEXT, "created_at": TIME, "updated_at": TIME,
             "position": {"type": ["integer", "null"]}})
+SESSION_FILE = obj({"id": {"type": "integer"}, "session_id": TEXT, "file": TEXT,
+                    "status": {**OPTIONAL_TEXT, "description": "added, deleted or modified, when opencode said"},
+                    "additions": {"type": ["integer", "null"], "minimum": 0},
+                    "deletions": {"type": ["integer", "null"], "minimum": 0},
+                    "updated_at": TIME})
 MESSAGE = obj({"id": {"type": "integer"}, "type": TEXT, "content": TEXT, "todo_id": OPTIONAL_TEXT,
                "session_id": OPTIONAL_TEXT, "read": {"type": "boolean"}, "created_at": TIME,
                "external_id": OPTIONAL_TEXT, "role": OPTIONAL_TEXT, "agent": OPTIONAL_TEXT,
@@ -84,6 +89,7 @@ SCHEMAS: dict[str, Schema] = {
                          "unknown_types": {"type": "array", "items": TEXT}}, optional=["unknown_types"]),
     "Session": SESSION,
     "Todo": TODO,
+    "SessionFile": SESSION_FILE,
     "Message": MESSAGE,
 }
 
@@ -107,11 +113,15 @@ SESSIONS_GET = operation(
                 query_param("agent_id", "Only this agent's sessions."), SINCE, *PAGE],
     responses={200: json_response("A page of sessions", page_of("sessions", ref("Session"))), 400: 400})
 SESSION_GET = operation(
-    "One session with its todos and latest 100 messages", tag=TAG, security=DASHBOARD_READ_AUTH,
+    "One session with its todos, latest 100 messages and the files it changed", tag=TAG,
+    security=DASHBOARD_READ_AUTH,
+    description="`files`: what opencode's `session.diff` (the session's whole diff, with line counts) and "
+                "`file.edited` (one file, counts unknown) said the session changed, by path.",
     parameters=[path_param("session_id", "The session's id", example="ses_1")],
     responses={200: json_response("The session", obj({
         "session": ref("Session"), "todos": {"type": "array", "items": ref("Todo")},
-        "messages": {"type": "array", "items": ref("Message")}})), 404: 404})
+        "messages": {"type": "array", "items": ref("Message")},
+        "files": {"type": "array", "items": ref("SessionFile")}})), 404: 404})
 
 
 def _alias(operation_: dict[str, Any], of: str) -> dict[str, Any]:

@@ -9,16 +9,18 @@ costs about ten times what SQLite needs to run these statements. Reads for the A
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from functions.events.event import Event, lookup, ms_to_unix
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.store.db import execute, insert_returning_id
+from shared.store.db import MAX_INTEGER, execute, insert_returning_id
 from shared.store.feed import record_change
-from shared.store.models import Agent, AgentTask, Message, Session, Todo
+from shared.store.models import Agent, AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
 
 
@@ -152,6 +154,20 @@ def session_status(event: Event, now: int) -> None:
         beat(agent_id, event.occurred_at, now)
 
 
+def session_compacted(event: Event, now: int) -> None:
+    """opencode summarised the session's history to free its context: the messages stay as they were."""
+    touch_session(event.data["sessionID"], now)
+    publish_session(event.data["sessionID"], "compacted")
+
+
+def command_executed(event: Event, now: int) -> None:
+    """A slash command ran in the session; the message it produced comes as message events."""
+    data = event.data
+    touch_session(data["sessionID"], now)
+    record_change("session", "command", {"session_id": data["sessionID"], "name": data["name"],
+                                         "arguments": data.get("arguments"), "message_id": data.get("messageID")})
+
+
 def error_text(event: Event) -> str:
     """`Name: message` of a session.error's error."""
     name = lookup(event.data, "error.name") or "Error"
@@ -207,17 +223,41 @@ def message_updated(event: Event, now: int) -> None:
 def message_part_updated(event: Event, now: int) -> None:
     part = event.data["part"]
     touch_session(part["sessionID"], now)
-    stored = scalar("SELECT parts FROM messages WHERE external_id = ?", (part["messageID"],))
-    parts = [p for p in json.loads(stored or "[]") if p.get("id") != part["id"]]
+    parts = [p for p in stored_parts(part["messageID"]) if p.get("id") != part["id"]]
     parts.append(part)
-    content = "".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
     # Parts can arrive before their message: then the part creates it, and message.updated fills it in.
     execute("INSERT INTO messages (external_id, type, content, parts, session_id, agent, created_at, updated_at)"
             " VALUES (?, 'chat', ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO UPDATE SET"
             " content = excluded.content, parts = excluded.parts, updated_at = excluded.updated_at",
-            (part["messageID"], content, as_json(parts), part["sessionID"], event.agent_id, event.occurred_at,
-             now))
+            (part["messageID"], text_of(parts), as_json(parts), part["sessionID"], event.agent_id,
+             event.occurred_at, now))
     publish_message(part["messageID"], "updated")
+
+
+def message_part_removed(event: Event, now: int) -> None:
+    data = event.data
+    parts = stored_parts(data["messageID"])
+    kept = [p for p in parts if p.get("id") != data["partID"]]
+    if len(kept) == len(parts):
+        return  # a part never seen (or removed already): nothing changes
+    execute("UPDATE messages SET content = ?, parts = ?, updated_at = ? WHERE external_id = ?",
+            (text_of(kept), as_json(kept), now, data["messageID"]))
+    publish_message(data["messageID"], "updated")
+
+
+def part_streamed(event: Event, now: int) -> None:
+    """message.part.delta: a few characters of a part being written, sent many times a second. Nothing is
+    stored (not even the raw event): the part's message.part.updated carries its whole text."""
+
+
+def stored_parts(external_id: str) -> list[dict[str, Any]]:
+    stored = json.loads(scalar("SELECT parts FROM messages WHERE external_id = ?", (external_id,)) or "[]")
+    return [part for part in stored if isinstance(part, dict)] if isinstance(stored, list) else []
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    """A message's content: its text parts, in order."""
+    return "".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
 
 
 def message_removed(event: Event, now: int) -> None:
@@ -250,10 +290,10 @@ def todo_updated(event: Event, now: int) -> None:
     """opencode sends a session's whole todo list each time: the stored list is replaced by it."""
     session_id = event.data["sessionID"]
     touch_session(session_id, now)
-    # opencode's todo ids are only unique within a session ("1", "2", ...), hence the prefix.
-    rows = [(f"{session_id}:{todo['id']}", session_id, todo["content"], todo["status"],
-             todo.get("priority") or "medium", event.agent_id, position, now, now)
-            for position, todo in enumerate(event.data["todos"])]
+    todos = event.data["todos"]
+    rows = [(todo_id, session_id, todo["content"], todo["status"], todo.get("priority") or "medium",
+             event.agent_id, position, now, now)
+            for position, (todo_id, todo) in enumerate(zip(todo_ids(session_id, todos), todos, strict=True))]
     keep = [row[0] for row in rows]
     execute(f"DELETE FROM todos WHERE session_id = ? AND id NOT IN ({', '.join('?' * len(keep))})"
             if keep else "DELETE FROM todos WHERE session_id = ?", (session_id, *keep))
@@ -262,8 +302,26 @@ def todo_updated(event: Event, now: int) -> None:
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " content = excluded.content, status = excluded.status, priority = excluded.priority,"
                 " agent = excluded.agent, position = excluded.position, updated_at = excluded.updated_at", row)
-    todos = [Todo.json_from_db(TODO_COLUMNS, row) for row in rows_as_stored(session_id)]
-    record_change("todo", "replaced", {"session_id": session_id, "todos": todos})
+    stored = [Todo.json_from_db(TODO_COLUMNS, row) for row in rows_as_stored(session_id)]
+    record_change("todo", "replaced", {"session_id": session_id, "todos": stored})
+
+
+def todo_ids(session_id: str, todos: list[dict[str, Any]]) -> list[str]:
+    """Each todo's id, prefixed by its session: opencode's own ids ("1", "2", ...) are only unique within a
+    session. opencode's v2 todos (what 1.18 really sends) carry none; theirs is derived from the content,
+    so a todo keeps its id (and its created_at) while its status changes and while others are added,
+    removed or moved around it — the way todo lists change. Reworded, it is a new todo. The same content
+    twice in one list gets `~2`, `~3`, ... by order of appearance."""
+    seen: Counter[str] = Counter()
+    ids = []
+    for todo in todos:
+        if isinstance(todo.get("id"), str) and todo["id"]:
+            ids.append(f"{session_id}:{todo['id']}")
+            continue
+        digest = "#" + hashlib.sha256(todo["content"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        seen[digest] += 1
+        ids.append(f"{session_id}:{digest}" + (f"~{seen[digest]}" if seen[digest] > 1 else ""))
+    return ids
 
 
 TODO_COLUMNS = [field.column_name for field in Todo._meta.sorted_fields]
@@ -277,8 +335,51 @@ def rows_as_stored(session_id: str) -> list[tuple]:
 # Files, permissions and questions -----------------------------------------------------------------------
 
 def file_edited(event: Event, now: int) -> None:
-    record_change("file", "edited", {"file": event.data["file"], "agent_id": event.agent_id,
+    """opencode names the file and not the session: the file goes to the sender's busy session, else the
+    one it worked in last (a sender may add `sessionID` to say which)."""
+    file = event.data["file"]
+    session_id = event.data.get("sessionID") or latest_session_of(event.agent_id)
+    if session_id:
+        touch_session(session_id, now)
+        execute("INSERT INTO session_files (session_id, file, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (session_id, file) DO UPDATE SET updated_at = excluded.updated_at",
+                (session_id, file, now))
+    record_change("file", "edited", {"file": file, "agent_id": event.agent_id, "session_id": session_id,
                                      "event_id": event.id})
+
+
+def latest_session_of(agent_id: str | None) -> str | None:
+    if agent_id is None:
+        return None
+    return scalar("SELECT id FROM sessions WHERE agent_id = ? AND deleted_at IS NULL ORDER BY"
+                  " CASE WHEN status = 'busy' THEN 0 ELSE 1 END, updated_at DESC, id DESC LIMIT 1", (agent_id,))
+
+
+def session_diff(event: Event, now: int) -> None:
+    """The session's whole diff against where it started: its list of changed files is replaced by it."""
+    session_id = event.data["sessionID"]
+    touch_session(session_id, now)
+    files = {diff["file"]: diff for diff in event.data["diff"] if isinstance(diff.get("file"), str) and diff["file"]}
+    execute("DELETE FROM session_files WHERE session_id = ?", (session_id,))
+    for file, diff in files.items():
+        execute("INSERT INTO session_files (session_id, file, status, additions, deletions, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, file, diff.get("status") if isinstance(diff.get("status"), str) else None,
+                 line_count(diff.get("additions")), line_count(diff.get("deletions")), now))
+    record_change("session", "files", {"session_id": session_id, "files": session_files(session_id)})
+
+
+def line_count(value: Any) -> int | None:
+    """A diff's additions or deletions as a column holds them; anything else is left out."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_INTEGER:
+        return int(value)
+    return None
+
+
+def session_files(session_id: str) -> list[dict[str, Any]]:
+    cursor = execute("SELECT * FROM session_files WHERE session_id = ? ORDER BY file", (session_id,))
+    columns = [d[0] for d in cursor.description]
+    return [SessionFile.json_from_db(columns, row) for row in cursor.fetchall()]
 
 
 def session_agent_and_task(event: Event) -> tuple[dict | None, dict | None]:
@@ -312,9 +413,9 @@ def replied(event: Event, now: int) -> None:
 
 def question_text(event: Event) -> str:
     data = event.data
-    if event.type == "question.asked":
+    if event.type in ("question.asked", "question.v2.asked"):
         questions = data.get("questions") or [{}]
         question = questions[0].get("question") if isinstance(questions[0], dict) else None
         return f"Question: {question}" if isinstance(question, str) else "Question asked"
-    what = data.get("title") or data.get("permission") or data.get("type")
+    what = data.get("title") or data.get("permission") or data.get("action") or data.get("type")
     return f"Permission requested: {what}" if isinstance(what, str) else "Permission requested"

@@ -14,7 +14,7 @@ from shared.config import Settings
 from shared.jobs.workflow_starts import signal_current_task, start_workflows
 from shared.store.db import MAX_INTEGER, write_transaction
 from shared.store.feed import record_change
-from shared.store.models import Message, Session, Todo
+from shared.store.models import Message, Session, SessionFile, Todo
 from shared.store.pagination import page_request, paginate
 from shared.web.auth import AGENT
 from shared.web.errors import ApiError, invalid
@@ -141,9 +141,11 @@ class SessionsResource:
         todos = Todo.select().where(Todo.session_id == session_id).order_by(Todo.position, Todo.id)
         messages = (Message.select().where(Message.session_id == session_id)
                     .order_by(Message.created_at.desc(), Message.id.desc()).limit(SESSION_MESSAGES_SHOWN))
+        files = SessionFile.select().where(SessionFile.session_id == session_id).order_by(SessionFile.file)
         resp.media = {
             "session": session.to_json(),
             "todos": [todo.to_json() for todo in todos],
             "messages": [message.to_json() for message in messages],
+            "files": [file.to_json() for file in files],
         }
 

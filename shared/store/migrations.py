@@ -364,9 +364,23 @@ SEARCH_AND_USAGE = Migration(
     8, "search index, usage rollup, timeline indexes (kept by triggers)",
     search_schema.sqlite_statements(), postgresql=search_schema.postgresql_statements())
 
+SESSION_FILES = Migration(9, "the files each opencode session changed", (
+    # One row per file: replaced by each session.diff (with its line counts), added to by file.edited.
+    """CREATE TABLE session_files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        file TEXT NOT NULL,
+        status TEXT,
+        additions INTEGER,
+        deletions INTEGER,
+        updated_at INTEGER NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX session_files_file ON session_files (session_id, file)",
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
-    SEARCH_AND_USAGE,
+    SEARCH_AND_USAGE, SESSION_FILES,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

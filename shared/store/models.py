@@ -110,6 +110,21 @@ class Todo(BaseModel):
         table_name = "todos"
 
 
+class SessionFile(BaseModel):
+    """A file an opencode session changed, with its line counts when a session.diff gave them."""
+
+    id = peewee.AutoField()
+    session_id = peewee.TextField()
+    file = peewee.TextField()
+    status = peewee.TextField(null=True)
+    additions = peewee.IntegerField(null=True)
+    deletions = peewee.IntegerField(null=True)
+    updated_at = UnixTimeField()
+
+    class Meta:
+        table_name = "session_files"
+
+
 class Message(BaseModel):
     id = peewee.AutoField()
     type = peewee.TextField()
