@@ -1,7 +1,7 @@
 """A stand-in for Linear's GraphQL API: answers the sync's queries and the card move from memory.
 
-It implements the part of Linear's contract the dashboard uses — the `issues`, `projects` and
-`workflowStates` connections with `first`/`after` cursor pagination, `pageInfo`, `includeArchived` and
+It implements the part of Linear's contract the dashboard uses — the `issues`, `projects`,
+`workflowStates` and `cycles` connections with `first`/`after` cursor pagination, `pageInfo`, `includeArchived` and
 the filters the sync sends (`updatedAt: {gt}`, `project: {null}`, `team`/`accessibleTeams`, `id: {in}`),
 and `issueUpdate(id:, input: {stateId})` — and answers in Linear's shape (`{"data": {...}}`, errors in
 `errors[]`). Tests mount it with `responses`; bench/linear_sync.py serves it over HTTP on loopback.
@@ -17,15 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-ROOTS = ("workflowStates", "projects", "issues")
-_ROOT_PATTERN = re.compile(r"\b(workflowStates|projects|issues)\(first:")
+ROOTS = ("workflowStates", "projects", "issues", "cycles")
+_ROOT_PATTERN = re.compile(r"\b(workflowStates|projects|issues|cycles)\(first:")
 
 
 class FakeLinear:
     def __init__(self, states: list[dict] | None = None, projects: list[dict] | None = None,
-                 issues: list[dict] | None = None, api_key: str | None = None):
+                 issues: list[dict] | None = None, api_key: str | None = None, cycles: list[dict] | None = None):
         self.data: dict[str, list[dict[str, Any]]] = {
-            "workflowStates": list(states or []), "projects": list(projects or []), "issues": list(issues or [])}
+            "workflowStates": list(states or []), "projects": list(projects or []), "issues": list(issues or []),
+            "cycles": list(cycles or [])}
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []  # every request body received
         self.lock = threading.Lock()

@@ -78,7 +78,7 @@ def test_a_first_sync_is_full_and_pages_every_connection_in_few_requests(linear,
     assert report.requests == len(linear.requests) == 3
     assert (LinearWorkflowState.select().count(), LinearProject.select().count(), LinearIssue.select().count()) == (
         5, 3, 600)
-    assert report.fetched == {"states": 5, "projects": 3, "issues": 600}
+    assert report.fetched == {"states": 5, "projects": 3, "issues": 600, "cycles": 0}
     assert report.counts["issues"].created == 600
     cursors = [request["variables"]["issuesAfter"] for request in linear.requests]
     assert cursors == [None, "issue-250", "issue-500"]

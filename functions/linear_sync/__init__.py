@@ -1,4 +1,4 @@
-"""The Linear sync function: the cached projects, boards and workflow states, the card move, and the
+"""The Linear sync function: the cached projects, boards, workflow states and cycles, the card move, and the
 sync itself (`python -m functions.linear_sync [--full]` is the cron job)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import falcon
 from functions.linear_sync.background import BackgroundSync
 from functions.linear_sync.graphql_client import LinearClient
 from functions.linear_sync.lock import new_sync_lock
-from functions.linear_sync.resources import ProjectsResource, StatesResource, SyncResource
+from functions.linear_sync.resources import CyclesResource, ProjectsResource, StatesResource, SyncResource
 from shared.config import Settings
 from shared.linear.oauth import linear_available
 from shared.web.webapp import function_app
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/projects/{project_id}", projects, suffix="item")
     app.add_route("/api/projects/{project_id}/board", projects, suffix="board")
     app.add_route("/api/linear/states", StatesResource(configured))
+    app.add_route("/api/linear/cycles", CyclesResource(configured))
     app.add_route("/api/linear/sync", SyncResource(
         configured, settings.max_body_bytes, interactive_client, BackgroundSync(settings, sync_client),
         lambda: new_sync_lock(settings)))

@@ -1,5 +1,5 @@
-"""The Linear sync function's part of the OpenAPI document: projects, boards, workflow states, the card
-move and the sync trigger. Every route answers 503 `linear_not_configured` without a Linear credential."""
+"""The Linear sync function's part of the OpenAPI document: projects, boards, workflow states, cycles,
+the card move and the sync trigger. Every route answers 503 `linear_not_configured` without a Linear credential."""
 
 from __future__ import annotations
 
@@ -36,27 +36,34 @@ PROJECT_FIELDS: dict[str, Schema] = {
     "updated_at": TIME,
 }
 ISSUE_COUNT = {"issue_count": {"type": "integer", "minimum": 0}}
+ISSUE_FIELDS: dict[str, Schema] = {
+    "id": TEXT, "project_id": OPTIONAL_TEXT, "identifier": OPTIONAL_TEXT, "title": TEXT,
+    "description": OPTIONAL_TEXT, "priority": {"type": ["integer", "null"], "description": "0 none ... 4 low"},
+    "priority_label": {"enum": ["none", "urgent", "high", "medium", "low", None]},
+    "state_name": OPTIONAL_TEXT, "state_type": OPTIONAL_TEXT, "assignee_name": OPTIONAL_TEXT,
+    "assignee_avatar": OPTIONAL_TEXT, "label_names": nullable({"type": "array", "items": TEXT}),
+    "estimate": {"type": ["integer", "null"]}, "url": OPTIONAL_TEXT, "agent_task_id": OPTIONAL_TEXT,
+    "synced_at": TIME, "team_id": OPTIONAL_TEXT, "state_id": OPTIONAL_TEXT, "assignee_id": OPTIONAL_TEXT,
+    "cycle_id": OPTIONAL_TEXT, "sort_order": {"type": ["number", "null"]}, "created_at": TIME,
+    "updated_at": TIME}
 
 SCHEMAS: dict[str, Schema] = {
     "LinearProject": obj(PROJECT_FIELDS),
-    "LinearProjectWithCount": obj(PROJECT_FIELDS | ISSUE_COUNT),
-    "LinearIssue": obj({
-        "id": TEXT, "project_id": OPTIONAL_TEXT, "identifier": OPTIONAL_TEXT, "title": TEXT,
-        "description": OPTIONAL_TEXT, "priority": {"type": ["integer", "null"], "description": "0 none ... 4 low"},
-        "priority_label": {"enum": ["none", "urgent", "high", "medium", "low", None]},
-        "state_name": OPTIONAL_TEXT, "state_type": OPTIONAL_TEXT, "assignee_name": OPTIONAL_TEXT,
-        "assignee_avatar": OPTIONAL_TEXT, "label_names": nullable({"type": "array", "items": TEXT}),
-        "estimate": {"type": ["integer", "null"]}, "url": OPTIONAL_TEXT, "agent_task_id": OPTIONAL_TEXT,
-        "synced_at": TIME, "team_id": OPTIONAL_TEXT, "state_id": OPTIONAL_TEXT, "assignee_id": OPTIONAL_TEXT,
-        "cycle_id": OPTIONAL_TEXT, "sort_order": {"type": ["number", "null"]}, "created_at": TIME,
-        "updated_at": TIME}),
+    "LinearProjectWithCount": obj(PROJECT_FIELDS | ISSUE_COUNT | {"last_activity_at": TIME}),
+    "LinearIssue": obj(ISSUE_FIELDS),
     "LinearState": obj({"id": TEXT, "team_id": TEXT, "name": TEXT, "type": TEXT, "color": OPTIONAL_TEXT,
                         "position": {"type": ["number", "null"]}}),
+    "LinearCycle": obj({
+        "id": TEXT, "team_id": OPTIONAL_TEXT, "number": {"type": ["integer", "null"]}, "name": OPTIONAL_TEXT,
+        "starts_at": TIME, "ends_at": TIME, "completed_at": TIME, "progress": {"type": ["number", "null"]},
+        "updated_at": TIME, "synced_at": TIME} | ISSUE_COUNT),
     "BoardColumn": obj({
         "state": obj({"id": OPTIONAL_TEXT, "team_id": OPTIONAL_TEXT, "name": OPTIONAL_TEXT, "type": OPTIONAL_TEXT,
                       "color": OPTIONAL_TEXT, "position": {"type": ["number", "null"]}},
                      ),
-        "issues": {"type": "array", "items": ref("LinearIssue")}}),
+        "issues": {"type": "array", "items": ref("BoardCard")}}),
+    "BoardCard": obj(ISSUE_FIELDS | {"agent": nullable(obj({
+        "id": TEXT, "name": TEXT, "status": TEXT, "task_status": TEXT}))}),
     "LinearSyncStatus": obj({
         "running": {"type": "boolean"}, "last_success_at": TIME, "last_full_at": TIME,
         "last_error": OPTIONAL_TEXT, "last_error_at": TIME, "last_result": ANY_JSON}),
@@ -89,6 +96,10 @@ PATHS: dict[str, Schema] = {
         "Workflow states, per team in Linear's order", tag=TAG, security=DASHBOARD_READ_AUTH,
         parameters=[list_param("team_id", "Only these teams' states.")],
         responses={200: json_response("The states", obj({"states": {"type": "array", "items": ref("LinearState")}}))})},
+    "/api/linear/cycles": {"get": operation(
+        "Cycles, newest first, with their cached issue counts", tag=TAG, security=DASHBOARD_READ_AUTH,
+        parameters=[list_param("team_id", "Only these teams' cycles.")],
+        responses={200: json_response("The cycles", obj({"cycles": {"type": "array", "items": ref("LinearCycle")}}))})},
     "/api/linear/sync": {
         "get": operation("How the last syncs went", tag=TAG, security=DASHBOARD_READ_AUTH,
                          responses={200: json_response("The sync state", ref("LinearSyncStatus"))}),

@@ -1,14 +1,14 @@
 """The GraphQL documents the sync and the card move send, in Linear's own field and argument names.
 
-The sync reads three connections (workflow states, projects, issues). Rather than one query per
+The sync reads four connections (workflow states, projects, issues, cycles). Rather than one query per
 connection per page, `connections_query` puts every connection that still has a page to fetch into
 one document, so a full sync of 10 000 issues costs ~40 requests and an idle incremental tick one.
 Each connection's arguments are variables prefixed with its field name (`$issuesFirst`,
 `$issuesAfter`, `$issuesFilter`, `$issuesIncludeArchived`).
 
 Complexity: Linear caps one query at 10 000 points (0.1 per field, 1 per object, times `first` for a
-connection). At 250 per page an issue node costs ~19 points (~4 750 a page), a project ~9, a state ~3:
-all three in one document stay near 7 500. `labels(first: 10)` keeps the nested connection cheap.
+connection). At 250 per page an issue node costs ~19 points (~4 750 a page), a project ~9, a state and a
+cycle ~3 each: all four in one document stay near 8 250. `labels(first: 10)` keeps the nested connection cheap.
 tests/test_linear_queries.py checks every document against Linear's schema.
 """
 
@@ -38,6 +38,10 @@ STATE_FIELDS = """
       id name type color position updatedAt archivedAt
       team { id }"""
 
+CYCLE_FIELDS = """
+      id number name startsAt endsAt completedAt progress updatedAt archivedAt
+      team { id }"""
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -51,6 +55,7 @@ class Connection:
 STATES = Connection("workflowStates", "WorkflowStateFilter", STATE_FIELDS)
 PROJECTS = Connection("projects", "ProjectFilter", PROJECT_FIELDS)
 ISSUES = Connection("issues", "IssueFilter", ISSUE_FIELDS)
+CYCLES = Connection("cycles", "CycleFilter", CYCLE_FIELDS)
 
 
 @dataclass

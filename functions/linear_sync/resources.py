@@ -1,5 +1,5 @@
-"""The Linear routes of the dashboard: projects and their boards, workflow states, the card move and
-the sync trigger. Every one answers 503 `linear_not_configured` until a Linear credential is set."""
+"""The Linear routes of the dashboard: projects and their boards, workflow states, cycles, the card move
+and the sync trigger. Every one answers 503 `linear_not_configured` until a Linear credential is set."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from shared.clock import iso_from_unix
 from shared.linear import cache as linear_cache
 from shared.store.db import write_transaction
 from shared.store.feed import record_change
-from shared.store.models import LinearIssue, LinearProject, LinearWorkflowState
+from shared.store.models import Agent, AgentTask, LinearCycle, LinearIssue, LinearProject, LinearWorkflowState
 from shared.store.pagination import page_request, paginate
 from shared.web.errors import ApiError, invalid
 from shared.web.json_body import read_json
@@ -43,10 +43,21 @@ def _project_or_404(project_id: str) -> LinearProject:
     return project
 
 
-def _issue_counts(project_ids: list[str]) -> dict[str, int]:
-    query = (LinearIssue.select(LinearIssue.project_id, peewee.fn.COUNT(LinearIssue.id).alias("count"))
-             .where(LinearIssue.project_id.in_(project_ids)).group_by(LinearIssue.project_id))
-    return {row.project_id: row.count for row in query}
+def _with_issue_summary(projects: list[LinearProject]) -> list[dict[str, Any]]:
+    """Each project's JSON with its cached issue count and its last activity (the newest update of the
+    project or any of its issues: the page opens the board that moved last)."""
+    query = (LinearIssue.select(LinearIssue.project_id, peewee.fn.COUNT(LinearIssue.id).alias("count"),
+                                peewee.fn.MAX(LinearIssue.updated_at).alias("latest"))
+             .where(LinearIssue.project_id.in_([project.id for project in projects]))
+             .group_by(LinearIssue.project_id))
+    issues = {row.project_id: (row.count, row.latest) for row in query}
+    summaries = []
+    for project in projects:
+        count, latest = issues.get(project.id, (0, None))
+        last_activity = max((at for at in (project.updated_at, latest) if at is not None), default=None)
+        summaries.append(linear_cache.project_json(project) | {
+            "issue_count": count, "last_activity_at": iso_from_unix(last_activity)})
+    return summaries
 
 
 @falcon.before(linear_required)
@@ -64,14 +75,10 @@ class ProjectsResource:
         if team_id := req.get_param("team_id"):
             query = query.where(LinearProject.team_id == team_id)
         rows, cursor = paginate(query, (LinearProject.name, LinearProject.id), page_request(req), newest_first=False)
-        counts = _issue_counts([row.id for row in rows])
-        resp.media = {"projects": [linear_cache.project_json(row) | {"issue_count": counts.get(row.id, 0)}
-                                   for row in rows], "next_cursor": cursor}
+        resp.media = {"projects": _with_issue_summary(rows), "next_cursor": cursor}
 
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        project = _project_or_404(project_id)
-        count = _issue_counts([project.id]).get(project.id, 0)
-        resp.media = {"project": linear_cache.project_json(project) | {"issue_count": count}}
+        resp.media = {"project": _with_issue_summary([_project_or_404(project_id)])[0]}
 
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         body = read_json(req, self.max_body_bytes)
@@ -118,7 +125,19 @@ def board(project: LinearProject) -> dict[str, Any]:
             columns[key] = {"state": {"id": issue.state_id, "team_id": issue.team_id, "name": issue.state_name,
                                       "type": issue.state_type, "color": None, "position": None}, "issues": []}
         columns[key]["issues"].append(linear_cache.issue_json(issue))
+    workers = _agents_on_tasks([issue.agent_task_id for issue in issues if issue.agent_task_id])
+    for column in columns.values():
+        for card in column["issues"]:
+            card["agent"] = workers.get(card["agent_task_id"])
     return {"project": linear_cache.project_json(project), "columns": list(columns.values())}
+
+
+def _agents_on_tasks(task_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The agent behind each task (what a card shows of who works on it)."""
+    query = (AgentTask.select(AgentTask.id, AgentTask.status, Agent.id, Agent.name, Agent.status)
+             .join(Agent, on=(AgentTask.agent_id == Agent.id)).where(AgentTask.id.in_(task_ids)))
+    return {task.id: {"id": task.agent.id, "name": task.agent.name, "status": task.agent.status,
+                      "task_status": task.status} for task in query}
 
 
 @falcon.before(linear_required)
@@ -134,6 +153,28 @@ class StatesResource:
         if team_ids := list_param(req, "team_id"):
             query = query.where(LinearWorkflowState.team_id.in_(team_ids))
         resp.media = {"states": [linear_cache.state_json(state) for state in query]}
+
+
+@falcon.before(linear_required)
+class CyclesResource:
+    """GET /api/linear/cycles?team_id= — cycles, newest first, each with the number of cached issues in it."""
+
+    def __init__(self, linear_configured: Callable[[], bool]):
+        self.linear_configured = linear_configured
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = LinearCycle.select().order_by(LinearCycle.starts_at.desc(nulls="LAST"), LinearCycle.id)
+        if team_ids := list_param(req, "team_id"):
+            query = query.where(LinearCycle.team_id.in_(team_ids))
+        cycles = list(query)
+        counts = _cycle_issue_counts([cycle.id for cycle in cycles])
+        resp.media = {"cycles": [cycle.to_json() | {"issue_count": counts.get(cycle.id, 0)} for cycle in cycles]}
+
+
+def _cycle_issue_counts(cycle_ids: list[str]) -> dict[str, int]:
+    query = (LinearIssue.select(LinearIssue.cycle_id, peewee.fn.COUNT(LinearIssue.id).alias("count"))
+             .where(LinearIssue.cycle_id.in_(cycle_ids)).group_by(LinearIssue.cycle_id))
+    return {row.cycle_id: row.count for row in query}
 
 
 @falcon.before(linear_required)

@@ -1,4 +1,4 @@
-"""The sync: Linear's workflow states, projects and issues pulled into the local cache over GraphQL.
+"""The sync: Linear's workflow states, projects, issues and cycles pulled into the local cache over GraphQL.
 
 - **Full** (`--full`, the first run, or when the last full sync is a day old): every state, project and
   in-project issue, paged 250 at a time with every unfinished connection in the same request; then
@@ -23,6 +23,7 @@ from typing import Any
 
 from functions.linear_sync.graphql_client import LinearClient, LinearError
 from functions.linear_sync.queries import (
+    CYCLES,
     ISSUES,
     PAGE_SIZE,
     PROJECTS,
@@ -37,7 +38,7 @@ from shared.linear import cache as linear_cache
 from shared.linear.cache import WriteCounts
 from shared.store.db import write_transaction
 from shared.store.feed import record_change
-from shared.store.models import LinearIssue, LinearProject, LinearWorkflowState
+from shared.store.models import LinearCycle, LinearIssue, LinearProject, LinearWorkflowState
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ class SyncReport:
     requests: int = 0
     seconds: float = 0.0
     counts: dict[str, WriteCounts] = field(
-        default_factory=lambda: {"states": WriteCounts(), "projects": WriteCounts(), "issues": WriteCounts()})
-    fetched: dict[str, int] = field(default_factory=lambda: {"states": 0, "projects": 0, "issues": 0})
+        default_factory=lambda: {name: WriteCounts() for name in ("states", "projects", "issues", "cycles")})
+    fetched: dict[str, int] = field(default_factory=lambda: {"states": 0, "projects": 0, "issues": 0, "cycles": 0})
 
     def summary(self) -> str:
         issues, projects, states = self.counts["issues"], self.counts["projects"], self.counts["states"]
@@ -69,7 +70,8 @@ class SyncReport:
         return (f"linear sync ({self.mode}): {requests}, {self.fetched['issues']} issues read "
                 f"({issues.created} new, {issues.updated} updated, {issues.removed} removed), "
                 f"{self.fetched['projects']} projects ({projects.written} written), "
-                f"{self.fetched['states']} states ({states.written} written) in {self.seconds:.1f} s")
+                f"{self.fetched['states']} states ({states.written} written), "
+                f"{self.fetched['cycles']} cycles ({self.counts['cycles'].written} written) in {self.seconds:.1f} s")
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "started_at": iso_from_unix(self.started_at), "requests": self.requests,
@@ -113,6 +115,7 @@ def _full_sync(client: LinearClient, report: SyncReport, team_ids: Sequence[str]
         PageCursor(PROJECTS, team_filter(PROJECTS.field, team_ids)),
         # Only issues in a project are on a board.
         PageCursor(ISSUES, {"project": {"null": False}} | team_filter(ISSUES.field, team_ids)),
+        PageCursor(CYCLES, team_filter(CYCLES.field, team_ids)),
     ]
     cached = _cached_ids()
     seen = _read_pages(client, cursors, report)
@@ -125,7 +128,7 @@ def _incremental_sync(client: LinearClient, report: SyncReport, team_ids: Sequen
     cursors = [
         PageCursor(connection, changed | team_filter(connection.field, team_ids), include_archived=True,
                    first=INCREMENTAL_FIRST_PAGE)
-        for connection in (STATES, PROJECTS, ISSUES)
+        for connection in (STATES, PROJECTS, ISSUES, CYCLES)
     ]
     seen = _read_pages(client, cursors, report)
     # Progress moves when issues do, but a project's updatedAt does not: re-read the touched projects.
@@ -163,6 +166,7 @@ def _write_page(pages: dict[str, list[dict[str, Any]]], report: SyncReport) -> N
             (STATES, "states", linear_cache.apply_states, linear_cache.remove_states),
             (PROJECTS, "projects", linear_cache.apply_projects, linear_cache.remove_projects),
             (ISSUES, "issues", linear_cache.apply_issues, linear_cache.remove_issues),
+            (CYCLES, "cycles", linear_cache.apply_cycles, linear_cache.remove_cycles),
         ):
             nodes = pages.get(connection.field, [])
             report.fetched[name] += len(nodes)
@@ -177,6 +181,7 @@ def _cached_ids() -> dict[str, set[str]]:
         ISSUES.field: {row.id for row in LinearIssue.select(LinearIssue.id)},
         PROJECTS.field: {row.id for row in LinearProject.select(LinearProject.id)},
         STATES.field: {row.id for row in LinearWorkflowState.select(LinearWorkflowState.id)},
+        CYCLES.field: {row.id for row in LinearCycle.select(LinearCycle.id)},
     }
 
 
@@ -189,6 +194,7 @@ def _remove_unlisted(cached: dict[str, set[str]], seen: dict[str, set[str]], rep
     unlisted = cached[PROJECTS.field] - seen[PROJECTS.field] - in_use
     report.counts["projects"].add(linear_cache.remove_projects(sorted(unlisted)))
     report.counts["states"].add(linear_cache.remove_states(sorted(cached[STATES.field] - seen[STATES.field])))
+    report.counts["cycles"].add(linear_cache.remove_cycles(sorted(cached[CYCLES.field] - seen[CYCLES.field])))
 
 
 def _projects_of(issue_ids: set[str]) -> set[str]:

@@ -111,9 +111,9 @@ def _comment(action: Any, data: Mapping[str, Any], team_ids: tuple[str, ...]) ->
 
 def _cycle(action: Any, data: Mapping[str, Any], team_ids: tuple[str, ...]) -> None:
     if action == "remove":
-        linear_cache.remove_cycle(data["id"])
+        linear_cache.remove_cycles([data["id"]])
     elif _in_teams(linear_cache.cycle_row(data)["team_id"], team_ids):
-        linear_cache.apply_cycle(data)
+        linear_cache.apply_cycles([data])
 
 
 def _workflow_state(action: Any, data: Mapping[str, Any], team_ids: tuple[str, ...]) -> None:

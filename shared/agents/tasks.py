@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.agents.questions import task_with_question, withdraw_pending
 from shared.agents.task_workflow import FINISHED, task_workflow_id
+from shared.linear.cache import link_task
 from shared.store.db import execute
 from shared.store.feed import record_change
 from shared.store.models import Agent
@@ -56,6 +57,8 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
         (task["id"], task["agent_id"], task["title"], task.get("priority") or "medium",
          task.get("linear_issue_id"), task.get("project_id"), created_at, now,
          task_workflow_id(task["agent_id"], task["id"])))
+    if task.get("linear_issue_id"):
+        link_task(task["linear_issue_id"], task["id"])
     body = task_with_question(task["id"])
     record_change("task", "created", body)
     return body

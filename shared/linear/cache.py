@@ -21,7 +21,15 @@ import peewee
 
 from shared.clock import now, unix_from_iso
 from shared.store.feed import record_change
-from shared.store.models import LinearCycle, LinearIssue, LinearProject, LinearWorkflowState, Message, Setting
+from shared.store.models import (
+    AgentTask,
+    LinearCycle,
+    LinearIssue,
+    LinearProject,
+    LinearWorkflowState,
+    Message,
+    Setting,
+)
 
 ISSUE_TOPIC = "linear.issue"
 PROJECT_TOPIC = "linear.project"
@@ -184,6 +192,9 @@ def state_row(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+CYCLE_COLUMNS = ("team_id", "number", "name", "starts_at", "ends_at", "completed_at", "progress", "updated_at")
+
+
 def cycle_row(data: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": entity_id(data),
@@ -260,6 +271,7 @@ def apply_issues(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
         return counts
     synced_at = now()
     _upsert(LinearIssue, [row | {"synced_at": synced_at} for row in changed], (*ISSUE_COLUMNS, "synced_at"))
+    _link_tasks([row["id"] for row in changed if row["id"] not in existing])
     saved = _existing(LinearIssue, [row["id"] for row in changed])
     for row in changed:
         created = row["id"] not in existing
@@ -267,6 +279,22 @@ def apply_issues(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
         counts.updated += not created
         record_change(ISSUE_TOPIC, "created" if created else "updated", issue_json(saved[row["id"]]))
     return counts
+
+
+def _link_tasks(issue_ids: Sequence[str]) -> None:
+    """A task may name an issue before the issue reaches the cache: link new rows to the newest such task."""
+    newest_task = (AgentTask.select(AgentTask.id).where(AgentTask.linear_issue_id == LinearIssue.id)
+                   .order_by(AgentTask.created_at.desc(), AgentTask.id.desc()).limit(1))
+    for chunk in _chunks(list(issue_ids)):
+        LinearIssue.update(agent_task_id=newest_task).where(LinearIssue.id.in_(list(chunk))).execute()
+
+
+def link_task(issue_id: str, task_id: str) -> None:
+    """A task names this issue: the card shows the agent working on it (and the board hears of it)."""
+    if LinearIssue.update(agent_task_id=task_id).where(
+            (LinearIssue.id == issue_id)
+            & ((LinearIssue.agent_task_id.is_null()) | (LinearIssue.agent_task_id != task_id))).execute():
+        record_change(ISSUE_TOPIC, "updated", issue_json(LinearIssue.get_by_id(issue_id)))
 
 
 def _fill_state_names(rows: list[dict[str, Any]]) -> None:
@@ -372,23 +400,32 @@ def remove_states(ids: Iterable[str]) -> WriteCounts:
     return WriteCounts(removed=len(existing))
 
 
-def apply_cycle(data: Mapping[str, Any]) -> WriteCounts:
-    row = cycle_row(data)
-    if not row["id"]:
-        return WriteCounts()
-    old = LinearCycle.get_or_none(LinearCycle.id == row["id"])
-    if not _differs(old, row):
-        return WriteCounts(unchanged=1)
-    _upsert(LinearCycle, [row | {"synced_at": now()}], (*(column for column in row if column != "id"), "synced_at"))
-    record_change(CYCLE_TOPIC, "created" if old is None else "updated", LinearCycle.get_by_id(row["id"]).to_json())
-    return WriteCounts(created=int(old is None), updated=int(old is not None))
+def apply_cycles(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
+    counts = WriteCounts()
+    rows = [cycle_row(payload) for payload in payloads if isinstance(payload, Mapping)]
+    rows = [row for row in rows if row["id"]]
+    existing = _existing(LinearCycle, [row["id"] for row in rows])
+    changed = [row for row in rows if _differs(existing.get(row["id"]), row)]
+    counts.unchanged = len(rows) - len(changed)
+    synced_at = now()
+    _upsert(LinearCycle, [row | {"synced_at": synced_at} for row in changed],
+            (*CYCLE_COLUMNS, "synced_at"))
+    for row in changed:
+        created = row["id"] not in existing
+        counts.created += created
+        counts.updated += not created
+        record_change(CYCLE_TOPIC, "created" if created else "updated",
+                      LinearCycle(**row, synced_at=synced_at).to_json())
+    return counts
 
 
-def remove_cycle(cycle_id: str) -> WriteCounts:
-    removed = LinearCycle.delete().where(LinearCycle.id == cycle_id).execute()
-    if removed:
-        record_change(CYCLE_TOPIC, "removed", {"id": cycle_id})
-    return WriteCounts(removed=removed)
+def remove_cycles(ids: Iterable[str]) -> WriteCounts:
+    existing = _existing(LinearCycle, list(dict.fromkeys(ids)))
+    for chunk in _chunks(list(existing)):
+        LinearCycle.delete().where(LinearCycle.id.in_(list(chunk))).execute()
+    for cycle in existing.values():
+        record_change(CYCLE_TOPIC, "removed", {"id": cycle.id, "team_id": cycle.team_id})
+    return WriteCounts(removed=len(existing))
 
 
 def comment_external_id(comment_id: str) -> str:
