@@ -4,26 +4,30 @@
  *
  * A plain ES module with no dependencies, for Node >= 20 and Bun (which runs opencode's plugins). The
  * opencode plugin (dashboard-hook.js) is a thin adapter over `DashboardClient`; scripts can use it too.
- *
- * Guarantees, in short:
+ * docs/hook.md says all of this for a user; in short:
  * - Every event gets its id once, when it is sent to the client; a retry resends the same id, and the
  *   dashboard acknowledges a repeated id as a duplicate instead of applying it twice.
- * - Network errors, 408, 429 and 5xx are retried (full-jitter exponential backoff, never sooner than a
- *   `Retry-After`); any other 4xx is final: logged and dropped. A 422 names the event at fault
- *   (`events[3]...`): only that one is dropped and the rest of the batch is sent again.
- * - A batch that cannot be delivered goes to the spool: JSON lines in segment files under `spoolDir`.
- *   While anything is spooled, new events are appended behind it, so the dashboard receives them in
- *   order once it answers again. The spool outlives the process: a later client with the same spool
- *   directory adopts the segments of processes that are gone, and drains them first.
+ * - Order is kept per session: a newer snapshot replaces a waiting one only when nothing of its session
+ *   came in between.
+ * - A dashboard that is down or busy (no answer, 408, 429, 502-504, anything with Retry-After) gets the
+ *   same events again, in order, after a backoff; meanwhile they wait in the spool.
+ * - A batch answering another 5xx is split until the event at fault is found; that event is tried alone
+ *   a few times and then, once the dashboard has accepted the events after it, set aside in the
+ *   dead-letter file. A 4xx is final for the events it names: they go to the dead-letter file too.
+ * - Strings over `maxStringBytes` are cut before anything is queued, their original sizes kept in the
+ *   event's `truncated`.
+ * - The spool outlives the process: a later client with the same spool directory adopts the segments of
+ *   processes that are gone, and drains them first.
  */
 
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync,
   unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
-const MIB = 1024 * 1024;
+const KIB = 1024;
+const MIB = 1024 * KIB;
 
 export const DEFAULTS = Object.freeze({
   url: "http://127.0.0.1:3000",
@@ -35,7 +39,14 @@ export const DEFAULTS = Object.freeze({
   spoolMaxBytes: 64 * MIB,
   closeTimeoutMs: 2_000,
   orphanScanMs: 30_000, // how often to look for spool segments left by processes that are gone
+  deadLetterTries: 5, // times one event answers a 5xx on its own before it may be set aside
+  deadLetterMaxBytes: 16 * MIB, // past this the dead-letter file becomes `<file>.1` and a new one starts
+  maxStringBytes: 32 * KIB, // longer strings in an event's data are cut to this (UTF-8 bytes)
+  maxEventBytes: 256 * KIB, // an event still larger after that has its strings cut shorter, down to 1 KiB
 });
+
+/** The dead-letter file's name in the spool directory, unless DASHBOARD_DEAD_LETTER_FILE says otherwise. */
+export const DEAD_LETTER_NAME = "dead-letters.jsonl";
 
 /** The client's settings from the environment (see the README's "The agent-side hook"). */
 export function configFromEnv(env = process.env) {
@@ -54,6 +65,10 @@ export function configFromEnv(env = process.env) {
     retryMaxMs: number("DASHBOARD_RETRY_MAX_MS", DEFAULTS.retryMaxMs),
     requestTimeoutMs: number("DASHBOARD_TIMEOUT_MS", DEFAULTS.requestTimeoutMs),
     spoolMaxBytes: number("DASHBOARD_SPOOL_MAX_BYTES", DEFAULTS.spoolMaxBytes),
+    deadLetterFile: env.DASHBOARD_DEAD_LETTER_FILE || undefined, // default: in the spool directory
+    deadLetterTries: Math.max(1, number("DASHBOARD_DEAD_LETTER_TRIES", DEFAULTS.deadLetterTries)),
+    maxStringBytes: Math.max(KIB, number("DASHBOARD_MAX_STRING_BYTES", DEFAULTS.maxStringBytes)),
+    maxEventBytes: Math.max(KIB, number("DASHBOARD_MAX_EVENT_BYTES", DEFAULTS.maxEventBytes)),
   };
 }
 
@@ -80,6 +95,22 @@ export function isRetryable(status) {
   return status === 408 || status === 429 || status >= 500;
 }
 
+/**
+ * What an answer to a batch of events means for them:
+ * - "accepted": a 2xx;
+ * - "busy": the dashboard is down or busy, whatever the events hold — no answer, 408, 429, 502, 503, 504,
+ *   or any answer with Retry-After (a locked database's 503): the same events go again, in order, later;
+ * - "broken": another 5xx — the dashboard failed on something in these events: they are split to find it;
+ * - "refused": a 4xx: final for the events it names.
+ */
+export function verdictOf(result) {
+  const { status } = result;
+  if (status >= 200 && status < 300) return "accepted";
+  if (!status || status === 408 || status === 429 || (status >= 502 && status <= 504)) return "busy";
+  if (status >= 500) return result.retryAfterMs == null ? "broken" : "busy";
+  return "refused";
+}
+
 /** Full jitter (a random wait up to base·2^attempt, capped), but never before the server's Retry-After. */
 export function backoffDelay(attempt, { retryBaseMs, retryMaxMs }, retryAfterMs = 0, random = Math.random) {
   const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt, 30));
@@ -95,6 +126,63 @@ export function retryAfterMs(header, now = Date.now()) {
   return Number.isNaN(at) ? 0 : Math.max(0, at - now);
 }
 
+/**
+ * The opencode session an event belongs to, from the shapes opencode's events have (v1 and v2: a
+ * `sessionID`, a message's or a part's `sessionID`, a session's own `info.id`); undefined for an event
+ * of no session (a file edit, a task, an agent), which then keeps its place relative to every session.
+ */
+export function sessionOf(type, data) {
+  const session = data?.sessionID ?? data?.part?.sessionID ?? data?.info?.sessionID
+    ?? (type.startsWith("session.") ? data?.info?.id : undefined);
+  return typeof session === "string" ? session : undefined;
+}
+
+/**
+ * `data` with every string longer than `maxStringBytes` (UTF-8) cut to that size, and the original sizes
+ * by path as the dashboard names fields (`{"data.part.state.output": 2097152}`; undefined when nothing
+ * was cut). An event still over `maxEventBytes` (many long strings) has them cut shorter, halving the
+ * limit down to 1 KiB; past that it goes as it is. `data` itself is never modified.
+ */
+export function cutToSize(data, { maxStringBytes, maxEventBytes }) {
+  for (let limit = maxStringBytes; ; limit = Math.max(KIB, Math.floor(limit / 2))) {
+    const truncated = {};
+    const cut = cutStrings(data, limit, "data", truncated);
+    if (limit === KIB || Buffer.byteLength(JSON.stringify(cut)) <= maxEventBytes) {
+      return { data: cut, truncated: Object.keys(truncated).length ? truncated : undefined };
+    }
+  }
+}
+
+function cutStrings(value, limit, path, truncated) {
+  if (typeof value === "string") {
+    if (value.length * 3 <= limit) return value; // at most 3 bytes a UTF-16 unit: cannot be over
+    const bytes = Buffer.byteLength(value);
+    if (bytes <= limit) return value;
+    truncated[path] = bytes;
+    return cutUtf8(value, limit, bytes);
+  }
+  if (!value || typeof value !== "object") return value;
+  let copy = null; // made only once something inside is cut
+  const entries = Array.isArray(value) ? value.map((item, n) => [n, item, `${path}[${n}]`])
+    : Object.entries(value).map(([key, item]) => [key, item, `${path}.${key}`]);
+  for (const [key, item, where] of entries) {
+    const cut = cutStrings(item, limit, where, truncated);
+    if (cut === item) continue;
+    copy ??= Array.isArray(value) ? [...value] : { ...value };
+    copy[key] = cut;
+  }
+  return copy ?? value;
+}
+
+/** The first `limit` bytes of `text`, never half a character, ending with a note of the original size. */
+function cutUtf8(text, limit, bytes) {
+  const note = `… [cut: ${bytes} bytes in all]`;
+  const buffer = Buffer.from(text);
+  let end = Math.max(0, limit - Buffer.byteLength(note));
+  while (end > 0 && (buffer[end] & 0xc0) === 0x80) end--; // a UTF-8 continuation byte: step back
+  return buffer.subarray(0, end).toString("utf8") + note;
+}
+
 export class DashboardClient {
   /**
    * @param {object} [options] anything from `configFromEnv` to override, plus `env` (read instead of
@@ -104,19 +192,23 @@ export class DashboardClient {
     const { env, log, fetch, ...overrides } = options;
     this.config = { ...configFromEnv(env ?? process.env), ...withoutUndefined(overrides) };
     this.config.url = this.config.url.replace(/\/+$/, "");
+    this.config.deadLetterFile ??= join(this.config.spoolDir, DEAD_LETTER_NAME);
     this.log = log ?? ((message) => console.error(`[dashboard-hook] ${message}`));
     this.fetch = fetch ?? globalThis.fetch.bind(globalThis);
-    this.stats = { posts: 0, accepted: 0, duplicates: 0, dropped: 0, spooled: 0 };
-    this.queue = []; // entries {event, key} not yet sent, oldest first
-    this.byKey = new Map(); // coalescing key -> its entry still in the queue
+    this.stats = { posts: 0, accepted: 0, duplicates: 0, dropped: 0, deadLettered: 0, spooled: 0, cut: 0 };
+    this.queue = []; // entries {event, key, session} not yet sent, oldest first
     this.inflight = null; // events of the request under way, when they came from the queue
     this.failures = 0; // consecutive failed deliveries: the backoff's exponent
+    this.brokenTries = new Map(); // event id -> times it answered a 5xx on its own
+    this.settled = new Set(); // ids settled behind one that is not, in the spool's head batch
     this.stopping = false;
     this.pumping = null;
     this.windowTimer = null;
     this.idleWaiters = [];
     this.abort = new AbortController();
     this.spool = new Spool(this.config.spoolDir, { maxBytes: this.config.spoolMaxBytes, log: this.log });
+    this.deadLetters = new DeadLetters(this.config.deadLetterFile,
+      { maxBytes: this.config.deadLetterMaxBytes ?? DEFAULTS.deadLetterMaxBytes, log: this.log });
     if (!this.config.apiKey) this.log("DASHBOARD_API_KEY is not set: the dashboard will refuse every event");
     // Whatever is still in memory when the process ends goes to disk, to be sent by the next client.
     this.onExit = () => this.spoolEverythingInMemory();
@@ -128,36 +220,52 @@ export class DashboardClient {
 
   /**
    * Queue one event and return its id. `options`: `agentId` (default: the configured DASHBOARD_AGENT_ID),
-   * `id`, `timestamp` (ISO 8601 or epoch ms; default now) and `coalesceKey`: an event with the same key
-   * still waiting in memory is replaced by this one (a newer snapshot of the same thing).
+   * `id`, `timestamp` (ISO 8601 or epoch ms; default now), `session` (default: `sessionOf(type, data)`)
+   * and `coalesceKey`: a newer snapshot of the same thing replaces the one still waiting with this key,
+   * if that is the latest waiting event of its session (nothing of the session came in between).
    */
   send(type, data, options = {}) {
+    const cut = cutToSize(data, this.config);
     const event = { id: options.id ?? newEventId(), type, timestamp: options.timestamp ?? new Date().toISOString(),
-      data };
+      data: cut.data };
     const agentId = options.agentId ?? this.config.agentId;
     if (agentId) event.agent_id = agentId;
-    this.enqueue(event, options.coalesceKey);
+    if (cut.truncated) {
+      event.truncated = cut.truncated;
+      this.stats.cut += 1;
+    }
+    this.enqueue(event, options.coalesceKey, options.session ?? sessionOf(type, data));
     return event.id;
   }
 
-  enqueue(event, key) {
+  enqueue(event, key, session) {
     if (this.stopping) { // closed: the next client sends it
       this.spoolEvents([event]);
       return;
     }
-    const waiting = key === undefined ? undefined : this.byKey.get(key);
-    if (waiting) {
-      waiting.event = event;
+    const latest = key === undefined ? undefined : this.latestWaiting(session);
+    if (latest && latest.key === key && latest.session === session) {
+      latest.event = event; // in its place: nothing of the session is between the two
       return;
     }
-    const entry = { event, key };
-    this.queue.push(entry);
-    if (key !== undefined) this.byKey.set(key, entry);
+    this.queue.push({ event, key, session });
     if (this.queue.length >= this.config.batchMax) this.kick();
     else if (!this.windowTimer) {
       this.windowTimer = setTimeout(() => this.kick(), this.config.batchMs);
       this.windowTimer.unref?.();
     }
+  }
+
+  /**
+   * The newest waiting entry an event of `session` must stay behind: the session's latest, or a later
+   * one of no session (it keeps its place relative to every session). Without a session, the newest.
+   */
+  latestWaiting(session) {
+    for (let at = this.queue.length - 1; at >= 0; at--) {
+      const entry = this.queue[at];
+      if (session === undefined || entry.session === undefined || entry.session === session) return entry;
+    }
+    return undefined;
   }
 
   /** Send what is waiting now; resolves true once nothing is left, false if `timeoutMs` passes first. */
@@ -253,15 +361,16 @@ export class DashboardClient {
         this.spoolEvents(this.takeQueued(Infinity)); // queued events go behind the spooled ones
         fromSpool = this.spool.head(this.config.batchMax);
         if (!fromSpool) continue; // the head segment held nothing readable and was removed
-        events = fromSpool.events;
+        events = fromSpool.events.filter((event) => !this.settled.has(event.id));
       } else if (this.queue.length) {
         events = this.inflight = this.takeQueued(this.config.batchMax);
       } else return;
 
       const outcome = await this.deliver(events);
       this.inflight = null;
+      if (fromSpool) this.consumeSettled(fromSpool, outcome.left);
       if (outcome.retry) {
-        if (!fromSpool) this.spoolEvents([...events, ...this.takeQueued(Infinity)]);
+        if (!fromSpool) this.spoolEvents([...outcome.left, ...this.takeQueued(Infinity)]);
         this.failures += 1;
         if (this.failures === 1) this.log(`dashboard unreachable (${outcome.reason}); spooling to ${this.spool.dir}`);
         if (this.stopping) return;
@@ -270,41 +379,103 @@ export class DashboardClient {
       }
       if (this.failures) this.log(`dashboard reachable again after ${this.failures} failed attempts`);
       this.failures = 0;
-      if (fromSpool) this.spool.consume(fromSpool);
     }
   }
 
   /**
-   * Post a batch until it is acknowledged or refused for good. Returns {retry: false} when done (delivered,
-   * or dropped as refused) and {retry: true, retryAfterMs, reason} when it should be tried again later.
+   * Post `events` in order until each is settled: accepted by the dashboard, or set aside in the
+   * dead-letter file. Resolves {left, accepted, retry, retryAfterMs, reason}: `left` the events still to
+   * send, in order (with `retry`, the dashboard is down or busy and they wait for the next attempt);
+   * `accepted` whether the dashboard took any. A probe (see `settleSuspect`) stops at the first
+   * acceptance, and does not wait for a suspect of its own.
    */
-  async deliver(events) {
-    let batch = events;
-    while (batch.length) {
-      const result = await this.fetchOnce("POST", "/api/events", { events: batch }, {});
-      this.stats.posts += 1;
-      if (result.status >= 200 && result.status < 300) {
-        this.stats.accepted += result.body?.accepted ?? 0;
-        this.stats.duplicates += result.body?.duplicates ?? 0;
-        return { retry: false };
+  async deliver(events, { probe = false } = {}) {
+    const left = [...events];
+    let size = left.length; // how many of `left` go in the next request
+    let accepted = false;
+    while (left.length) {
+      const part = left.slice(0, size);
+      const result = await this.post(part);
+      const verdict = verdictOf(result);
+      if (verdict === "accepted") {
+        left.splice(0, part.length);
+        for (const event of part) this.brokenTries.delete(event.id);
+        accepted = true;
+        if (probe) break;
+      } else if (verdict === "busy") {
+        return { left, accepted, retry: true, retryAfterMs: result.retryAfterMs, reason: describe(result) };
+      } else if (part.length > 1 && (verdict === "broken" || result.status === 413)) {
+        size = Math.ceil(part.length / 2); // the first half goes first: order is kept
+      } else if (verdict === "refused") {
+        const culprit = result.status === 422 && part.length > 1 ? batchIndex(result.body) : null;
+        const refused = culprit !== null && culprit < part.length ? left.splice(culprit, 1) : left.splice(0, part.length);
+        this.setAside(refused, result); // a batch is all-or-nothing: the others go again at once
+      } else {
+        const settled = await this.settleSuspect(left, result, { probe });
+        if (settled.retry) return { ...settled, accepted: accepted || settled.accepted };
+        if (settled.accepted) {
+          accepted = true;
+          if (probe) return { left: settled.left, accepted };
+        }
+        left.splice(0, left.length, ...settled.left);
+        size = left.length;
       }
-      if (!result.status || isRetryable(result.status)) {
-        return { retry: true, retryAfterMs: result.retryAfterMs, reason: describe(result) };
-      }
-      if (result.status === 413 && batch.length > 1) { // too big together: each half may pass alone
-        const half = Math.ceil(batch.length / 2);
-        const first = await this.deliver(batch.slice(0, half));
-        return first.retry ? first : this.deliver(batch.slice(half));
-      }
-      const culprit = result.status === 422 ? batchIndex(result.body) : null;
-      const refused = culprit !== null && culprit < batch.length && batch.length > 1 ? [batch[culprit]] : batch;
-      this.stats.dropped += refused.length;
-      this.log(`dropped ${refused.length} event(s) (${refused.map((e) => `${e.type} ${e.id}`).slice(0, 5)
-        .join(", ")}): the dashboard answered ${result.status}: ${errorMessage(result)}`);
-      if (refused === batch) return { retry: false };
-      batch = batch.filter((_, index) => index !== culprit); // a batch is all-or-nothing: send the others again
     }
-    return { retry: false };
+    return { left, accepted };
+  }
+
+  /**
+   * `left[0]` has just answered a 5xx on its own (`result`). It is tried alone again after a backoff, up
+   * to `deadLetterTries` times in all. Then it is the event's fault only if the dashboard takes others:
+   * the events after it are sent, and if any is accepted the suspect is set aside in the dead-letter
+   * file. If none is, the dashboard fails on everything — an outage: all of them wait, in order. Resolves
+   * like `deliver`, with `left` from the suspect (while it still waits) or from after it.
+   */
+  async settleSuspect(left, result, { probe }) {
+    const [suspect, ...after] = left;
+    const tries = (this.brokenTries.get(suspect.id) ?? 0) + 1;
+    this.brokenTries.set(suspect.id, tries);
+    const waiting = { left, accepted: false, retry: true, reason: `${describe(result)} to ${suspect.type} ${suspect.id}` };
+    if (tries < this.config.deadLetterTries) {
+      if (probe) return waiting; // no evidence yet; the suspect of the probe gets its own tries in turn
+      await this.sleep(backoffDelay(tries - 1, this.config), this.abort.signal);
+      return this.stopping ? waiting : { left, accepted: false };
+    }
+    const others = await this.deliver(after, { probe: true });
+    if (!others.accepted) {
+      return { ...waiting, left: [suspect, ...others.left], retryAfterMs: others.retryAfterMs,
+        reason: `${waiting.reason}, and no event after it was accepted` };
+    }
+    this.brokenTries.delete(suspect.id);
+    this.setAside([suspect], result, { tries });
+    return { left: others.left, accepted: true };
+  }
+
+  /** One request with a batch; counts what the dashboard says it took. */
+  async post(events) {
+    const result = await this.fetchOnce("POST", "/api/events", { events }, {});
+    this.stats.posts += 1;
+    if (verdictOf(result) === "accepted") {
+      this.stats.accepted += result.body?.accepted ?? 0;
+      this.stats.duplicates += result.body?.duplicates ?? 0;
+    }
+    return result;
+  }
+
+  /**
+   * Events the dashboard will not take go to the dead-letter file with its answer, and are logged once:
+   * refused (a 4xx) or, after `tries`, failing it on their own (a 5xx).
+   */
+  setAside(events, result, { tries } = {}) {
+    if (tries) this.stats.deadLettered += events.length;
+    else this.stats.dropped += events.length;
+    const error = { status: result.status, ...(result.body?.error ?? {}), ...(tries ? { tries } : {}) };
+    const kept = this.deadLetters.add(events, error);
+    const what = tries ? `dead-lettered ${events.length} event(s)` : `dropped ${events.length} event(s)`;
+    const answered = tries ? `${result.status} ${tries} times on its own while accepting the events after it`
+      : result.status;
+    this.log(`${what} (${events.map((e) => `${e.type} ${e.id}`).slice(0, 5).join(", ")}): the dashboard `
+      + `answered ${answered}: ${errorMessage(result)}${kept ? `; kept in ${this.deadLetters.path}` : ""}`);
   }
 
   /** One request. Resolves {status, body, retryAfterMs} or, when no answer came, {status: 0, error}. */
@@ -329,7 +500,8 @@ export class DashboardClient {
       } catch {
         parsed = null; // a proxy's HTML error page: the status says enough
       }
-      return { status: response.status, body: parsed, retryAfterMs: retryAfterMs(response.headers.get("retry-after")) };
+      const retryAfter = response.headers.get("retry-after");
+      return { status: response.status, body: parsed, retryAfterMs: retryAfter === null ? null : retryAfterMs(retryAfter) };
     } catch (error) {
       return { status: 0, error: error?.cause?.code ?? error?.name ?? String(error) };
     } finally {
@@ -360,9 +532,23 @@ export class DashboardClient {
   // The spool, from the client's side ----------------------------------------------------------------------
 
   takeQueued(count) {
-    const entries = this.queue.splice(0, count);
-    for (const entry of entries) if (entry.key !== undefined) this.byKey.delete(entry.key);
-    return entries.map((entry) => entry.event);
+    return this.queue.splice(0, count).map((entry) => entry.event);
+  }
+
+  /**
+   * After a batch from the spool: the settled events at its front are consumed from the segment; those
+   * settled behind one still waiting (`left`) are remembered, so that the next read skips them.
+   */
+  consumeSettled(batch, left) {
+    const waiting = new Set(left.map((event) => event.id));
+    const front = batch.events.findIndex((event) => waiting.has(event.id));
+    const consumed = front < 0 ? batch.events.length : front;
+    for (const [at, event] of batch.events.entries()) {
+      if (at < consumed) this.settled.delete(event.id);
+      else if (!waiting.has(event.id)) this.settled.add(event.id);
+    }
+    if (consumed === batch.events.length) this.spool.consume(batch);
+    else if (consumed) this.spool.consume({ segment: batch.segment, bytes: batch.ends[consumed - 1] });
   }
 
   spoolEvents(events) {
@@ -383,6 +569,38 @@ export class DashboardClient {
       if (this.spool.adoptOrphans() && !this.stopping) this.kick();
     } catch (error) {
       this.log(`could not look for spool segments left by other processes: ${error?.message ?? error}`);
+    }
+  }
+}
+
+/**
+ * The dead-letter file: one JSON line per event the dashboard will not take,
+ * `{"at": ISO 8601, "error": {"status", "code", "message", "field"?, "tries"?}, "event": {...}}`, to read
+ * or to send again by hand. Past `maxBytes` it becomes `<path>.1` (replacing an older one) and a new file
+ * starts, so it never holds more than twice that.
+ */
+export class DeadLetters {
+  constructor(path, { maxBytes = DEFAULTS.deadLetterMaxBytes, log = () => {} } = {}) {
+    this.path = path;
+    this.maxBytes = maxBytes;
+    this.log = log;
+    this.unwritable = false;
+  }
+
+  /** Append the events with the dashboard's answer; false (after logging once) when the disk refuses. */
+  add(events, error) {
+    const at = new Date().toISOString();
+    const lines = events.map((event) => `${JSON.stringify({ at, error, event })}\n`).join("");
+    try {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      if (size(this.path) > this.maxBytes) renameSync(this.path, `${this.path}.1`);
+      appendText(this.path, lines);
+      this.unwritable = false;
+      return true;
+    } catch (error) {
+      if (!this.unwritable) this.log(`cannot write the dead-letter file ${this.path} (${error.code ?? error})`);
+      this.unwritable = true;
+      return false;
     }
   }
 }
@@ -456,7 +674,10 @@ export class Spool {
     return true;
   }
 
-  /** The oldest undelivered events, up to `max`: {segment, events, bytes}, or null if none could be read. */
+  /**
+   * The oldest undelivered events, up to `max`: {segment, events, bytes, ends}, or null if none could be
+   * read. `ends[n]` is how many bytes from the offset the first n+1 events take (for `consume`).
+   */
   head(max) {
     while (this.segments.length) {
       const segment = this.segments[0];
@@ -472,6 +693,7 @@ export class Spool {
         continue;
       }
       const events = [];
+      const ends = [];
       let bytes = 0;
       let start = 0;
       while (events.length < max) {
@@ -482,11 +704,12 @@ export class Spool {
         start = end + 1;
         try {
           events.push(JSON.parse(line));
+          ends.push(bytes);
         } catch {
           this.log(`skipped an unreadable line in the spool segment ${segment}`);
         }
       }
-      if (events.length) return { segment, events, bytes };
+      if (events.length) return { segment, events, bytes, ends };
       if (bytes) { // only unreadable lines so far: step over them
         this.consume({ segment, bytes });
         continue;

@@ -60,8 +60,13 @@ def stored_ids(database: Path, ids: list[str]) -> list[str]:
                                               ids)]
 
 
+def segments(spool: Path) -> list[Path]:
+    """The spool's segment files (`<start ms>-<pid>-<n>.jsonl`), oldest first; not the dead-letter file."""
+    return sorted(spool.glob("[0-9]*-*-*.jsonl"))
+
+
 def spooled_lines(spool: Path) -> int:
-    return sum(len(segment.read_text().splitlines()) for segment in spool.glob("*.jsonl"))
+    return sum(len(segment.read_text().splitlines()) for segment in segments(spool))
 
 
 def error_event(session: str) -> list:
@@ -114,7 +119,7 @@ def test_while_the_dashboard_is_down_events_are_spooled_then_delivered_in_order_
 
     assert result["results"] == [["close", True]]
     assert stored_ids(database, result["ids"]) == result["ids"]
-    assert not list(spool.glob("*.jsonl")), "a delivered spool is removed"
+    assert not segments(spool), "a delivered spool is removed"
     assert "spooling to" in log and "reachable again" in log
 
 
@@ -137,7 +142,7 @@ def test_the_spool_outlives_the_agent_process_and_the_next_one_sends_it_first_in
     everything = first["ids"] + second["ids"] + third["ids"]
     assert stored_ids(database, everything) == everything
     assert "adopted" in log
-    assert not list(spool.glob("*.jsonl"))
+    assert not segments(spool)
 
 
 def test_a_lost_answer_and_a_503_are_retried_with_the_same_id_after_retry_after(node, server, tmp_path):
@@ -167,7 +172,7 @@ def test_a_422_drops_only_the_event_it_names_and_is_not_retried(node, server, tm
     assert stored_ids(server.database, result["ids"]) == [first, last]
     assert result["stats"]["dropped"] == 1
     assert "answered 422" in log and "events[1].data.todos[0].content" in log
-    assert not list((tmp_path / "spool").glob("*.jsonl"))
+    assert not segments(tmp_path / "spool")
 
 
 def test_a_wrong_key_is_logged_and_dropped_not_spooled_and_the_key_is_never_logged(node, server, tmp_path):
@@ -179,7 +184,7 @@ def test_a_wrong_key_is_logged_and_dropped_not_spooled_and_the_key_is_never_logg
     assert len(posts(proxy)) == 1
     assert result["stats"]["dropped"] == 3
     assert "answered 401" in log and wrong_key not in log
-    assert not list((tmp_path / "spool").glob("*.jsonl"))
+    assert not segments(tmp_path / "spool")
 
 
 def test_the_opencode_plugin_maps_bus_events_and_tool_hooks_into_the_ingest_contract(node, server, tmp_path):
@@ -226,9 +231,8 @@ def test_the_spool_is_bounded_by_dropping_the_oldest_events(node, tmp_path):
                         [["repeat", 300, *error_event("ses-bounded")], ["close", 300]],
                         spoolMaxBytes=16_384, **FAST_RETRIES)
 
-    segments = sorted(spool.glob("*.jsonl"))
-    kept = [json.loads(line)["id"] for segment in segments for line in segment.read_text().splitlines()]
-    assert sum(segment.stat().st_size for segment in spool.glob("*.jsonl")) <= 16_384
+    kept = [json.loads(line)["id"] for segment in segments(spool) for line in segment.read_text().splitlines()]
+    assert sum(segment.stat().st_size for segment in segments(spool)) <= 16_384
     assert 0 < len(kept) < 300
     assert kept == result["ids"][-len(kept):], "the newest events are kept, in order"
     assert result["stats"]["spoolDropped"] == 300 - len(kept)
