@@ -413,12 +413,10 @@ export class DashboardClient {
       } else {
         const settled = await this.settleSuspect(left, result, { probe });
         if (settled.retry) return { ...settled, accepted: accepted || settled.accepted };
-        if (settled.accepted) {
-          accepted = true;
-          if (probe) return { left: settled.left, accepted };
-        }
+        if (settled.accepted && probe) return { left: settled.left, accepted: true };
+        accepted ||= settled.accepted;
         left.splice(0, left.length, ...settled.left);
-        size = left.length;
+        size = settled.accepted ? left.length : 1; // the suspect's next try is alone again
       }
     }
     return { left, accepted };

@@ -18,7 +18,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -214,3 +217,22 @@ def run_sql(url: str, statement: str) -> list[tuple]:
         rows = cursor.fetchall() if cursor.description else []
         connection.commit()
         return [tuple(row) for row in rows]
+
+
+@contextlib.contextmanager
+def long_writer(database: Path) -> Iterator[None]:
+    """Another process holds the database's write lock (BEGIN EXCLUSIVE) until the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys\n"
+        f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "db.execute(\"INSERT INTO settings (key, value) VALUES ('half-written', 'by the long writer')\")\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "db.execute('ROLLBACK')\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)

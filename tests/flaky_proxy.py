@@ -5,6 +5,8 @@ Each request takes the next step of `plan` (then plain forwarding once the plan 
 - "lose_answer": pass it to the server (which applies it), then hang up without answering — what a
   client sees when a connection drops after the server committed;
 - `(status, headers)`: answer that status in the project's error shape without asking the server.
+Besides, a batch of events holding one of `failing_ids` is answered 500 `internal_error` every time, as
+the server answers an event it fails on (whatever the plan says; the plan is not used up by it).
 Every request that reached the proxy is kept in `seen`, as (path, parsed JSON body), and when it came
 in `seen_at` (time.monotonic()).
 """
@@ -20,9 +22,10 @@ from typing import Any
 
 
 class FlakyProxy:
-    def __init__(self, target_port: int, plan: list[Any] | None = None):
+    def __init__(self, target_port: int, plan: list[Any] | None = None, failing_ids: frozenset[str] = frozenset()):
         self.target_port = target_port
         self.plan = list(plan or [])
+        self.failing_ids = failing_ids
         self.seen: list[tuple[str, Any]] = []
         self.seen_at: list[float] = []
         self._lock = threading.Lock()
@@ -44,9 +47,12 @@ class FlakyProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def next_step(self, path: str, body: bytes) -> Any:
+        document = json.loads(body) if body else None
         with self._lock:
-            self.seen.append((path, json.loads(body) if body else None))
+            self.seen.append((path, document))
             self.seen_at.append(time.monotonic())
+            if self.failing_ids & set(event_ids(document)):
+                return (500, {})
             return self.plan.pop(0) if self.plan else "forward"
 
     def _handler_class(self):
@@ -67,8 +73,9 @@ class FlakyProxy:
                 step = proxy.next_step(self.path, body)
                 if isinstance(step, tuple):
                     status, headers = step
+                    code = "internal_error" if status == 500 else "unavailable"
                     self._answer(status, headers, json.dumps(
-                        {"error": {"code": "unavailable", "message": "the proxy says so"}}).encode())
+                        {"error": {"code": code, "message": "the proxy says so"}}).encode())
                     return
                 status, headers, answer = self._forward(body)
                 if step == "lose_answer":
@@ -97,3 +104,11 @@ class FlakyProxy:
                 self.wfile.write(body)
 
         return Handler
+
+
+def event_ids(document: Any) -> list[str]:
+    """The ids of the events in a request body: a batch's or a single event's."""
+    if not isinstance(document, dict):
+        return []
+    events = document.get("events", [document])
+    return [event.get("id") for event in events if isinstance(event, dict)] if isinstance(events, list) else []

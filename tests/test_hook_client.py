@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import long_writer, only_on_sqlite
 from tests.flaky_proxy import FlakyProxy
 from tests.processes import REPO, free_port, gunicorn
 from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN
@@ -251,8 +252,134 @@ def test_other_calls_to_the_dashboard_get_the_same_retries_and_a_clear_refusal(n
 
 
 def test_the_library_parts_that_need_no_server(node):
-    """hooks/test/client.test.mjs under `node --test`: backoff, Retry-After, and the spool's files."""
-    done = subprocess.run([node, "--test", str(REPO / "hooks" / "test" / "client.test.mjs")], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    """hooks/test/*.test.mjs under `node --test`: backoff, Retry-After, the spool's files, and delivery
+    against a stand-in in the same process (order, splitting, dead letters, outages, the size cut)."""
+    unit_tests = sorted(str(path) for path in (REPO / "hooks" / "test").glob("*.test.mjs"))
+    assert len(unit_tests) >= 2
+    done = subprocess.run([node, "--test", *unit_tests], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout
+
+
+def dead_letters(spool: Path) -> list[dict]:
+    """The dead-letter file's lines: {"at", "error", "event"}; none when there is no file."""
+    path = spool / "dead-letters.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_an_event_the_dashboard_always_fails_on_is_dead_lettered_and_the_later_events_still_arrive(
+        node, server, tmp_path):
+    # Two sessions, their events interleaved; the dashboard answers 500 to any batch holding `poison`.
+    steps, sessions = [], {"ses-poison-a": [], "ses-poison-b": []}
+    for n in range(30):
+        session = "ses-poison-a" if n % 3 else "ses-poison-b"
+        event_id = f"evt_poison_test_{n:02d}"
+        sessions[session].append(event_id)
+        data = ({"sessionID": session, "error": {"name": "E", "data": {}}} if n % 5 == 3
+                else {"sessionID": session, "status": {"type": "busy" if n < 29 else "idle"}})
+        steps.append(["send", "session.error" if n % 5 == 3 else "session.status", data, {"id": event_id}])
+    poison = "evt_poison_test_13"
+    steps.append(["close", 60_000])
+    spool = tmp_path / "spool"
+    with FlakyProxy(server.port, failing_ids=frozenset({poison})) as proxy:
+        result, log = drive(node, drive_env(proxy.url, spool), steps, batchMs=60_000, **FAST_RETRIES)
+
+    assert result["results"] == [["close", True]]
+    sent = result["ids"]
+    assert sent == [f"evt_poison_test_{n:02d}" for n in range(30)]
+    stored = stored_ids(server.database, sent)
+    assert stored == [event_id for event_id in sent if event_id != poison], "everything else, in order"
+    for session, ids in sessions.items():
+        assert [event_id for event_id in stored if event_id in ids] == [i for i in ids if i != poison], session
+
+    [letter] = dead_letters(spool)
+    assert letter["event"]["id"] == poison
+    assert letter["error"]["status"] == 500 and letter["error"]["code"] == "internal_error"
+    assert letter["error"]["tries"] == 5  # DASHBOARD_DEAD_LETTER_TRIES' default
+    assert log.count(poison) == 1, log
+    assert result["stats"]["deadLettered"] == 1
+    alone = [batch for batch in posts(proxy) if batch == [poison]]
+    assert len(alone) == 5
+    # Found by halving (two posts a level at most, log2(30) < 5 levels), not by sending events one by one.
+    assert len(posts(proxy)) - len(alone) <= 2 * 5 + 1, posts(proxy)
+    assert not segments(spool)
+    status, body = server.request("GET", "/api/sess/ses-poison-a", headers=DASHBOARD)
+    assert status == 200 and body["session"]["status"] == "idle"
+
+
+def test_a_dashboard_failing_on_every_event_for_a_while_dead_letters_nothing(node, server, tmp_path):
+    spool = tmp_path / "spool"
+    steps = [["repeat", 12, *error_event("ses-all-500")], ["close", 60_000]]
+    with FlakyProxy(server.port, plan=[(500, {})] * 25) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, spool), steps, **FAST_RETRIES)
+
+    assert result["results"] == [["close", True]]
+    assert len(posts(proxy)) > 25
+    assert stored_ids(server.database, result["ids"]) == result["ids"]
+    assert dead_letters(spool) == []
+    assert result["stats"]["deadLettered"] == 0
+
+
+@only_on_sqlite("another process holds SQLite's lock on the file")
+def test_a_locked_database_is_waited_out_in_order_without_splitting_or_dead_letters(node, tmp_path):
+    database, spool = tmp_path / "dashboard.db", tmp_path / "spool"
+    env = SERVER_ENV | {"DATABASE_BUSY_TIMEOUT_MS": "300"}
+    with gunicorn(f"sqlite:///{database}", env) as server, FlakyProxy(server.port) as proxy:
+        with long_writer(database):
+            driver = start_driver(node, drive_env(proxy.url, spool),
+                                  [["repeat", 20, *error_event("ses-locked")], ["close", 60_000]], **FAST_RETRIES)
+            deadline = time.monotonic() + 30
+            while len(posts(proxy)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        result, _ = finish(driver)
+
+    assert result["results"] == [["close", True]]
+    batches = posts(proxy)
+    # The first two came while the lock was held (503 with Retry-After); the third perhaps too.
+    assert len(batches) >= 3 and all(batch == result["ids"] for batch in batches), "the whole batch each time"
+    assert stored_ids(database, result["ids"]) == result["ids"]
+    assert dead_letters(spool) == []
+
+
+def test_the_plugin_keeps_a_sessions_order_so_it_ends_in_the_state_opencode_left_it(node, server, tmp_path):
+    def status(state: str) -> list:
+        return ["hook", "event", {"event": {"type": "session.status", "properties": {
+            "sessionID": "ses_order", "status": {"type": state}}}}]
+
+    steps = [["plugin", {"directory": "/work/shop", "worktree": "/work/shop"}],
+             ["hook", "event", {"event": {"type": "session.created", "properties": {"info": {
+                 "id": "ses_order", "title": "Order", "directory": "/work/shop",
+                 "time": {"created": 1764064800000, "updated": 1764064800000}}}}}],
+             status("busy"),
+             ["hook", "event", {"event": {"type": "session.error", "properties": {
+                 "sessionID": "ses_order", "error": {"name": "APIError", "data": {"message": "rate limited"}}}}}],
+             status("busy"), status("idle"), ["close", 10_000]]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), steps, plugin=True)
+
+    assert result["results"][-1] == ["close", True]
+    sent = [(event["type"], event["data"].get("status")) for _, body in proxy.seen for event in body["events"]]
+    assert sent == [("session.created", None), ("session.status", {"type": "busy"}), ("session.error", None),
+                    ("session.status", {"type": "idle"})]
+    status, body = server.request("GET", "/api/sess/ses_order", headers=DASHBOARD)
+    assert status == 200 and body["session"]["status"] == "idle"
+
+
+def test_a_two_megabyte_output_is_cut_by_the_hook_with_its_size_kept(node, server, tmp_path):
+    line, lines = "line of a huge build log\n", 90_000  # 2.25 MB
+    part = {"id": "prt_huge", "messageID": "msg_huge", "sessionID": "ses_huge", "type": "text",
+            "text": {"$repeat": [line, lines]}}
+    steps = [["send", "message.part.updated", {"part": part}], ["close", 10_000]]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), steps)
+
+    assert result["results"] == [["close", True]]
+    [(_, body)] = proxy.seen
+    [event] = body["events"]
+    assert event["truncated"] == {"data.part.text": len(line) * lines}
+    assert len(json.dumps(body)) < 40_000
+    status, session = server.request("GET", "/api/sess/ses_huge", headers=DASHBOARD)
+    assert status == 200
+    [message] = [m for m in session["messages"] if m["type"] == "chat"]
+    assert 32_000 < len(message["content"].encode()) <= 32 * 1024
+    assert message["content"].startswith("line of a huge build log")

@@ -8,18 +8,13 @@ half-written request. Reads go on (WAL). When the lock is gone, the same request
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from tests.database_rows import changed_tables, row_counts
-from tests.databases import only_on_sqlite
+from tests.databases import long_writer, only_on_sqlite
 from tests.processes import Answer, gunicorn
 from tests.support import API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error
 from tests.write_requests import SUCCESS_STATUSES, one_of_each_write
@@ -32,25 +27,6 @@ BUSY_TIMEOUT_S = 1.0
 # The busy timeout bounds the whole wait, also for a write that first queued behind another request of
 # its process waiting for the same lock (it used to wait twice as long); plus time to answer on a busy machine.
 LONGEST_WAIT_S = BUSY_TIMEOUT_S + 0.6
-
-@contextlib.contextmanager
-def long_writer(database: Path) -> Iterator[None]:
-    """Another process holds the database's write lock (BEGIN EXCLUSIVE) until the block ends."""
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys\n"
-        f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
-        "db.execute('BEGIN EXCLUSIVE')\n"
-        "db.execute(\"INSERT INTO settings (key, value) VALUES ('half-written', 'by the long writer')\")\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.readline()\n"
-        "db.execute('ROLLBACK')\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=10)
-
 
 def timed(server, request) -> tuple[Answer, float]:
     started = time.monotonic()

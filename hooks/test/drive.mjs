@@ -4,7 +4,7 @@
  *
  * The plan is {"client": {...DashboardClient options}, "steps": [[name, ...args], ...]}; the connection
  * settings come from the environment like in opencode. Steps:
- *   ["send", type, data]              one event through client.send
+ *   ["send", type, data, options]     one event through client.send (options: id, coalesceKey, session, ...)
  *   ["repeat", count, type, data]     `count` events at once, every "$n" in data's strings replaced by 0..count-1
  *   ["sleep", ms]
  *   ["flush", timeoutMs] / ["close", timeoutMs]   their result is recorded
@@ -12,7 +12,8 @@
  *   ["plugin", {directory, worktree}] load the plugin (dashboard-hook.js); its client is then the one used
  *   ["hook", name, ...args]           call one of the plugin's hooks, e.g. ["hook", "event", {"event": {...}}]
  *   ["get", path, attempts]           client.getJson; records ["get", body] or ["get failed", status, message]
- * At the end (and before "exit") one JSON line goes to stdout: {ids, results, stats}.
+ * In `data`, {"$repeat": [text, count]} stands for text repeated `count` times (a plan too long for a
+ * command line otherwise). At the end (and before "exit") one JSON line goes to stdout: {ids, results, stats}.
  */
 
 import { DashboardClient } from "../dashboard-client.mjs";
@@ -27,6 +28,13 @@ function report() {
   process.stdout.write(`${JSON.stringify({ ids, results, stats: client && { ...client.stats, spoolDropped: client.spool.dropped } })}\n`);
 }
 
+function expanded(value) {
+  if (Array.isArray(value)) return value.map(expanded);
+  if (!value || typeof value !== "object") return value;
+  if (Array.isArray(value.$repeat)) return value.$repeat[0].repeat(value.$repeat[1]);
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, expanded(item)]));
+}
+
 function numbered(value, n) {
   if (typeof value === "string") return value.replaceAll("$n", String(n));
   if (Array.isArray(value)) return value.map((item) => numbered(item, n));
@@ -37,7 +45,7 @@ function numbered(value, n) {
 }
 
 const steps = {
-  send: (type, data) => ids.push(client.send(type, data)),
+  send: (type, data, options) => ids.push(client.send(type, expanded(data), options)),
   repeat: (count, type, data) => {
     for (let n = 0; n < count; n++) ids.push(client.send(type, numbered(data, n)));
   },
