@@ -68,7 +68,8 @@ def test_a_question_is_stored_with_its_task_and_shown_in_the_task_json(working):
     assert shown["status"] == "blocked" and shown["blocked_reason"] == "Which tag?"
     question = shown["question"]
     assert set(question) == {"id", "type", "text", "choices", "timeout_s", "asked_at", "status", "answer",
-                             "answered_by", "answered_at"}
+                             "answered_by", "answered_at", "request_id"}
+    assert question["request_id"] is None  # an agent's own question, not an opencode prompt
     assert (question["type"], question["text"], question["choices"], question["timeout_s"], question["status"]) == (
         "choice", "Which tag?", ["v1.2.0", "v1.3.0-rc1"], 600, "pending")
     assert question["asked_at"].endswith("Z") and question["answer"] is None
@@ -157,7 +158,8 @@ def test_each_kind_of_question_is_answered_recorded_and_put_in_the_inbox(working
     assert (recorded["status"], recorded["answer"], recorded["answered_by"]) == ("answered", given, "dashboard-token")
     assert recorded["answered_at"] >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before))
     [entry] = inbox(working)
-    assert entry == {"id": entry["id"], "task_id": "t1", "question_id": recorded["id"], "status": "answered",
+    assert entry == {"id": entry["id"], "task_id": "t1", "question_id": recorded["id"], "request_id": None,
+                     "status": "answered",
                      "answer": given, "answered_by": "dashboard-token", "answered_at": recorded["answered_at"]}
     with database.connection_context():
         latest = changes_since(0, topics=["task"])[-1]

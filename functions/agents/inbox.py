@@ -2,7 +2,8 @@
 
 `GET /api/agent/{id}/inbox?wait=N` answers at once when the inbox holds anything, else waits up to N
 seconds (at most 30) for something to arrive and answers as soon as it does (`&task_id=` narrows it to
-one task's entries, for an agent waiting on one question while others' answers sit unread): the agent opens no port
+one task's entries, for an agent waiting on one question while others' answers sit unread; `&request_id=`
+to the answer to one opencode prompt, which the plugin waits on): the agent opens no port
 and needs no stream, only one request at a time. `POST .../inbox/{entry_id}/ack` removes an entry;
 until then every read returns it again (at least once, across restarts). The agents' API key only:
 this is the agent's side of the conversation.
@@ -48,7 +49,8 @@ class InboxResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
         wait = wait_param(req)
         agent_or_404(agent_id)
-        resp.media = {"answers": wait_for_entries(agent_id, wait, req.get_param("task_id"))}
+        resp.media = {"answers": wait_for_entries(agent_id, wait, req.get_param("task_id"),
+                                                  req.get_param("request_id"))}
 
     def on_post_ack(self, req: falcon.Request, resp: falcon.Response, agent_id: str, entry_id: int) -> None:
         with write_transaction():
@@ -57,14 +59,15 @@ class InboxResource:
         resp.status = falcon.HTTP_204
 
 
-def wait_for_entries(agent_id: str, wait_s: float, task_id: str | None = None) -> list[dict]:
-    """The agent's unacknowledged entries (only `task_id`'s, if given), as soon as there are any or
-    `wait_s` has passed."""
+def wait_for_entries(agent_id: str, wait_s: float, task_id: str | None = None,
+                     request_id: str | None = None) -> list[dict]:
+    """The agent's unacknowledged entries (only `task_id`'s, or `request_id`'s, if given), as soon as
+    there are any or `wait_s` has passed."""
     deadline = time.monotonic() + wait_s
     watch = commit_watch()
     while True:
         seen = watch.generation()  # before reading: a commit after this read wakes the wait below
-        entries = inbox(agent_id, task_id)
+        entries = inbox(agent_id, task_id, request_id=request_id)
         remaining = deadline - time.monotonic()
         if entries or remaining <= 0:
             return entries

@@ -45,20 +45,27 @@ ANSWER: Schema = {"anyOf": [
     obj({"permission": {"type": "boolean", "description": "true: allow, false: deny"}}),
     obj({"choice": {"type": "string", "description": "one of the question's choices"}})]}
 ANSWERED_BY: Schema = {"type": ["string", "null"],
-                       "description": "the signed-in user's login, or `dashboard-token`; null when it timed out"}
+                       "description": "the signed-in user's login, `dashboard-token`, or `terminal` (answered in "
+                                      "opencode itself); null when it timed out"}
+REQUEST_ID: Schema = {"type": ["string", "null"],
+                      "description": "opencode's request id when the question is its permission or question prompt"}
 
 SCHEMAS: dict[str, Schema] = {
     "Answer": ANSWER,
     "Question": obj({
         "id": {"type": "integer"}, "type": {"enum": list(QUESTION_TYPES)}, "text": TEXT,
         "choices": {"type": ["array", "null"], "items": TEXT}, "timeout_s": {"type": ["integer", "null"]},
-        "asked_at": TIME, "status": {"enum": ["pending", "answered", "timed_out", "withdrawn"]},
+        "asked_at": TIME, "status": {"enum": ["pending", "queued", "answered", "timed_out", "withdrawn"],
+                                     "description": "queued: asked while another question of the task waits; "
+                                                    "it waits next"},
         "answer": nullable(ref("Answer")), "answered_by": ANSWERED_BY,
-        "answered_at": {**TIME, "description": "when it was answered, timed out or withdrawn"}}),
+        "answered_at": {**TIME, "description": "when it was answered, timed out or withdrawn"},
+        "request_id": REQUEST_ID}),
     "InboxEntry": obj({
         "id": {"type": "integer", "description": "acknowledge it with POST .../inbox/{id}/ack"},
         "task_id": TEXT, "question_id": {"type": "integer"}, "status": {"enum": ["answered", "timed_out"]},
-        "answer": nullable(ref("Answer")), "answered_by": ANSWERED_BY, "answered_at": TIME}),
+        "answer": nullable(ref("Answer")), "answered_by": ANSWERED_BY, "answered_at": TIME,
+        "request_id": REQUEST_ID}),
     "Agent": obj({
         "id": TEXT, "name": TEXT, "type": {"enum": list(AGENT_TYPES)}, "parent_agent_id": OPTIONAL_TEXT,
         "status": {"enum": list(AGENT_STATUSES)}, "status_reason": OPTIONAL_TEXT, "soul_md": OPTIONAL_TEXT,
@@ -69,6 +76,8 @@ SCHEMAS: dict[str, Schema] = {
         "status": {"enum": list(TASK_STATUSES)}, "priority": {"enum": list(PRIORITIES)},
         "blocked_reason": OPTIONAL_TEXT, "blocked_at": TIME, "started_at": TIME, "completed_at": TIME,
         "created_at": TIME, "updated_at": TIME, "workflow_id": OPTIONAL_TEXT, "workflow_started_at": TIME,
+        "session_id": {**OPTIONAL_TEXT, "description": "the opencode session whose turn this task is "
+                                                       "(docs/monitoring.md); null for other tasks"},
         "workflow_waiting": {"type": "boolean", "description": "true while its Temporal workflow has not started"},
         "question": nullable(ref("Question"))}),
     "WorkflowView": obj({
@@ -149,7 +158,8 @@ PATHS: dict[str, Schema] = {
         security=AGENT_AUTH, parameters=[AGENT_ID, query_param(
             "wait", f"Seconds to wait for an entry when there is none (0 to {MAX_WAIT_S}).",
             {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0}),
-            query_param("task_id", "Only this task's entries (waiting for one question's answer).")],
+            query_param("task_id", "Only this task's entries (waiting for one question's answer)."),
+            query_param("request_id", "Only the entry for this opencode prompt (its permission or question id).")],
         responses={200: json_response("The entries (empty when none came within `wait`)", obj({
             "answers": {"type": "array", "items": ref("InboxEntry")}})), 400: 400, 404: 404})},
     "/api/agent/{agent_id}/inbox/{entry_id}/ack": {"post": operation(

@@ -23,7 +23,7 @@ from shared.agents.questions import (
     record_answer,
 )
 from shared.agents.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
-from shared.agents.tasks import set_agent_status, set_task_status, upsert_task
+from shared.agents.tasks import resume_or_ask_next, set_agent_status, set_task_status, upsert_task
 from shared.agents.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
 from shared.clock import iso_from_unix, now
 from shared.config import Settings
@@ -195,8 +195,8 @@ class TaskActionsResource:
                 field = ANSWER_FIELDS[question["type"]]
                 raise invalid(field, f"Task {task_id!r} asks a {question['type']} question: unblock it with"
                                      f" its answer, {{\"{field}\": ...}}.")
-            set_task_status(task_id, agent_id, "in_progress", at, at, action="answered" if answered else "unblocked")
-            if Agent.get_by_id(agent_id).status == "blocked":
+            waiting = resume_or_ask_next(task_id, agent_id, at, at, action="answered" if answered else "unblocked")
+            if waiting is None and Agent.get_by_id(agent_id).status == "blocked":
                 set_agent_status(agent_id, "working", None, at)
         # The answer rides on the unblock signal (a second argument: a workflow that predates it still
         # takes the one-argument signal); the database has it already, whatever happens to the signal.

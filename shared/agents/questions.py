@@ -32,10 +32,15 @@ MAX_CHOICE = 200
 MAX_RESPONSE = 10_000
 MAX_TIMEOUT_S = 7 * 24 * 3600
 INBOX_PAGE = 100
+ANSWERED_IN_TERMINAL = "terminal"  # who answered an opencode prompt that was answered in opencode itself
 
 # A question's own fields as the task JSON shows them (its task and agent are the task's).
 SHOWN = ("id", "type", "text", "choices", "timeout_s", "asked_at", "status", "answer", "answered_by",
-         "answered_at")
+         "answered_at", "request_id")
+
+# The question a task shows: the one waiting for an answer, else its most recent (a queued question is
+# newer than the one waiting, and waits behind it).
+SHOWN_QUESTION = "COALESCE(MAX(CASE WHEN status = 'pending' THEN id END), MAX(id))"
 
 
 # Asking ------------------------------------------------------------------------------------------------
@@ -70,25 +75,67 @@ def parse_question(value: Any, where: str) -> dict[str, Any]:
     return {"type": kind, "text": text.strip(), "choices": choices, "timeout_s": timeout_s}
 
 
-def ask(task_id: str, agent_id: str, question: dict[str, Any], now: int) -> None:
-    """Store the task's new question. The same question asked again while it waits (a resent event)
-    stays the one question; a different one replaces it (the old one is withdrawn)."""
+def ask(task_id: str, agent_id: str, question: dict[str, Any], now: int, *, request_id: str | None = None,
+        session_id: str | None = None) -> str | None:
+    """Store the task's new question; its status (`pending`, or `queued` behind another), None when it
+    was stored already.
+
+    An agent's own question: the same one asked again while it waits (a resent event) stays the one
+    question; a different one replaces it (the old one is withdrawn). opencode's prompts (`request_id`)
+    can be several at once (tools run in parallel): each is its own question, and one asked while
+    another waits is queued behind it, to wait next (`promote_queued`)."""
     pending = _pending_row(task_id)
-    if pending is not None:
-        if (pending["type"], pending["text"], pending["choices"], pending["timeout_s"]) == (
-                question["type"], question["text"], question["choices"], question["timeout_s"]):
-            return
-        withdraw_pending(task_id, now)
-    execute("INSERT INTO task_questions (task_id, agent_id, type, text, choices, timeout_s, asked_at, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+    if request_id is not None:
+        if execute("SELECT 1 FROM task_questions WHERE task_id = ? AND request_id = ?",
+                   (task_id, request_id)).fetchone():
+            return None
+        status = "queued" if pending is not None else "pending"
+    else:
+        if pending is not None:
+            if (pending["type"], pending["text"], pending["choices"], pending["timeout_s"]) == (
+                    question["type"], question["text"], question["choices"], question["timeout_s"]):
+                return None
+            withdraw_pending(task_id, now)
+        status = "pending"
+    execute("INSERT INTO task_questions (task_id, agent_id, type, text, choices, timeout_s, asked_at, status,"
+            " request_id, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (task_id, agent_id, question["type"], question["text"], TaskQuestion.choices.db_value(question["choices"]),
-             question["timeout_s"], now))
+             question["timeout_s"], now, status, request_id, session_id))
+    return status
 
 
 def withdraw_pending(task_id: str, now: int) -> None:
     """The task moved on without an answer (the agent resumed, finished, or asked something else)."""
-    execute("UPDATE task_questions SET status = 'withdrawn', answered_at = ? WHERE task_id = ? AND status = 'pending'",
-            (now, task_id))
+    execute("UPDATE task_questions SET status = 'withdrawn', answered_at = ? WHERE task_id = ?"
+            " AND status IN ('pending', 'queued')", (now, task_id))
+
+
+def promote_queued(task_id: str, now: int) -> dict[str, Any] | None:
+    """Once no question of the task waits, the oldest queued one does; that question, or None."""
+    if _pending_row(task_id) is not None:
+        return None
+    queued = TaskQuestion.fetch_json("task_id = ? AND status = 'queued' ORDER BY id LIMIT 1", (task_id,))
+    if queued is None:
+        return None
+    # Its wait for a person starts now: its timeout and the task's blocked episode count from here.
+    execute("UPDATE task_questions SET status = 'pending', asked_at = ? WHERE id = ?", (now, queued["id"]))
+    return {**queued, "status": "pending", "asked_at": now}
+
+
+def settle_request(request_id: str, answer: dict[str, Any] | None, now: int) -> dict[str, Any] | None:
+    """opencode's prompt `request_id` was answered in the terminal (`answer`) or dismissed there (None):
+    its question, waiting or queued, is closed, so an answer from the dashboard now is a 409. The
+    question as it was before, or None when none waited."""
+    question = TaskQuestion.fetch_json("request_id = ? AND status IN ('pending', 'queued') ORDER BY id LIMIT 1",
+                                       (request_id,))
+    if question is None:
+        return None
+    if answer is None:
+        execute("UPDATE task_questions SET status = 'withdrawn', answered_at = ? WHERE id = ?", (now, question["id"]))
+    else:
+        execute("UPDATE task_questions SET status = 'answered', answer = ?, answered_by = ?, answered_at = ?"
+                " WHERE id = ?", (TaskQuestion.answer.db_value(answer), ANSWERED_IN_TERMINAL, now, question["id"]))
+    return question
 
 
 # Reading ----------------------------------------------------------------------------------------------
@@ -98,17 +145,17 @@ def _pending_row(task_id: str) -> dict[str, Any] | None:
 
 
 def latest_question(task_id: str) -> dict[str, Any] | None:
-    """The task's most recent question (whatever its status), as the task JSON shows it."""
-    row = TaskQuestion.fetch_json("task_id = ? ORDER BY id DESC LIMIT 1", (task_id,))
+    """The task's question as the task JSON shows it: the one waiting, else its most recent."""
+    row = TaskQuestion.fetch_json(f"id = (SELECT {SHOWN_QUESTION} FROM task_questions WHERE task_id = ?)", (task_id,))
     return None if row is None else _shown(row)
 
 
 def latest_questions(task_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """task id -> its most recent question, for a page of tasks in one query."""
+    """task id -> its question as shown (latest_question), for a page of tasks in one query."""
     if not task_ids:
         return {}
     marks = ", ".join("?" * len(task_ids))
-    cursor = execute(f"SELECT * FROM task_questions WHERE id IN (SELECT MAX(id) FROM task_questions"
+    cursor = execute(f"SELECT * FROM task_questions WHERE id IN (SELECT {SHOWN_QUESTION} FROM task_questions"
                      f" WHERE task_id IN ({marks}) GROUP BY task_id)", task_ids)
     columns = [d[0] for d in cursor.description]
     rows = [TaskQuestion.json_from_db(columns, row) for row in cursor.fetchall()]
@@ -124,9 +171,9 @@ class QuestionTiming(NamedTuple):
 
 
 def question_timing(task_id: str) -> QuestionTiming | None:
-    """The task's latest question's clock, in Unix seconds (for its workflow's timeout)."""
-    row = execute("SELECT id, status, asked_at, timeout_s, answered_at FROM task_questions WHERE task_id = ?"
-                  " ORDER BY id DESC LIMIT 1", (task_id,)).fetchone()
+    """The clock of the task's question as shown, in Unix seconds (for its workflow's timeout)."""
+    row = execute("SELECT id, status, asked_at, timeout_s, answered_at FROM task_questions"
+                  f" WHERE id = (SELECT {SHOWN_QUESTION} FROM task_questions WHERE task_id = ?)", (task_id,)).fetchone()
     return None if row is None else QuestionTiming(*row)
 
 
@@ -207,17 +254,25 @@ def _deliver(question: dict[str, Any], status: str, now: int) -> int:
 
 # The inbox --------------------------------------------------------------------------------------------
 
-def inbox(agent_id: str, task_id: str | None = None, limit: int = INBOX_PAGE) -> list[dict[str, Any]]:
-    """The agent's entries not yet acknowledged (only `task_id`'s, if given), oldest first."""
-    only_task = "" if task_id is None else " AND i.task_id = ?"
-    rows = execute("SELECT i.id, i.task_id, i.question_id, i.status, q.answer, q.answered_by, q.answered_at"
-                   " FROM agent_inbox i JOIN task_questions q ON q.id = i.question_id"
-                   f" WHERE i.agent_id = ? AND i.acked_at IS NULL{only_task} ORDER BY i.id LIMIT ?",
-                   (agent_id, *([] if task_id is None else [task_id]), limit))
-    return [{"id": entry_id, "task_id": task_id, "question_id": question_id, "status": status,
-             "answer": None if answer is None else json.loads(answer), "answered_by": answered_by,
+def inbox(agent_id: str, task_id: str | None = None, limit: int = INBOX_PAGE, *,
+          request_id: str | None = None) -> list[dict[str, Any]]:
+    """The agent's entries not yet acknowledged (only `task_id`'s, or only the one for opencode's prompt
+    `request_id`, if given), oldest first."""
+    conditions, params = ["i.agent_id = ?", "i.acked_at IS NULL"], [agent_id]
+    if task_id is not None:
+        conditions.append("i.task_id = ?")
+        params.append(task_id)
+    if request_id is not None:
+        conditions.append("q.request_id = ?")
+        params.append(request_id)
+    rows = execute("SELECT i.id, i.task_id, i.question_id, q.request_id, i.status, q.answer, q.answered_by,"
+                   " q.answered_at FROM agent_inbox i JOIN task_questions q ON q.id = i.question_id"
+                   f" WHERE {' AND '.join(conditions)} ORDER BY i.id LIMIT ?", (*params, limit))
+    return [{"id": entry_id, "task_id": task_id, "question_id": question_id, "request_id": request_id,
+             "status": status, "answer": None if answer is None else json.loads(answer), "answered_by": answered_by,
              "answered_at": iso_from_unix(answered_at)}
-            for entry_id, task_id, question_id, status, answer, answered_by, answered_at in rows.fetchall()]
+            for entry_id, task_id, question_id, request_id, status, answer, answered_by, answered_at
+            in rows.fetchall()]
 
 
 def acknowledge(agent_id: str, entry_id: int, now: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.agents.questions import task_with_question, withdraw_pending
+from shared.agents.questions import promote_queued, task_with_question, withdraw_pending
 from shared.agents.task_workflow import FINISHED, task_workflow_id
 from shared.linear.cache import link_task
 from shared.store.db import execute
@@ -65,13 +65,15 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
 
 
 def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,
-                    reason: str | None = None, action: str | None = None) -> None:
+                    reason: str | None = None, action: str | None = None, new_episode: bool = False) -> None:
     """Move a task to `status`, keeping its timestamps and its agent's current task in step.
 
-    `action` names the change on the feed (default: the status)."""
+    `action` names the change on the feed (default: the status). A blocked task stays in its blocked
+    episode (the time it started is kept) unless `new_episode`."""
     if status == "blocked":
         # One blocked episode keeps the time it started; a new reason replaces the old one.
-        execute("UPDATE agent_tasks SET status = ?, blocked_at = COALESCE(blocked_at, ?),"
+        started = "?" if new_episode else "COALESCE(blocked_at, ?)"
+        execute(f"UPDATE agent_tasks SET status = ?, blocked_at = {started},"
                 " blocked_reason = COALESCE(?, blocked_reason), updated_at = ? WHERE id = ?",
                 (status, at, reason, now, task_id))
     else:
@@ -87,3 +89,16 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
         execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
                 (agent_id, task_id))
     record_change("task", action or status, task_with_question(task_id))
+
+
+def resume_or_ask_next(task_id: str, agent_id: str, at: int, now: int, *, action: str) -> dict[str, Any] | None:
+    """A question of the blocked task was closed (answered, here or in opencode's terminal): the next
+    queued question waits now, in a blocked episode of its own, or else the task is back in progress
+    (`action` names that change). The question that waits now, or None."""
+    question = promote_queued(task_id, now)
+    if question is None:
+        set_task_status(task_id, agent_id, "in_progress", at, now, action=action)
+    else:
+        set_task_status(task_id, agent_id, "blocked", now, now, reason=question["text"], action="asked",
+                        new_episode=True)
+    return question

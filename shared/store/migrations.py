@@ -378,9 +378,20 @@ SESSION_FILES = Migration(9, "the files each opencode session changed", (
     "CREATE UNIQUE INDEX session_files_file ON session_files (session_id, file)",
 ))
 
+SESSION_TASKS = Migration(10, "opencode sessions: their turns as tasks, their prompts as questions", (
+    # The opencode session whose turn the task is (NULL for a task an agent or a person created).
+    "ALTER TABLE agent_tasks ADD COLUMN session_id TEXT",
+    "CREATE INDEX agent_tasks_session ON agent_tasks (session_id, status)",
+    # A question that is opencode's own prompt: its request id (the permission's or question's `id`),
+    # which the agent waits on and the terminal's reply names, and the session that asked it.
+    "ALTER TABLE task_questions ADD COLUMN request_id TEXT",
+    "ALTER TABLE task_questions ADD COLUMN session_id TEXT",
+    "CREATE INDEX task_questions_request ON task_questions (request_id)",
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
-    SEARCH_AND_USAGE, SESSION_FILES,
+    SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -204,6 +204,7 @@ class AgentTask(BaseModel):
     updated_at = UnixTimeField(null=True)
     workflow_id = peewee.TextField(null=True)
     workflow_started_at = UnixTimeField(null=True)  # NULL: waiting for its workflow to start
+    session_id = peewee.TextField(null=True)  # the opencode session whose turn this is (docs/monitoring.md)
 
     class Meta:
         table_name = "agent_tasks"
@@ -428,10 +429,13 @@ class TaskQuestion(BaseModel):
     choices = JSONField(null=True)
     timeout_s = peewee.IntegerField(null=True)
     asked_at = UnixTimeField()
-    status = peewee.TextField(default="pending")  # pending | answered | timed_out | withdrawn
+    # queued: asked while another question of the task waits (opencode asks in parallel); it waits next.
+    status = peewee.TextField(default="pending")  # pending | queued | answered | timed_out | withdrawn
     answer = JSONField(null=True)
     answered_by = peewee.TextField(null=True)
     answered_at = UnixTimeField(null=True)
+    request_id = peewee.TextField(null=True)  # opencode's permission or question request id
+    session_id = peewee.TextField(null=True)  # the opencode session that asked
 
     class Meta:
         table_name = "task_questions"
