@@ -141,11 +141,15 @@ class TaskActivities:
 
     @activity.defn(name="resume_task")
     def resume_task(self, resume: ResumeInput) -> None:
-        """A person unblocked the task: back to in progress (nothing to do if it already is)."""
+        """A person unblocked the task: back to in progress (nothing to do if it already is, or if it
+        is blocked again on a question asked since, which only its answer unblocks)."""
         ref = resume.task
         with database.connection_context(), write_transaction():
             now = clock_now()
             row = _raw_task(ref.task_id)
+            question = question_timing(ref.task_id)
+            if question is not None and question.status == "pending":
+                return
             if row is not None and row[0] == "blocked":
                 set_task_status(ref.task_id, ref.agent_id, "in_progress", now, now, action="unblocked")
             agent = Agent.fetch_json("id = ?", (ref.agent_id,))
@@ -163,8 +167,11 @@ class TaskActivities:
                 set_task_status(ref.task_id, ref.agent_id, finish.status, now, now)
             agent = Agent.fetch_json("id = ?", (ref.agent_id,))
             # Free the agent only if this task was what it was on (set_task_status cleared its current
-            # task); an agent already on another task, asleep or offline is left as it is.
-            if agent and agent["current_task_id"] is None and agent["status"] in ("working", "blocked"):
+            # task); an agent already on another task, asleep or offline is left as it is, and so is one
+            # whose status follows its opencode sessions (the task was a session's turn).
+            turn = execute("SELECT session_id FROM agent_tasks WHERE id = ?", (ref.task_id,)).fetchone()
+            if (agent and agent["current_task_id"] is None and agent["status"] in ("working", "blocked")
+                    and not (turn and turn[0])):
                 set_agent_status(ref.agent_id, "idle", None, now)
 
     @activity.defn(name="time_out_question")

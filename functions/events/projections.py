@@ -15,12 +15,20 @@ from collections import Counter
 from typing import Any
 
 from functions.events.event import Event, lookup, ms_to_unix
+from functions.events.session_turns import (
+    BUSY,
+    prompt_asked,
+    prompt_settled,
+    session_busy,
+    session_retitled,
+    session_waits,
+)
 from shared.agents.questions import ask, parse_question
-from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_agent_status, set_task_status, upsert_task
+from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
 from shared.store.db import MAX_INTEGER, execute, insert_returning_id
 from shared.store.feed import record_change
-from shared.store.models import Agent, AgentTask, Message, Session, SessionFile, Todo
+from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
 
 
@@ -112,7 +120,9 @@ def session_upserted(event: Event, now: int) -> None:
     agent_id = session_agent(event, info, now)
     if agent_id:
         fields["agent_id"] = agent_id
+    old_title = scalar("SELECT name FROM sessions WHERE id = ?", (info["id"],))
     touch_session(info["id"], now, **fields)
+    session_retitled(info["id"], old_title, info.get("title"))
     started = ms_to_unix(lookup(info, "time.created"))
     if started is not None:
         execute("UPDATE sessions SET started_at = ? WHERE id = ?", (started, info["id"]))
@@ -138,11 +148,13 @@ def session_deleted(event: Event, now: int) -> None:
     session_id = event.data["info"]["id"]
     touch_session(session_id, now, status="deleted", deleted_at=event.occurred_at, ended_at=event.occurred_at)
     publish_session(session_id, "deleted")
+    session_waits(event, session_id, now)
 
 
 def session_idle(event: Event, now: int) -> None:
     touch_session(event.data["sessionID"], now, status="idle")
     publish_session(event.data["sessionID"], "status")
+    session_waits(event, event.data["sessionID"], now)
 
 
 def session_status(event: Event, now: int) -> None:
@@ -152,6 +164,10 @@ def session_status(event: Event, now: int) -> None:
     agent_id = scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) or event.agent_id
     if agent_id and scalar("SELECT 1 FROM agents WHERE id = ?", (agent_id,)):
         beat(agent_id, event.occurred_at, now)
+    if event.data["status"]["type"] in BUSY:
+        session_busy(event, now)
+    elif event.data["status"]["type"] == "idle":
+        session_waits(event, session_id, now)
 
 
 def session_compacted(event: Event, now: int) -> None:
@@ -382,40 +398,10 @@ def session_files(session_id: str) -> list[dict[str, Any]]:
     return [SessionFile.json_from_db(columns, row) for row in cursor.fetchall()]
 
 
-def session_agent_and_task(event: Event) -> tuple[dict | None, dict | None]:
-    """The agent behind the event's session (or the sender), and that agent's current task."""
-    agent_id = scalar("SELECT agent_id FROM sessions WHERE id = ?", (event.data["sessionID"],)) or event.agent_id
-    agent = Agent.fetch_json("id = ?", (agent_id,)) if agent_id else None
-    task_id = agent["current_task_id"] if agent else None
-    task = AgentTask.fetch_json("id = ?", (task_id,)) if task_id else None
-    return agent, task
-
-
 def asked(event: Event, now: int) -> None:
-    """An agent waits on a person: its current task is blocked with the question as the reason."""
-    reason = question_text(event)
-    agent, task = session_agent_and_task(event)
-    if task is not None:
-        set_task_status(task["id"], task["agent_id"], "blocked", event.occurred_at, now, reason=reason)
-    if agent is not None:
-        set_agent_status(agent["id"], "blocked", reason, now)
-    if task is None and agent is None:
-        record_change("session", "asked", {"session_id": event.data["sessionID"], "reason": reason})
+    """opencode waits on a person (a permission or a question): see session_turns."""
+    prompt_asked(event, now)
 
 
 def replied(event: Event, now: int) -> None:
-    agent, task = session_agent_and_task(event)
-    if task is not None and task["status"] == "blocked":
-        set_task_status(task["id"], task["agent_id"], "in_progress", event.occurred_at, now)
-    if agent is not None and agent["status"] == "blocked":
-        set_agent_status(agent["id"], "working", None, now)
-
-
-def question_text(event: Event) -> str:
-    data = event.data
-    if event.type in ("question.asked", "question.v2.asked"):
-        questions = data.get("questions") or [{}]
-        question = questions[0].get("question") if isinstance(questions[0], dict) else None
-        return f"Question: {question}" if isinstance(question, str) else "Question asked"
-    what = data.get("title") or data.get("permission") or data.get("action") or data.get("type")
-    return f"Permission requested: {what}" if isinstance(what, str) else "Permission requested"
+    prompt_settled(event, now)

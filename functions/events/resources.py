@@ -9,9 +9,10 @@ from functions.events.event import Event
 from functions.events.ingest import ingest
 from functions.events.kinds import TODO_STATUSES
 from functions.events.projections import error_agent, error_text
+from functions.events.session_turns import TURN_KINDS, error_turn, turns_begun
 from shared.agents.task_workflow import SIGNAL_ERROR, SIGNAL_SLEEP, SIGNAL_WAKE
 from shared.config import Settings
-from shared.jobs.workflow_starts import signal_current_task, start_workflows
+from shared.jobs.workflow_starts import signal_current_task, signal_task, start_workflows
 from shared.store.db import MAX_INTEGER, write_transaction
 from shared.store.feed import record_change
 from shared.store.models import Message, Session, SessionFile, Todo
@@ -47,22 +48,28 @@ class EventsResource:
 
 
 def tell_workflows(settings: Settings, applied: list[Event]) -> None:
-    """After the commit (a workflow must find its task): start new tasks' workflows, and signal the
-    ones whose agent changed. Only events applied now (a resent one was told already); Temporal down
-    costs nothing here: tasks wait for their workflows and the reconciler starts them."""
-    if created := [event.data["id"] for event in applied if event.type == "task.created"]:
-        start_workflows(settings, created)
+    """After the commit (a workflow must find its task): start new tasks' workflows (opencode sessions'
+    turns too), and signal the ones whose agent changed. Only events applied now (a resent one was told
+    already); Temporal down costs nothing here: tasks wait for their workflows and the reconciler starts them."""
+    created = [event.data["id"] for event in applied if event.type == "task.created"]
+    turns = turns_begun([event.data["sessionID"] for event in applied if event.type in TURN_KINDS])
+    if created or turns:
+        start_workflows(settings, created + turns)
     sleep_or_wake: dict[str, str] = {}  # an agent's last sleep/wake in the batch is the one that counts
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str | None, str]] = []
     for event in applied:
         if event.type == "agent.status" and event.data["status"] in AGENT_STATUS_SIGNALS:
             sleep_or_wake[event.data["id"]] = AGENT_STATUS_SIGNALS[event.data["status"]]
         elif event.type == "session.error" and (agent_id := error_agent(event)):
-            errors.append((agent_id, error_text(event)))  # its task's workflow fires the error rules
+            # Its task's workflow fires the error rules: the session's turn's, else the agent's current task's.
+            errors.append((agent_id, error_turn(event), error_text(event)))
     for agent_id, signal in sleep_or_wake.items():
         signal_current_task(settings, agent_id, signal)
-    for agent_id, text in errors:
-        signal_current_task(settings, agent_id, SIGNAL_ERROR, text)
+    for agent_id, turn, text in errors:
+        if turn is None:
+            signal_current_task(settings, agent_id, SIGNAL_ERROR, text)
+        else:
+            signal_task(settings, *turn, SIGNAL_ERROR, text)
 
 
 class TodosResource:

@@ -46,17 +46,18 @@ def set_agent_status(agent_id: str, status: str, reason: str | None, now: int) -
 
 
 def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, Any]:
-    """Create the task (or update what its creator may restate), registering an unknown agent."""
+    """Create the task (or update what its creator may restate), registering an unknown agent. A turn
+    of an opencode session names its `session_id` (set once, at creation)."""
     ensure_agent(task["agent_id"], now)
     execute(
         "INSERT INTO agent_tasks (id, agent_id, title, priority, linear_issue_id, project_id, status,"
-        " created_at, updated_at, workflow_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)"
+        " created_at, updated_at, workflow_id, session_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET agent_id = excluded.agent_id, title = excluded.title,"
         " priority = excluded.priority, linear_issue_id = excluded.linear_issue_id,"
         " project_id = excluded.project_id, updated_at = excluded.updated_at",
         (task["id"], task["agent_id"], task["title"], task.get("priority") or "medium",
          task.get("linear_issue_id"), task.get("project_id"), created_at, now,
-         task_workflow_id(task["agent_id"], task["id"])))
+         task_workflow_id(task["agent_id"], task["id"]), task.get("session_id")))
     if task.get("linear_issue_id"):
         link_task(task["linear_issue_id"], task["id"])
     body = task_with_question(task["id"])

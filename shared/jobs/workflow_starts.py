@@ -30,11 +30,15 @@ RECONCILE_BATCH = 200
 
 
 def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATCH) -> list[tuple[str, str]]:
-    """(agent_id, task_id) of open tasks whose workflow has not started, oldest first."""
-    statement = ("SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
-                 f" AND status NOT IN ({', '.join('?' * len(FINISHED))})")
-    params: list = [*FINISHED]
-    if task_ids is not None:
+    """(agent_id, task_id) of tasks whose workflow has not started, oldest first: open ones; and, when
+    named, finished ones too (a task begun and finished in one batch of events, like a short opencode
+    turn, still gets its workflow, which fires its `completed` rules)."""
+    statement = "SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
+    params: list = []
+    if task_ids is None:
+        statement += f" AND status NOT IN ({', '.join('?' * len(FINISHED))})"
+        params += FINISHED
+    else:
         if not task_ids:
             return []
         statement += f" AND id IN ({', '.join('?' * len(task_ids))})"
@@ -84,10 +88,17 @@ def signal_current_task(settings: Settings, agent_id: str, signal: str, *args) -
     row = execute("SELECT current_task_id FROM agents WHERE id = ?", (agent_id,)).fetchone()
     if row is None or row[0] is None:
         return False
+    return signal_task(settings, agent_id, row[0], signal, *args)
+
+
+def signal_task(settings: Settings, agent_id: str, task_id: str, signal: str, *args) -> bool:
+    """Signal the task's workflow; False when not delivered (no such workflow running, Temporal down)."""
+    if settings.temporal_address is None:
+        return False
     try:
-        return signal_task_workflow(settings, agent_id, row[0], signal, *args)
+        return signal_task_workflow(settings, agent_id, task_id, signal, *args)
     except TemporalUnavailable as error:
-        log.info("could not signal %s to the task %s: %s", signal, row[0], error)
+        log.info("could not signal %s to the task %s: %s", signal, task_id, error)
         return False
 
 

@@ -1,0 +1,292 @@
+"""Monitoring with no set-up: an opencode session's work becomes tasks, and its prompts their questions.
+
+Each turn of a top-level session — from the moment the session goes busy until it waits for the person
+again — is one task (`<session id>.turn-<n>`, priority `high`, titled by the person's prompt), which gets
+its workflow like any task: BLOCKED, notifications and pushes follow. A permission or question opencode
+puts to the person (in the session or in a sub-agent's session under it) is that turn's question, so it
+blocks the task and can be answered from the dashboard; the terminal's reply settles it. An agent's
+status follows its sessions: waiting on a person, blocked; busy, working; otherwise idle. An agent that
+declared a task of its own (task.created, then in progress) keeps it: its sessions' prompts block that
+task, and no turn tasks are made beside it. docs/monitoring.md says it for users.
+
+Everything here runs inside the ingest's write transaction, in plain SQL (the ingest hot path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.events.event import Event
+from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request
+from shared.agents.task_workflow import FINISHED
+from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
+from shared.store.db import execute
+from shared.store.models import AgentTask
+
+TURN_PRIORITY = "high"  # a person is waited on: BLOCKED after the high threshold (10 minutes by default)
+MAX_TITLE = 120
+MAX_SESSION_DEPTH = 32  # sub-agents of sub-agents: far deeper than opencode goes, and no cycle loops for ever
+BUSY = ("busy", "retry")  # opencode's session.status types of a session at work
+OPEN = f"status NOT IN ({', '.join(repr(status) for status in FINISHED)})"
+
+
+def scalar(statement: str, params: tuple) -> Any:
+    row = execute(statement, params).fetchone()
+    return None if row is None else row[0]
+
+
+# Sessions and their turns ----------------------------------------------------------------------------------
+
+def root_session(session_id: str) -> str:
+    """The top-level session a (sub-agent's) session runs under: itself when it has no known parent."""
+    seen = {session_id}
+    while len(seen) <= MAX_SESSION_DEPTH:
+        parent = scalar("SELECT parent_id FROM sessions WHERE id = ?", (session_id,))
+        if not parent or parent in seen:
+            break
+        seen.add(parent)
+        session_id = parent
+    return session_id
+
+
+def agent_of(session_id: str, sender: str | None) -> str | None:
+    """The agent running the session: as recorded, else the event's sender."""
+    return scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) or sender
+
+
+def declared_task(agent_id: str) -> dict[str, Any] | None:
+    """The open task the agent declared itself (not a turn) and is on, if any."""
+    return AgentTask.fetch_json(f"id = (SELECT current_task_id FROM agents WHERE id = ?) AND session_id IS NULL"
+                                f" AND {OPEN}", (agent_id,))
+
+
+def open_turn(session_id: str) -> dict[str, Any] | None:
+    return AgentTask.fetch_json(f"session_id = ? AND {OPEN} ORDER BY created_at DESC, id DESC LIMIT 1",
+                                (session_id,))
+
+
+def working_task(session_id: str, sender: str | None, at: int, now: int) -> dict[str, Any] | None:
+    """The task the session's work is on now — its agent's declared task, or the open turn of its
+    top-level session, begun now if there is none. None when nobody says which agent runs it."""
+    root = root_session(session_id)
+    agent_id = agent_of(root, sender)
+    if agent_id is None:
+        return None
+    ensure_agent(agent_id, now)
+    return declared_task(agent_id) or open_turn(root) or begin_turn(root, agent_id, at, now)
+
+
+def begin_turn(session_id: str, agent_id: str, at: int, now: int) -> dict[str, Any]:
+    turn = 1 + scalar("SELECT COUNT(*) FROM agent_tasks WHERE session_id = ?", (session_id,))
+    while scalar("SELECT 1 FROM agent_tasks WHERE id = ?", (turn_id(session_id, turn),)):
+        turn += 1
+    task_id = turn_id(session_id, turn)
+    upsert_task({"id": task_id, "agent_id": agent_id, "title": turn_title(session_id, turn),
+                 "priority": TURN_PRIORITY, "session_id": session_id}, at, now)
+    set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
+    return AgentTask.fetch_json("id = ?", (task_id,))
+
+
+def turn_id(session_id: str, turn: int) -> str:
+    return f"{session_id}.turn-{turn}"
+
+
+def turn_title(session_id: str, turn: int) -> str:
+    """The person's prompt that began the turn (its first line), else the session's title."""
+    prompt = scalar("SELECT content FROM messages WHERE session_id = ? AND role = 'user' AND content <> ''"
+                    " ORDER BY created_at DESC, id DESC LIMIT 1", (session_id,))
+    first_line = next((line.strip() for line in (prompt or "").splitlines() if line.strip()), "")
+    if first_line:
+        return shorten(first_line)
+    title = scalar("SELECT name FROM sessions WHERE id = ?", (session_id,)) or f"opencode session {session_id}"
+    return shorten(title if turn == 1 else f"{title} (turn {turn})")
+
+
+def shorten(text: str, limit: int = MAX_TITLE) -> str:
+    return text if len(text) <= limit else f"{text[:limit - 1]}…"
+
+
+def session_busy(event: Event, now: int) -> None:
+    """The session works: a top-level session's turn begins (if it has not), its agent is working."""
+    session_id = event.data["sessionID"]
+    if root_session(session_id) == session_id:
+        if event.agent_id:  # first heard of by its status (the plugin came in mid-session): the sender's
+            execute("UPDATE sessions SET agent_id = ? WHERE id = ? AND agent_id IS NULL", (event.agent_id, session_id))
+        working_task(session_id, event.agent_id, event.occurred_at, now)
+    refresh_agents(session_id, event.agent_id, now)
+
+
+def session_waits(event: Event, session_id: str, now: int) -> None:
+    """The session finished its turn and waits for the person (idle): the turn is completed (its
+    workflow fires the `completed` rules); a session that is gone ends its turn cancelled."""
+    gone = event.type == "session.deleted"
+    turn = open_turn(session_id)
+    if turn is not None:
+        set_task_status(turn["id"], turn["agent_id"], "cancelled" if gone else "completed", event.occurred_at, now)
+    refresh_agents(session_id, event.agent_id, now)
+
+
+def session_retitled(session_id: str, old_title: str | None, new_title: str | None) -> None:
+    """opencode names a session after its first prompt has started: an open turn still titled by the
+    old name takes the new one."""
+    if new_title and new_title != old_title:
+        execute(f"UPDATE agent_tasks SET title = ? WHERE session_id = ? AND title = ? AND {OPEN}",
+                (shorten(new_title), session_id, shorten(old_title or f"opencode session {session_id}")))
+
+
+# Kinds that may begin a turn (a busy status, a prompt), so the ingest starts the workflows of turns begun.
+TURN_KINDS = frozenset({"session.status", "permission.asked", "permission.v2.asked", "question.asked",
+                        "question.v2.asked"})
+
+
+def turns_begun(session_ids: list[str]) -> list[str]:
+    """The turn tasks of these sessions' top-level sessions still waiting for their workflow."""
+    roots = list(dict.fromkeys(root_session(session_id) for session_id in session_ids if session_id))
+    if not roots:
+        return []
+    return [row[0] for row in execute(
+        f"SELECT id FROM agent_tasks WHERE session_id IN ({', '.join('?' * len(roots))})"
+        " AND workflow_started_at IS NULL", roots).fetchall()]
+
+
+def error_turn(event: Event) -> tuple[str, str] | None:
+    """(agent_id, task_id) of the turn a session.error belongs to: its top-level session's latest turn
+    (an error often ends the turn in the same batch), unless its agent is on a task it declared."""
+    session_id = event.data.get("sessionID")
+    if not isinstance(session_id, str):
+        return None
+    root = root_session(session_id)
+    agent_id = agent_of(root, event.agent_id)
+    if agent_id is None or declared_task(agent_id) is not None:
+        return None
+    row = execute("SELECT agent_id, id FROM agent_tasks WHERE session_id = ? ORDER BY created_at DESC, id DESC"
+                  " LIMIT 1", (root,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+# Prompts ---------------------------------------------------------------------------------------------------
+
+def prompt_asked(event: Event, now: int) -> None:
+    """opencode asks the person (a permission or a question): the session's task is blocked with it as
+    its question, answerable from the dashboard (or queued behind one that waits already)."""
+    data = event.data
+    session_id = data["sessionID"]
+    question, reason = prompt_question(event)
+    task = working_task(session_id, event.agent_id, event.occurred_at, now)
+    if task is not None:
+        status = ask(task["id"], task["agent_id"], question, now, request_id=data["id"], session_id=session_id)
+        if status == "pending":
+            set_task_status(task["id"], task["agent_id"], "blocked", event.occurred_at, now, reason=reason)
+    refresh_agents(session_id, event.agent_id, now, reason=reason)
+
+
+def prompt_settled(event: Event, now: int) -> None:
+    """The terminal answered (or dismissed) opencode's prompt: its question is settled, so the
+    dashboard takes no answer to it any more, and the task goes on (or waits on its next question)."""
+    data = event.data
+    request_id = data.get("requestID") or data.get("permissionID")  # older opencode: permissionID
+    settled = settle_request(request_id, terminal_answer(event), now) if isinstance(request_id, str) else None
+    task = None
+    if settled is not None and settled["status"] == "pending":
+        task = AgentTask.fetch_json("id = ?", (settled["task_id"],))
+    elif request_id is None:  # a reply naming no request: the session's blocked task it was
+        task = working_task(data["sessionID"], event.agent_id, event.occurred_at, now)
+    if task is not None and task["status"] == "blocked":
+        resume_or_ask_next(task["id"], task["agent_id"], event.occurred_at, now, action="answered")
+    refresh_agents(data["sessionID"], event.agent_id, now)
+
+
+def prompt_question(event: Event) -> tuple[dict[str, Any], str]:
+    """opencode's prompt as a dashboard question, and the task's blocked reason.
+
+    A permission is allow / deny. A question with a single list of options to pick one from is a
+    choice; anything else (free text, several questions, several picks) takes a typed answer — one line
+    per question when there are several (docs/monitoring.md)."""
+    data = event.data
+    if event.type.startswith("permission."):
+        text = shorten(permission_text(data), MAX_TEXT)
+        return {"type": "permission", "text": text, "choices": None, "timeout_s": None}, \
+            f"Permission requested: {text}"
+    asked = [item for item in data.get("questions") or [] if isinstance(item, dict)]
+    texts = [item["question"] for item in asked if isinstance(item.get("question"), str) and item["question"].strip()]
+    reason = f"Question: {texts[0]}" if texts else "Question asked"
+    if len(asked) == 1 and not asked[0].get("multiple") and (choices := option_labels(asked[0])):
+        return {"type": "choice", "text": shorten(texts[0] if texts else "Choose one", MAX_TEXT),
+                "choices": choices, "timeout_s": None}, reason
+    if len(texts) > 1:
+        text = "\n".join(f"{number}. {question}" for number, question in enumerate(texts, 1))
+        text += "\n(Answer each on its own line.)"
+    else:
+        text = texts[0] if texts else "opencode asks a question"
+    return {"type": "question", "text": shorten(text, MAX_TEXT), "choices": None, "timeout_s": None}, reason
+
+
+def permission_text(data: dict[str, Any]) -> str:
+    """What is asked: `bash: rm -rf build` (v1: permission and patterns; v2: action and resources;
+    older opencode: a title)."""
+    if isinstance(data.get("title"), str) and data["title"].strip():
+        return data["title"].strip()
+    what = next((data[name] for name in ("permission", "action", "type") if isinstance(data.get(name), str)),
+                "an action")
+    targets = next((data[name] for name in ("patterns", "resources", "pattern") if data.get(name)), [])
+    targets = [targets] if isinstance(targets, str) else [t for t in targets if isinstance(t, str)]
+    return f"{what}: {', '.join(targets)}" if targets else what
+
+
+def option_labels(question: dict[str, Any]) -> list[str] | None:
+    """The options' labels, when they make a valid choice question; None otherwise."""
+    options = question.get("options")
+    if not isinstance(options, list):
+        return None
+    labels = [option.get("label") if isinstance(option, dict) else option for option in options]
+    if (not 1 <= len(labels) <= MAX_CHOICES or len(set(labels)) != len(labels)
+            or not all(isinstance(label, str) and label.strip() and len(label) <= MAX_CHOICE for label in labels)):
+        return None
+    return labels
+
+
+def terminal_answer(event: Event) -> dict[str, Any] | None:
+    """The terminal's reply in the dashboard's answer shape; None when the prompt was dismissed."""
+    data = event.data
+    if event.type.endswith(".rejected"):
+        return None
+    if event.type.startswith("permission."):
+        reply = data.get("reply") or data.get("response")
+        return {"permission": reply in ("once", "always")}
+    answers = data.get("answers") if isinstance(data.get("answers"), list) else []
+    picked = [", ".join(str(label) for label in answer) if isinstance(answer, list) else str(answer)
+              for answer in answers]
+    if len(picked) == 1 and isinstance(answers[0], list) and len(answers[0]) == 1:
+        return {"choice": picked[0]} if picked[0] else {"response": "(empty)"}
+    return {"response": "\n".join(picked) or "(empty)"}
+
+
+# Agents ----------------------------------------------------------------------------------------------------
+
+def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str | None = None) -> None:
+    """The status of the agents of the session and of its top-level session, from their sessions."""
+    agents = dict.fromkeys(filter(None, (agent_of(session_id, sender),
+                                         agent_of(root_session(session_id), sender))))
+    for agent_id in agents:
+        follow_sessions(agent_id, now, reason=reason)
+
+
+def follow_sessions(agent_id: str, now: int, *, reason: str | None = None) -> None:
+    """blocked while a person is waited on (a task of the agent blocked, or a prompt of one of its
+    sessions), working while one of its sessions is busy (or the task it is on is in progress), else idle."""
+    row = execute("SELECT status FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    if row is None:
+        return
+    sessions = "SELECT id FROM sessions WHERE agent_id = ?"
+    if scalar(f"SELECT 1 FROM agent_tasks WHERE agent_id = ? AND status = 'blocked' UNION ALL"
+              f" SELECT 1 FROM task_questions WHERE status IN ('pending', 'queued') AND request_id IS NOT NULL"
+              f" AND session_id IN ({sessions})", (agent_id, agent_id)):
+        status = "blocked"
+    elif scalar(f"SELECT 1 FROM sessions WHERE agent_id = ? AND status IN ({', '.join('?' * len(BUSY))})"
+                " UNION ALL SELECT 1 FROM agent_tasks WHERE id = (SELECT current_task_id FROM agents WHERE id = ?)"
+                " AND status = 'in_progress'", (agent_id, *BUSY, agent_id)):
+        status, reason = "working", None
+    else:
+        status, reason = "idle", None
+    if status != row[0]:
+        set_agent_status(agent_id, status, reason, now)
