@@ -174,9 +174,12 @@ function cutStrings(value, limit, path, truncated) {
   return copy ?? value;
 }
 
-/** The first `limit` bytes of `text`, never half a character, ending with a note of the original size. */
+/**
+ * At most `limit` bytes of `text`, never half a character, ending with a note of the original size (as
+ * the dashboard's own cut says it, in characters, for text other clients send it whole).
+ */
 function cutUtf8(text, limit, bytes) {
-  const note = `… [cut: ${bytes} bytes in all]`;
+  const note = `\n… [cut by the hook: ${bytes} bytes in all]`;
   const buffer = Buffer.from(text);
   let end = Math.max(0, limit - Buffer.byteLength(note));
   while (end > 0 && (buffer[end] & 0xc0) === 0x80) end--; // a UTF-8 continuation byte: step back
