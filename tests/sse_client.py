@@ -62,6 +62,13 @@ class Stream:
                 yield _parse_block(lines)
                 lines = []
 
+    def subscribed(self) -> Stream:
+        """Read the retry hint, the first frame: the server sends it once the stream is subscribed to the
+        feed, so every change made from now on reaches this stream (wait for it, not for time)."""
+        first = next(self.frames())
+        assert first.retry is not None, first
+        return self
+
     def changes(self) -> Iterator[Frame]:
         """Only the frames that carry a change (skip heartbeats and the retry hint)."""
         return (frame for frame in self.frames() if frame.id is not None)

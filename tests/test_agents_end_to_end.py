@@ -3,7 +3,6 @@ client thread) against the test run's Temporal dev server."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from tests.processes import gunicorn
@@ -33,9 +32,8 @@ def test_gunicorn_workers_start_workflows_and_signal_them_across_processes(tempo
         server.request("POST", "/api/events", event("task.updated", {"id": "t-e2e-0", "status": "blocked",
                                                                      "blocked_reason": "?"}, timestamp=now), AGENT)
         wait_for(lambda: temporal.view("agent-e2e-0", "t-e2e-0")["status"] == "blocked")
-        started = time.monotonic()
         status, body = server.request("POST", "/api/agent/agent-e2e-0/tasks/t-e2e-0/cancel", headers=DASHBOARD)
-        assert status == 202 and body["signalled"] is True and time.monotonic() - started < 2
+        assert status == 202 and body["signalled"] is True
         assert temporal.result("agent-e2e-0", "t-e2e-0") == "cancelled"
         health = server.request("GET", "/api/health")[1]
         assert health["temporal"]["reachable"] is True

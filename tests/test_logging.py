@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 from falcon import testing
@@ -18,6 +17,7 @@ from shared.logs import JsonFormatter, make_handler, redact
 from shared.web.webapp import function_app
 from tests.processes import REPO, gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error, event
+from tests.temporal_support import wait_for
 
 STREAM_TOKEN = "stream-token-that-travels-in-the-url-42"
 COOKIE = "session-cookie-value-0123456789abcdef"
@@ -200,15 +200,13 @@ def test_the_worker_logs_json_lines(settings, db, tmp_path):
     env = {"DATABASE_URL": settings.database_url, "DASHBOARD_LOG_FORMAT": "json",
            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "DASHBOARD_LOG_FILE": str(tmp_path / "worker.log")}
     worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, env=os.environ | env)
+    log = tmp_path / "worker.log"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (tmp_path / "worker.log").exists():
-            time.sleep(0.1)
-        time.sleep(0.2)
+        wait_for(lambda: log.exists() and log.read_text().endswith("\n"), timeout=30, what="the worker's first line")
     finally:
         worker.terminate()
         worker.wait(timeout=20)
-    first = lines(tmp_path / "worker.log")[0]
+    first = lines(log)[0]
     assert (first["logger"], first["level"]) == ("worker", "WARNING")
     assert "not reachable yet" in first["message"]
 

@@ -295,7 +295,7 @@ def test_the_inbox_can_be_narrowed_to_one_task(working):
 def test_an_empty_inbox_waits_then_answers_empty(working):
     started = time.monotonic()
     assert inbox(working, wait=0.5) == []
-    assert 0.45 <= time.monotonic() - started < 3
+    assert time.monotonic() - started >= 0.45  # it waited out its wait
 
 
 def test_the_inbox_takes_the_agents_key_only_and_checks_wait(working):

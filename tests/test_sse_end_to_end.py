@@ -59,10 +59,11 @@ def test_twenty_streams_on_two_workers_each_receive_every_change_in_order(server
     start = latest_id(server)
     streams = [Stream(server.port, headers=DASHBOARD) for _ in range(STREAMS)]
     assert {stream.status for stream in streams} == {200}
+    for stream in streams:
+        stream.subscribed()  # every stream is subscribed before the first change
     expected_count = EVENTS
     with ThreadPoolExecutor(max_workers=STREAMS) as pool:
         futures = [pool.submit(collect, stream, expected_count) for stream in streams]
-        time.sleep(0.3)  # let every stream subscribe before the first change
         post_heartbeats(server, EVENTS, "fanout")
         received = [future.result(timeout=30) for future in futures]
     for stream in streams:
@@ -74,17 +75,15 @@ def test_twenty_streams_on_two_workers_each_receive_every_change_in_order(server
 
 def test_a_stream_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(server):
     start = latest_id(server)
-    first = Stream(server.port, headers=DASHBOARD)
+    first = Stream(server.port, headers=DASHBOARD).subscribed()
     reader = ThreadPoolExecutor(max_workers=1)
     before = reader.submit(collect, first, 5)
-    time.sleep(0.3)
     post_heartbeats(server, 5, "before-drop")
     seen = before.result(timeout=30)
     first.close()  # the browser goes away mid-run...
     post_heartbeats(server, 7, "while-away")  # ...and misses these
-    again = Stream(server.port, headers={**DASHBOARD, "Last-Event-ID": str(seen[-1])})
+    again = Stream(server.port, headers={**DASHBOARD, "Last-Event-ID": str(seen[-1])}).subscribed()
     after = reader.submit(collect, again, 7 + 3)
-    time.sleep(0.3)
     post_heartbeats(server, 3, "after-return")
     resumed = after.result(timeout=30)
     again.close()
@@ -94,9 +93,8 @@ def test_a_stream_that_reconnects_with_last_event_id_gets_exactly_what_it_missed
 
 
 def test_changes_from_a_writer_outside_gunicorn_reach_the_stream(server):
-    stream = Stream(server.port, headers=DASHBOARD)
+    stream = Stream(server.port, headers=DASHBOARD).subscribed()
     reader = ThreadPoolExecutor(max_workers=1).submit(collect, stream, 1)
-    time.sleep(0.3)
     # Another process (the Temporal worker, the cron job) writes to the same database.
     run_sql(server.database_url, "INSERT INTO changes (topic, action, payload, created_at) "
                                  "VALUES ('linear.issue', 'updated', '{}', 0)")
@@ -129,7 +127,5 @@ def test_heartbeats_keep_an_idle_stream_alive(server):
     stream = Stream(server.port, headers=DASHBOARD)
     frames = stream.frames()
     assert next(frames).retry is not None
-    started = time.monotonic()
-    assert next(frames).comment == "ping"
-    assert time.monotonic() - started < 3
+    assert next(frames).comment == "ping"  # nothing else happens on the stream, yet it speaks
     stream.close()
