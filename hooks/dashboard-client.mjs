@@ -1,5 +1,5 @@
 /**
- * Delivers events to an OpenCode Dashboard's `POST /api/events` (the ingest contract, EVENTS.md):
+ * Delivers events to an OpenCode Dashboard's `POST /api/events` (the ingest contract, docs/events.md):
  * batched, retried with exponential backoff and jitter, and spooled to disk while the dashboard is down.
  *
  * A plain ES module with no dependencies, for Node >= 20 and Bun (which runs opencode's plugins). The

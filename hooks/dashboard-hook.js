@@ -3,7 +3,7 @@
  *
  * It forwards opencode's own bus events (sessions, messages and their parts, todos, permissions and
  * questions, file edits) and the tool hooks to `POST /api/events`, in the ingest contract's shape
- * (EVENTS.md: an opencode kind's `data` is the event's `properties`, unchanged). Delivery — batching,
+ * (docs/events.md: an opencode kind's `data` is the event's `properties`, unchanged). Delivery — batching,
  * retries, the on-disk spool — is dashboard-client.mjs's job; this file only maps.
  *
  * opencode calls every export of a plugin file as a plugin (and refuses the file if one is not a

@@ -1,4 +1,4 @@
-"""POST /api/events: the ingest contract agents rely on (EVENTS.md)."""
+"""POST /api/events: the ingest contract agents rely on (docs/events.md)."""
 
 from __future__ import annotations
 
