@@ -48,7 +48,7 @@ export const DEFAULTS = Object.freeze({
 /** The dead-letter file's name in the spool directory, unless DASHBOARD_DEAD_LETTER_FILE says otherwise. */
 export const DEAD_LETTER_NAME = "dead-letters.jsonl";
 
-/** The client's settings from the environment (see the README's "The agent-side hook"). */
+/** The client's settings from the environment (see docs/hook.md, "Settings"). */
 export function configFromEnv(env = process.env) {
   const number = (name, fallback) => {
     const value = Number(env[name]);

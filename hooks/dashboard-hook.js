@@ -11,7 +11,7 @@
  *
  * Install: copy this file and dashboard-client.mjs into `~/.config/opencode/plugin/` (every project)
  * or a project's `.opencode/plugin/`; opencode loads `*.js` there by itself and, the client being
- * `.mjs`, does not take it for a second plugin. Configuration is the environment: see the README.
+ * `.mjs`, does not take it for a second plugin. Configuration is the environment: see docs/opencode-plugin.md.
  *
  * JavaScript rather than TypeScript: opencode (Bun) loads either, and plain JS also runs under the
  * Node 20 the tests use, with no compiler to install.

@@ -1,6 +1,6 @@
 /**
  * Human in the loop, from the agent's side: ask a person through the OpenCode Dashboard and wait for the
- * answer (the README's "Human in the loop").
+ * answer (docs/human-in-the-loop.md).
  *
  * `askDashboard(client, taskId, question)` reports the task blocked with the question (a `task.updated`
  * through the DashboardClient, so it is batched, retried and spooled like every event), then long-polls

@@ -1,5 +1,5 @@
 """opencode's bus events as the plugin forwards them, shaped exactly as opencode's published types say
-(../shared/opencode/sdk-1.19.3-types.gen.d.ts and the v2 types): `data` is the event's `properties`."""
+(the `types.gen.d.ts` of @opencode-ai/sdk 1.19.3, and its v2 types): `data` is the event's `properties`."""
 
 from __future__ import annotations
 

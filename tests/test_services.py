@@ -19,7 +19,7 @@ from deploy import run
 from shared.config import Settings
 from tests.processes import REPO
 
-APP = "/opt/opencode-dashboard"  # the placeholder the README's install steps replace
+APP = "/opt/opencode-dashboard"  # the placeholder docs/operations.md's install steps replace
 LAUNCHD = REPO / "deploy" / "launchd"
 SYSTEMD = REPO / "deploy" / "systemd"
 WITH_ENV = f"{APP}/deploy/with-env"

@@ -8,7 +8,7 @@ and needs no stream, only one request at a time. `POST .../inbox/{entry_id}/ack`
 until then every read returns it again (at least once, across restarts). The agents' API key only:
 this is the agent's side of the conversation.
 
-A waiting request holds one gunicorn thread for up to `wait` seconds (see the README's capacity note).
+A waiting request holds one gunicorn thread for up to `wait` seconds (see docs/human-in-the-loop.md, "Capacity").
 """
 
 from __future__ import annotations

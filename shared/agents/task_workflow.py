@@ -19,7 +19,7 @@ SIGNAL_ERROR = "error"  # the agent reported an error (session.error): the error
 QUERY_VIEW = "view"
 
 MAX_PENDING_ERRORS = 20  # an agent failing in a loop is one alert per tick, not a flood
-HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see the README's "Agents and Temporal"
+HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see docs/agents.md, "The workflow"
 FINISHED = ("completed", "cancelled")
 
 # A workflow run continues as new after this many monitoring ticks (~1 400 history events at 10 s
