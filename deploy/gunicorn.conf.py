@@ -31,6 +31,10 @@ worker_class = "gthread"
 workers = int(os.environ.get("DASHBOARD_WORKERS", "4"))
 threads = int(os.environ.get("DASHBOARD_THREADS", "32"))
 keepalive = 5
+# gunicorn believes X-Forwarded-Proto (and lets headers set SCRIPT_NAME) from 127.0.0.1 unless told:
+# from any local client, then. Only the proxies named in DASHBOARD_TRUSTED_PROXIES (none by default);
+# the functions settle the rest themselves (shared/web/proxies.py).
+forwarded_allow_ips = ",".join(str(network) for network in _settings.trusted_proxies)
 # With gthread this is the worker's heartbeat, not a per-request limit, so streams are not cut.
 timeout = 30
 graceful_timeout = 10

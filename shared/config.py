@@ -68,8 +68,12 @@ class Settings:
     push_token: str | None = field(default=None, repr=False)
     dashboard_public_url: str = "http://127.0.0.1:3000"
     # Sign-in. Failed dashboard-token sign-ins per client: at most this many in the window, then 429.
+    # A wrong bearer token or API key on any route counts as one (shared.web.throttle).
     auth_max_failures: int = 10
     auth_failure_window_s: int = 900
+    # The reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed; from
+    # anyone else those headers are ignored (shared.web.proxies). Empty: nobody's.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # GitHub OAuth (an OAuth App's id and secret); only logins in the allow-list may sign in.
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
@@ -123,6 +127,7 @@ class Settings:
             dashboard_public_url=_text(env, "DASHBOARD_PUBLIC_URL", cls.dashboard_public_url).rstrip("/"),
             auth_max_failures=_integer(env, "AUTH_MAX_FAILURES", cls.auth_max_failures, minimum=1),
             auth_failure_window_s=_integer(env, "AUTH_FAILURE_WINDOW_S", cls.auth_failure_window_s, minimum=1),
+            trusted_proxies=_networks(env, "DASHBOARD_TRUSTED_PROXIES"),
             github_client_id=env.get("GITHUB_CLIENT_ID", "").strip() or None,
             github_client_secret=_secret(env, "GITHUB_CLIENT_SECRET"),
             github_allowed_users=tuple(login.lower() for login in _id_list(env, "GITHUB_ALLOWED_USERS")),
@@ -234,6 +239,18 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list of ids (`a,b`); empty means none."""
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of addresses and CIDR networks (`127.0.0.1, 10.0.0.0/8, ::1`)."""
+    networks = []
+    for part in _id_list(env, name):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or networks such as 10.0.0.0/8, "
+                              f"separated by commas; {part!r} is neither") from None
+    return tuple(networks)
 
 
 def _temporal_address(env: Mapping[str, str], name: str, default: str | None) -> str | None:

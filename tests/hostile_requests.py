@@ -11,6 +11,7 @@ Raw bytes because http.client refuses to send most of these.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -110,6 +111,9 @@ def hostile_requests(seed: int, count: int, routes: list[Route], ids: dict[str, 
         ("path trick", builder.path_trick),
         ("odd query", builder.odd_query),
         ("signed webhook", builder.signed_webhook),
+        ("made-up cursor", builder.made_up_cursor),
+        ("forged forwarding", builder.forged_forwarding),
+        ("cross-site sign-in", builder.cross_site_sign_in),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
     ]
@@ -363,6 +367,51 @@ class _Builder:
         headers = [(b"Content-Type", b"application/json"), (b"Linear-Signature", signature.encode()),
                    (b"Linear-Delivery", f"delivery-{self.rng.randrange(10**9)}".encode())]
         return self.request("POST", "/api/linear/webhook", headers, body)
+
+
+    def made_up_cursor(self) -> HostileRequest:
+        """A cursor no server issued, on a route that reads: nested past the recursion limit, huge, not
+        UTF-8, keys of the wrong type."""
+        route = self.rng.choice([r for r in self.routes if "GET" in r.methods])
+        return self.request("GET", f"{self.path(route)}?cursor={self.rng.choice(MADE_UP_CURSORS)}",
+                            self.auth_for(route), None)
+
+    def forged_forwarding(self) -> HostileRequest:
+        """A proxy's headers from a client no proxy: addresses, schemes and hosts of its choosing, and a
+        Host another site could have chosen (believed from nobody here)."""
+        route, method = self.route()
+        forged = self.rng.sample([
+            (b"X-Forwarded-For", self.rng.choice([b"10.0.0.1", b"1.2.3.4, 127.0.0.1", b"not-an-ip", b"::1, x" * 50])),
+            (b"X-Forwarded-Proto", self.rng.choice([b"https", b"gopher", b"https, http", b""])),
+            (b"X-Forwarded-Host", self.rng.choice([b"evil.example", b"evil.example:99999", b"[::1", b"a" * 300])),
+            (b"X-Forwarded-Ssl", b"on"), (b"X-Forwarded-Protocol", b"ssl"), (b"X-Real-IP", b"10.9.8.7"),
+            (b"Forwarded", b"for=1.2.3.4;proto=https;host=evil.example"),
+            (b"Origin", self.rng.choice([b"https://evil.example", b"http://evil.example", b"null"]))],
+            self.rng.randint(1, 4))
+        headers = [(b"Content-Type", b"application/json"), *self.auth_for(route), *forged]
+        body = json.dumps(self.template_body(route.template)).encode() if method in ("POST", "PATCH") else None
+        return self.request(method, self.path(route), headers, body)
+
+    def cross_site_sign_in(self) -> HostileRequest:
+        """Another site's page posting sign-ins (to lock the owner out): a form, or JSON, from elsewhere."""
+        token = self.rng.choice([b"guess", self.credentials.dashboard_token.encode(), b"%ff%00", b""])
+        content_type, body = self.rng.choice([(b"application/x-www-form-urlencoded", b"token=" + token),
+                                              (b"application/json", b'{"token": "' + token + b'"}'),
+                                              (b"text/plain", b"token=" + token)])
+        origin = self.rng.choice([[(b"Origin", b"https://evil.example")], [(b"Referer", b"http://evil.example/")],
+                                  [(b"Origin", b"null")], []])
+        return self.request("POST", "/api/auth/login", [(b"Content-Type", content_type), *origin], body)
+
+
+def _b64(text: str | bytes) -> str:
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+MADE_UP_CURSORS = [_b64("[" * 1000 + "]" * 1000), _b64('{"a":' * 500 + "1" + "}" * 500), "A" * 3000,
+                   _b64(b"\xff\xfe[1]"), _b64('["\\ud800", 1]'), _b64('["a\\u0000", "b"]'), _b64("[NaN, 1]"),
+                   _b64("[1e999, 1]"), _b64(f"[{2**64}, 1]"), _b64('["x", "y"]'), _b64("[1, 2]"),
+                   _b64("[true, null]"), _b64('{"id": 1}'), _b64("[]"), _b64("[1, 2, 3]"), _b64("[[1], [2]]")]
 
 
 def _mutate(rng: random.Random, document: Any, times: int, value: Any = None) -> None:

@@ -43,7 +43,9 @@ REFRESH_TOKEN = "lin_refresh_3a9c1e5b7d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a2
 NEW_ACCESS_TOKEN = "lin_oauth_new_1f2e3d4c5b6a79880716253443526170819a0b1c2d3e4f5a6b7c8d9e0f1a2b3c"
 NEW_REFRESH_TOKEN = "lin_refresh_new_9e8d7c6b5a49382716051f2e3d4c5b6a798a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"
 CODE = "a7f3c81e0b2d4f6a8c0e2b4d6f8a0c2e"
-SAME_ORIGIN = {"Origin": "http://falconframework.org"}  # falcon.testing's own host
+# falcon.testing's host (falconframework.org) is a name another site could have pointed at us, so the
+# dashboard takes itself to be at DASHBOARD_PUBLIC_URL (shared.web.proxies).
+SAME_ORIGIN = {"Origin": PUBLIC_URL}
 
 
 def token_answer(access=ACCESS_TOKEN, refresh=REFRESH_TOKEN, expires_in=86399):

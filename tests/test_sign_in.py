@@ -12,8 +12,9 @@ from shared.store.models import Agent, AgentTask, AuthSession, SignInFailure, Us
 from shared.web.auth import SESSION_COOKIE, digest
 from tests.support import DASHBOARD, DASHBOARD_TOKEN, assert_canonical_error
 
-# falcon.testing's requests go to http://falconframework.org unless told otherwise.
-OWN_ORIGIN = "http://falconframework.org"
+# falcon.testing's requests go to http://falconframework.org unless told otherwise: a name another site
+# could have pointed at us, so the dashboard takes itself to be at DASHBOARD_PUBLIC_URL (the default's).
+OWN_ORIGIN = "http://127.0.0.1:3000"
 THIRTY_DAYS = 30 * 24 * 3600
 
 
@@ -64,14 +65,14 @@ def test_signing_in_sets_an_httponly_lax_cookie_for_thirty_days(auth_client):
     assert session.user_id == "local" and session.revoked_at is None
 
 
-@pytest.mark.parametrize("https", [{"protocol": "https"}, {"headers": {"X-Forwarded-Proto": "https"}}])
-def test_the_cookie_is_secure_when_served_over_https(auth_client, https):
-    assert sign_in(auth_client, **https).cookies[SESSION_COOKIE].secure
+def test_the_cookie_is_secure_when_served_over_https(auth_client):
+    assert sign_in(auth_client, protocol="https").cookies[SESSION_COOKIE].secure
 
 
 def test_a_form_body_signs_in_too(auth_client):
     response = auth_client.simulate_post("/api/auth/login", body=f"token={DASHBOARD_TOKEN}",
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+                                         headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                  "Origin": OWN_ORIGIN})
     assert response.status_code == 200 and SESSION_COOKIE in response.cookies
 
 
@@ -95,7 +96,8 @@ def test_the_agents_api_key_does_not_sign_in(auth_client):
     ("token=x", "text/plain", 415, None),
 ])
 def test_a_malformed_sign_in_is_refused_and_not_counted(auth_client, body, content_type, status, field):
-    response = auth_client.simulate_post("/api/auth/login", body=body, headers={"Content-Type": content_type})
+    response = auth_client.simulate_post("/api/auth/login", body=body, headers={"Content-Type": content_type,
+                                                                                "Origin": OWN_ORIGIN})
     assert_canonical_error(response, status, field=field)
     assert SignInFailure.select().count() == 0
 
@@ -146,13 +148,6 @@ def test_a_cookie_write_without_a_matching_origin_is_403_and_writes_nothing(moun
     response = new_task(mounted_client, session_cookie(mounted_client), **headers)
     assert_canonical_error(response, 403, "csrf")
     assert AgentTask.select().count() == 0
-
-
-def test_a_proxy_that_terminates_https_keeps_the_origin_check_working(mounted_client):
-    cookies = session_cookie(mounted_client)
-    behind_proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "dash.example.ts.net"}
-    response = new_task(mounted_client, cookies, Origin="https://dash.example.ts.net", **behind_proxy)
-    assert response.status_code == 201, response.text
 
 
 def test_bearer_writes_need_no_origin(mounted_client, db):

@@ -9,7 +9,6 @@ import falcon
 from functions.auth.github_resources import GitHubSignInResource
 from functions.auth.linear_resources import LinearConnectionResource
 from functions.auth.resources import LoginResource, LogoutResource, MeResource, ProvidersResource
-from functions.auth.throttle import SignInThrottle
 from shared.config import Settings
 from shared.web.auth import Authentication
 from shared.web.webapp import function_app
@@ -22,9 +21,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> falcon.App:
     settings = settings or Settings.from_env()
     app = function_app(settings)
-    throttle = SignInThrottle(settings.auth_max_failures, settings.auth_failure_window_s)
     app.add_route("/api/auth/providers", ProvidersResource(settings))
-    app.add_route("/api/auth/login", LoginResource(settings, Authentication(settings), throttle))
+    app.add_route("/api/auth/login", LoginResource(settings, Authentication(settings)))
     app.add_route("/api/auth/me", MeResource())
     app.add_route("/api/auth/logout", LogoutResource())
     github = GitHubSignInResource(settings)

@@ -6,13 +6,13 @@ from urllib.parse import parse_qs
 
 import falcon
 
-from functions.auth.throttle import SignInThrottle
 from shared.config import Settings
 from shared.store.db import write_transaction
 from shared.store.models import User
 from shared.web.auth import DASHBOARD, PUBLIC, Authentication, digest
 from shared.web.errors import ApiError, invalid
 from shared.web.json_body import parse_json, read_raw_body
+from shared.web.same_origin import require_same_origin
 from shared.web.sessions import (
     LOCAL_USER_ID,
     clear_session_cookie,
@@ -44,26 +44,40 @@ class LoginResource:
 
     auth = PUBLIC
 
-    def __init__(self, settings: Settings, authentication: Authentication, throttle: SignInThrottle):
+    def __init__(self, settings: Settings, authentication: Authentication):
         self.settings = settings
         self.authentication = authentication
-        self.throttle = throttle
+        self.throttle = authentication.throttle
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        refuse_other_sites(req)
         presented = digest(sign_in_token(req, self.settings.max_body_bytes))
-        client = req.remote_addr or "unknown"
+        client = req.remote_addr
         with write_transaction():
-            self.throttle.check(client)
+            failures = self.throttle.check(client)
             accepted = self.authentication.matches(DASHBOARD, presented)
             if accepted:
                 self.throttle.forgive(client)
                 token = start_session(ensure_local_user())
             else:
-                self.throttle.record_failure(client)
+                self.throttle.record_failure(client, failures)
         if not accepted:  # raised after the commit: the failure must stay counted
             raise ApiError(401, "unauthorized", "That is not the dashboard token.")
         set_session_cookie(req, resp, token)
         resp.media = {"user": user_json(User.get_by_id(LOCAL_USER_ID))}
+
+
+def refuse_other_sites(req: falcon.Request) -> None:
+    """403 for a sign-in another site's page sent, before it can count as a failure: else any page its
+    owner visits could post wrong tokens from the owner's own browser, locking the owner out.
+
+    A form is what a page on any site can make a browser post without asking, so a form sign-in must
+    come from our own pages (Origin or Referer), like every cookie write. A JSON body cannot be sent
+    across sites without a CORS preflight (never granted), so a script or curl may sign in with JSON and
+    no Origin; but whatever says where it comes from must be us. (Other bodies are a 415, uncounted.)"""
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    if media_type == FORM or req.get_header("Origin") or req.get_header("Referer"):
+        require_same_origin(req)
 
 
 def sign_in_token(req: falcon.Request, max_bytes: int) -> str:

@@ -326,7 +326,7 @@ class AuthSession(BaseModel):
 
 
 class SignInFailure(BaseModel):
-    """One failed dashboard-token sign-in; see functions.auth.throttle."""
+    """One failed sign-in (a wrong credential presented); see shared.web.throttle."""
 
     id = peewee.AutoField()
     client = peewee.TextField()

@@ -8,6 +8,10 @@ the token `make run` generated, or a live sign-in session's token; or a browser'
 (`ocd_session`), which for anything but GET/HEAD must come with a same-origin `Origin`/`Referer` (the
 CSRF defence, shared.web.same_origin). The two kinds never stand in for each other. Credentials are
 compared as SHA-256 digests in constant time; the database only ever holds digests.
+
+A wrong bearer token or API key is a failed sign-in, on every route, counted per client with the
+sign-in form's failures (shared.web.throttle): past the limit, every credential the client presents —
+the right one too, so the answer tells a guesser nothing — is a 429 until its failures age out.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import falcon
 
 from shared.clock import now
 from shared.config import Settings
+from shared.store.db import write_transaction
 from shared.store.models import AuthSession, Setting
 from shared.web.errors import ApiError
 from shared.web.same_origin import require_same_origin
+from shared.web.throttle import SignInThrottle
 
 AGENT = "agent"
 DASHBOARD = "dashboard"
@@ -49,6 +55,7 @@ class Authentication:
             AGENT: digest(settings.api_key) if settings.api_key else None,
             DASHBOARD: digest(settings.dashboard_token) if settings.dashboard_token else None,
         }
+        self.throttle = SignInThrottle.from_settings(settings)
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         if req.method == "OPTIONS":
@@ -64,16 +71,35 @@ class Authentication:
         token, from_cookie = presented_token(req, needed)
         if token is None:
             raise unauthorized(needed, "missing")
-        presented = digest(token)
-        session = None
-        if from_cookie or not self.matches(needed, presented):
-            session = find_session(presented) if needed == DASHBOARD else None
+        if from_cookie:
+            session = find_session(digest(token)) if needed == DASHBOARD else None
             if session is None:
                 raise unauthorized(needed, "invalid")
-        if from_cookie and req.method not in SAFE_METHODS:
-            require_same_origin(req)
+            if req.method not in SAFE_METHODS:
+                require_same_origin(req)
+        else:
+            session = self.bearer(req, needed, digest(token))
         req.context.auth = needed
         req.context.session = session
+
+    def bearer(self, req: falcon.Request, needed: str, presented: str) -> AuthSession | None:
+        """What a presented credential (bearer token, API key) stands for: a sign-in session, or None
+        for the configured credential itself. A wrong one is a failed sign-in of the client: 401, or 429
+        once it has failed too often — and then the right one is a 429 as well.
+
+        A client with no recent failure is let through on one read. Otherwise the check takes the write
+        transaction that failures are recorded in, so the answer to a right credential is decided in one
+        order with every concurrent wrong one: a burst of guesses gets no more than the limit's worth."""
+        client = req.remote_addr
+        session = None
+        if self.matches(needed, presented) or (needed == DASHBOARD and (session := find_session(presented))):
+            if self.throttle.has_failures(client):
+                with write_transaction():
+                    self.throttle.check(client)
+            return session
+        with write_transaction():
+            self.throttle.record_failure(client, self.throttle.check(client))
+        raise unauthorized(needed, "invalid")  # raised after the commit: the failure must stay counted
 
     def matches(self, kind: str, presented: str) -> bool:
         """Whether `presented` is the digest of the configured (or generated) credential of `kind`."""

@@ -2,9 +2,9 @@
 
 A browser sends the session cookie with any request to us, whoever's page makes it. For writes we
 therefore also want proof the request came from one of our own pages: the `Origin` header (or, when a
-browser leaves it out, `Referer`), which a page on another site cannot forge. Headers like
-`X-Forwarded-Host` are trusted for the same reason: a cross-site page cannot set them without a CORS
-preflight, which we never grant.
+browser leaves it out, `Referer`), which a page on another site cannot forge. This server's own scheme
+and host are the request's as `shared.web.proxies` settled them: a trusted proxy's X-Forwarded-Proto
+and -Host, else the connection's and the Host header; never a forwarding header from anyone else.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def served_over_https(req: falcon.Request) -> bool:
-    """Whether the browser reached us over https: directly, or through a proxy that says so."""
-    forwarded = (req.get_header("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
-    return req.scheme == "https" or forwarded == "https"
+    """Whether the browser reached us over https: directly, or through a trusted proxy that says so."""
+    return req.scheme == "https"
 
 
 def origin_of(url: str) -> tuple[str, str, int] | None:
@@ -38,10 +37,8 @@ def origin_of(url: str) -> tuple[str, str, int] | None:
 
 
 def request_origin(req: falcon.Request) -> tuple[str, str, int] | None:
-    """This server's origin as the browser sees it: the Host (or a proxy's X-Forwarded-Host) and port."""
-    scheme = "https" if served_over_https(req) else "http"
-    host = (req.get_header("X-Forwarded-Host") or "").split(",")[0].strip() or req.netloc
-    return origin_of(f"{scheme}://{host}")
+    """This server's origin as the browser sees it: the Host (or a trusted proxy's X-Forwarded-Host) and port."""
+    return origin_of(f"{req.scheme}://{req.netloc}")
 
 
 def require_same_origin(req: falcon.Request) -> None:
