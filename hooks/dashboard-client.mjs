@@ -375,7 +375,9 @@ export class DashboardClient {
       if (outcome.retry) {
         if (!fromSpool) this.spoolEvents([...outcome.left, ...this.takeQueued(Infinity)]);
         this.failures += 1;
-        if (this.failures === 1) this.log(`dashboard unreachable (${outcome.reason}); spooling to ${this.spool.dir}`);
+        if (this.failures === 1) {
+          this.log(`dashboard not taking events (${outcome.reason}); spooling to ${this.spool.dir}`);
+        }
         if (this.stopping) return;
         await this.sleep(backoffDelay(this.failures - 1, this.config, outcome.retryAfterMs), this.abort.signal);
         continue;
@@ -403,6 +405,7 @@ export class DashboardClient {
       if (verdict === "accepted") {
         left.splice(0, part.length);
         for (const event of part) this.brokenTries.delete(event.id);
+        size = Math.min(left.length, size * 2); // after a split, back to whole batches in a few steps
         accepted = true;
         if (probe) break;
       } else if (verdict === "busy") {
@@ -411,7 +414,8 @@ export class DashboardClient {
         size = Math.ceil(part.length / 2); // the first half goes first: order is kept
       } else if (verdict === "refused") {
         const culprit = result.status === 422 && part.length > 1 ? batchIndex(result.body) : null;
-        const refused = culprit !== null && culprit < part.length ? left.splice(culprit, 1) : left.splice(0, part.length);
+        const named = culprit !== null && culprit < part.length;
+        const refused = named ? left.splice(culprit, 1) : left.splice(0, part.length);
         this.setAside(refused, result); // a batch is all-or-nothing: the others go again at once
       } else {
         const settled = await this.settleSuspect(left, result, { probe });
@@ -436,7 +440,8 @@ export class DashboardClient {
     const [suspect, ...after] = left;
     const tries = (this.brokenTries.get(suspect.id) ?? 0) + 1;
     this.brokenTries.set(suspect.id, tries);
-    const waiting = { left, accepted: false, retry: true, reason: `${describe(result)} to ${suspect.type} ${suspect.id}` };
+    const reason = `${describe(result)} to ${suspect.type} ${suspect.id}`;
+    const waiting = { left, accepted: false, retry: true, reason };
     if (tries < this.config.deadLetterTries) {
       if (probe) return waiting; // no evidence yet; the suspect of the probe gets its own tries in turn
       await this.sleep(backoffDelay(tries - 1, this.config), this.abort.signal);
@@ -502,7 +507,8 @@ export class DashboardClient {
         parsed = null; // a proxy's HTML error page: the status says enough
       }
       const retryAfter = response.headers.get("retry-after");
-      return { status: response.status, body: parsed, retryAfterMs: retryAfter === null ? null : retryAfterMs(retryAfter) };
+      return { status: response.status, body: parsed,
+        retryAfterMs: retryAfter === null ? null : retryAfterMs(retryAfter) }; // null: none given
     } catch (error) {
       return { status: 0, error: error?.cause?.code ?? error?.name ?? String(error) };
     } finally {

@@ -164,7 +164,7 @@ test("down or busy is told apart from failing on the events", () => {
 
 const failsOn = (badIds) => (events) => (events.some((event) => badIds.has(event.id)) ? { status: 500 } : null);
 
-test("a batch failing on one event is split until it is found; it is dead-lettered, the rest flows in order", async () => {
+test("a batch failing on one event is split to find it; it is dead-lettered, the rest flows in order", async () => {
   const bad = new Set();
   const dashboard = standIn(failsOn(bad));
   const hook = client(dashboard, { batchMs: 60_000 });
@@ -190,6 +190,25 @@ test("a batch failing on one event is split until it is found; it is dead-letter
   const alone = dashboard.posts.filter((post) => post.length === 1 && post[0] === poison).length;
   assert.equal(alone, FAST.deadLetterTries, "tried alone a bounded number of times");
   assert.ok(dashboard.posts.length < 20, `found by halving, not one by one: ${dashboard.posts.length} posts`);
+});
+
+test("an event failing a few times and then taken is delivered in its place; nothing is dead-lettered", async () => {
+  let failuresLeft = 4;
+  const flaky = new Set();
+  const dashboard = standIn((events) => {
+    if (!events.some((event) => flaky.has(event.id)) || failuresLeft === 0) return null;
+    failuresLeft -= 1;
+    return { status: 500 };
+  });
+  const hook = client(dashboard, { batchMs: 60_000 });
+  const ids = [];
+  for (let n = 0; n < 16; n++) ids.push(hook.send(...error(`s${n}`)));
+  flaky.add(ids[3]);
+  assert.equal(await hook.close(20_000), true);
+
+  assert.deepEqual(dashboard.stored.map((event) => event.id), ids);
+  assert.deepEqual(deadLetters(hook), []);
+  assert.ok(dashboard.posts.length <= 10, `once it passed, the rest went in growing batches: ${dashboard.posts}`);
 });
 
 test("two failing events in a row are both dead-lettered, and the events after them still arrive", async () => {
@@ -236,7 +255,7 @@ test("a dashboard failing on every event for a while dead-letters nothing: all a
   assert.equal(hook.stats.deadLettered, 0);
 });
 
-test("503 with Retry-After and refused connections are waited out whole: never split, never dead-lettered", async () => {
+test("503 with Retry-After, refused connections: waited out whole, never split, never dead-lettered", async () => {
   const outage = [{ status: 503, headers: { "Retry-After": "0" }, code: "database_unavailable" }, "refuse",
     { status: 502 }, { status: 500, headers: { "Retry-After": "0" } }, "refuse", { status: 429 }];
   const dashboard = standIn((events, n) => (n <= 3 * outage.length ? outage[(n - 1) % outage.length] : null));
@@ -270,7 +289,8 @@ test("a failing event in the spool is found there too, and the spool is consumed
 test("an event refused with a 422 goes to the dead-letter file with the field, the others are delivered", async () => {
   const dashboard = standIn((events) => {
     const at = events.findIndex((event) => event.type === "todo.updated");
-    return at < 0 ? null : { status: 422, code: "invalid", message: "content is required", field: `events[${at}].data` };
+    if (at < 0) return null;
+    return { status: 422, code: "invalid", message: "content is required", field: `events[${at}].data` };
   });
   const hook = client(dashboard, { batchMs: 60_000 });
   const first = hook.send(...error("s"));
