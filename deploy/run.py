@@ -4,12 +4,12 @@
 
 A small supervisor. It runs `deploy.prepare` once, then starts the long-running children
 (`children()`: gunicorn, the Temporal dev server unless TEMPORAL_ADDRESS names a server of your own,
-and the Temporal worker once Temporal answers) and runs each periodic job (`periodic()`: the Linear
-sync every LINEAR_SYNC_INTERVAL_S, the feed's retention hourly, the start of waiting task workflows
-every minute)
-as its own subprocess, so a crashing job cannot take the server down. Ctrl-C or SIGTERM is forwarded
-to every child as SIGTERM (each runs in its own process group, so the terminal's Ctrl-C reaches only
-this supervisor and the shutdown stays orderly); a child still alive after the grace period is killed.
+and the Temporal worker once Temporal answers) and runs each periodic job deploy/jobs.py declares
+(`periodic()`: the Linear sync every LINEAR_SYNC_INTERVAL_S, the alert digests and the start of waiting
+task workflows every minute, the feed's retention hourly) as its own subprocess, so a crashing job
+cannot take the server down. Ctrl-C or SIGTERM is forwarded to every child as SIGTERM (each runs in its
+own process group, so the terminal's Ctrl-C reaches only this supervisor and the shutdown stays
+orderly); a child still alive after the grace period is killed.
 If a long-running child dies on its own, the others are stopped and the supervisor exits with its code.
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from playhouse.db_url import parse
 
+from deploy.jobs import JOBS
 from shared.agents.temporal import temporal_cli_path
 from shared.config import ConfigError, Settings, settings_for_command
 
@@ -96,19 +97,10 @@ def temporal_state_path(settings: Settings) -> Path:
 
 
 def periodic(settings: Settings) -> list[PeriodicSpec]:
-    return [
-        PeriodicSpec(
-            "linear-sync", [sys.executable, "-m", "functions.linear_sync"], settings.linear_sync_interval_s,
-            off_reason=None if settings.linear_configured or settings.linear_oauth_configured
-            else "no LINEAR_API_KEY, LINEAR_OAUTH_TOKEN or LINEAR_CLIENT_ID is set",
-        ),
-        PeriodicSpec("feed-retention", [sys.executable, "-m", "shared.jobs.retention"], 60 * 60),
-        PeriodicSpec("alert-digests", [sys.executable, "-m", "shared.jobs.digests"], 60),
-        PeriodicSpec(
-            "workflow-starts", [sys.executable, "-m", "shared.jobs.workflow_starts"], 60,
-            off_reason=None if settings.temporal_address else "TEMPORAL_ADDRESS is off",
-        ),
-    ]
+    """The periodic jobs, as deploy/jobs.py declares them for every way of running the dashboard."""
+    return [PeriodicSpec(job.name, [sys.executable, "-m", job.module], job.interval_s(settings),
+                         off_reason=job.off_reason(settings))
+            for job in JOBS if job.under_make_run]
 
 
 class Supervisor:

@@ -1,4 +1,7 @@
-"""The launchd agents and systemd units: valid, and in step with what `make run` starts."""
+"""The launchd agents and systemd units: valid, and in step with what `make run` starts.
+
+The long-running processes are compared here; the periodic jobs are generated from deploy/jobs.py and
+checked by `python -m deploy.jobs --check`, which the last tests run and try to fool."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import run
+from deploy import jobs, run
 from shared.config import Settings
 from tests.processes import REPO
 
@@ -23,15 +26,11 @@ APP = "/opt/opencode-dashboard"  # the placeholder docs/operations.md's install 
 LAUNCHD = REPO / "deploy" / "launchd"
 SYSTEMD = REPO / "deploy" / "systemd"
 WITH_ENV = f"{APP}/deploy/with-env"
-EXTRA = {"backup"}  # runs as a service but not under `make run`: a daily backup
 
 
-def make_run_processes() -> dict[str, tuple[list[str], float | None]]:
-    """What `make run` starts with the default settings: name -> (argv as in the checkout, interval)."""
-    settings = Settings()
-    processes = {spec.name: (list(spec.argv), None) for spec in run.children(settings)}
-    processes |= {job.name: (list(job.argv), job.interval_s) for job in run.periodic(settings)}
-    return {name: ([_relative(part) for part in argv], interval) for name, (argv, interval) in processes.items()}
+def make_run_processes() -> dict[str, list[str]]:
+    """The long-running processes `make run` starts with the default settings: name -> argv as in the checkout."""
+    return {spec.name: [_relative(part) for part in spec.argv] for spec in run.children(Settings())}
 
 
 def _relative(part: str) -> str:
@@ -69,37 +68,28 @@ def test_every_plist_is_a_valid_property_list_named_for_its_label():
         assert "LINEAR_API_KEY" not in agent.get("EnvironmentVariables", {})
 
 
-@pytest.mark.parametrize(("name", "argv", "interval"), [(name, *spec) for name, spec in make_run_processes().items()])
-def test_every_process_make_run_starts_has_a_launchd_agent_that_runs_it_the_same_way(name, argv, interval):
+@pytest.mark.parametrize(("name", "argv"), make_run_processes().items())
+def test_every_process_make_run_starts_has_a_launchd_agent_that_runs_it_the_same_way(name, argv):
     agent = plist(name)
     assert agent["ProgramArguments"][1:len(argv) + 1] == argv
-    if interval is None:
-        assert agent["KeepAlive"] == {"SuccessfulExit": False}  # restarted when it crashes
-    else:
-        assert agent["StartInterval"] == interval and agent["RunAtLoad"] is True
+    assert agent["KeepAlive"] == {"SuccessfulExit": False}  # restarted when it crashes
     if name != "temporal":  # the dev server logs by itself, in JSON
         assert agent["EnvironmentVariables"] == {"DASHBOARD_LOG_FORMAT": "json",
                                                  "DASHBOARD_LOG_FILE": f"{APP}/data/logs/{name}.log"}
 
 
-@pytest.mark.parametrize(("name", "argv", "interval"), [(name, *spec) for name, spec in make_run_processes().items()])
-def test_every_process_make_run_starts_has_a_systemd_unit_that_runs_it_the_same_way(name, argv, interval):
+@pytest.mark.parametrize(("name", "argv"), make_run_processes().items())
+def test_every_process_make_run_starts_has_a_systemd_unit_that_runs_it_the_same_way(name, argv):
     service = unit(f"opencode-dashboard-{name}.service")["Service"]
     exec_start = shlex.split(service["ExecStart"])
     assert exec_start[0] == WITH_ENV and exec_start[1:len(argv) + 1] == argv
     assert service["WorkingDirectory"] == APP
-    if interval is None:
-        assert service["Restart"] == "on-failure"
-        assert unit(f"opencode-dashboard-{name}.service")["Install"]["WantedBy"] == "opencode-dashboard.target"
-    else:
-        assert service["Type"] == "oneshot"
-        timer = unit(f"opencode-dashboard-{name}.timer")["Timer"]
-        assert timer["OnUnitActiveSec"] == f"{interval:g}s"
-        assert timer["Unit"] == f"opencode-dashboard-{name}.service"
+    assert service["Restart"] == "on-failure"
+    assert unit(f"opencode-dashboard-{name}.service")["Install"]["WantedBy"] == "opencode-dashboard.target"
 
 
-def test_there_is_no_service_for_a_process_make_run_does_not_know():
-    known = set(make_run_processes()) | EXTRA
+def test_there_is_no_service_for_a_process_make_run_or_deploy_jobs_does_not_know():
+    known = set(make_run_processes()) | {job.name for job in jobs.JOBS}
     agents = {path.stem.removeprefix("dev.opencode-dashboard.") for path in LAUNCHD.glob("*.plist")}
     units = {path.stem.removeprefix("opencode-dashboard-") for path in SYSTEMD.glob("*.service")}
     assert agents == known and units == known
@@ -145,13 +135,56 @@ def test_with_env_runs_a_command_from_the_checkout_with_the_env_file_exported(tm
     assert done.stdout == f"{tmp_path.resolve()}|sqlite:////srv/d.db|a b"
 
 
-def test_the_crontab_has_a_line_for_every_periodic_job_through_with_env():
-    entries = [line.split() for line in (REPO / "deploy" / "crontab").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
-    by_log = {}
-    for fields in entries:
-        command = fields[5:]
-        assert command[0] == "env" and command[3] == WITH_ENV
-        by_log[command[2].removeprefix(f"DASHBOARD_LOG_FILE={APP}/data/logs/").removesuffix(".log")] = command[4:7]
-    jobs = {name: argv for name, (argv, interval) in make_run_processes().items() if interval is not None}
-    assert by_log == jobs | {"backup": [".venv/bin/python", "-m", "shared.jobs.backup"]}
+@pytest.mark.parametrize("job", jobs.JOBS, ids=lambda job: job.name)
+def test_each_job_runs_its_command_on_its_schedule_under_cron_launchd_and_systemd(job):
+    argv = [WITH_ENV, ".venv/bin/python", "-m", job.module]
+    agent = plist(job.name)
+    service = unit(f"opencode-dashboard-{job.name}.service")["Service"]
+    timer = unit(f"opencode-dashboard-{job.name}.timer")["Timer"]
+    [cron] = [line.split() for line in (REPO / "deploy" / "crontab").read_text().splitlines()
+              if f"data/logs/{job.name}.log " in line and not line.startswith("#")]
+    assert agent["ProgramArguments"] == argv and shlex.split(service["ExecStart"]) == argv
+    assert cron[5:7] == ["env", "DASHBOARD_LOG_FORMAT=json"] and cron[8:12] == argv
+    assert service["Type"] == "oneshot" and timer["Unit"] == f"opencode-dashboard-{job.name}.service"
+    if job.daily_at is None:
+        assert agent["StartInterval"] == job.every_s and agent["RunAtLoad"] is True
+        assert timer["OnUnitActiveSec"] == f"{job.every_s}s"
+        assert cron[:5] == (["*"] * 5 if job.every_s == 60 else [str(jobs.HOURLY_MINUTE), "*", "*", "*", "*"])
+    else:
+        hour, minute = job.daily_at
+        assert agent["StartCalendarInterval"] == {"Hour": hour, "Minute": minute}
+        assert timer["OnCalendar"] == f"*-*-* {hour:02d}:{minute:02d}:00"
+        assert cron[:5] == [str(minute), str(hour), "*", "*", "*"]
+
+
+def test_make_run_schedules_every_job_but_the_backup_from_the_same_table():
+    settings = Settings(linear_api_key="lin_api_0123456789abcdef", linear_sync_interval_s=30)
+    assert {spec.name: (list(spec.argv)[1:], spec.interval_s, spec.off_reason) for spec in run.periodic(settings)} == {
+        "linear-sync": (["-m", "functions.linear_sync"], 30, None),
+        "feed-retention": (["-m", "shared.jobs.retention"], 3600, None),
+        "alert-digests": (["-m", "shared.jobs.digests"], 60, None),
+        "workflow-starts": (["-m", "shared.jobs.workflow_starts"], 60, None)}
+
+
+def test_the_check_passes_on_the_checkout():
+    checked = subprocess.run([sys.executable, "-m", "deploy.jobs", "--check"], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "agree" in checked.stdout
+
+
+def test_the_check_names_a_schedule_edited_by_hand_and_a_job_it_does_not_know(tmp_path):
+    shutil.copytree(REPO / "deploy", tmp_path / "deploy")
+    assert jobs.differences(tmp_path) == []
+    timer = tmp_path / "deploy" / "systemd" / "opencode-dashboard-alert-digests.timer"
+    timer.write_text(timer.read_text().replace("OnUnitActiveSec=60s", "OnUnitActiveSec=300s"))
+    crontab = tmp_path / "deploy" / "crontab"
+    crontab.write_text(crontab.read_text().replace("17 * * * *", "0 * * * *"))
+    stray = tmp_path / "deploy" / "systemd" / "opencode-dashboard-reindex.timer"
+    stray.write_text("[Timer]\nOnUnitActiveSec=60s\n")
+    assert jobs.differences(tmp_path) == [
+        "deploy/crontab: differs from deploy/jobs.py (python -m deploy.jobs --write)",
+        "deploy/systemd/opencode-dashboard-alert-digests.timer: differs from deploy/jobs.py"
+        " (python -m deploy.jobs --write)",
+        "deploy/systemd/opencode-dashboard-reindex.service: a periodic job deploy/jobs.py does not declare",
+        "deploy/systemd/opencode-dashboard-reindex.timer: a periodic job deploy/jobs.py does not declare"]
