@@ -2,12 +2,13 @@
 
 Bound to loopback by default; reach it from elsewhere through an SSH tunnel or Tailscale.
 gthread workers because browser streams (Server-Sent Events) are long-lived: each open stream holds
-one thread for as long as it is open, and the sync worker would kill it at its timeout.
+one thread for as long as it is open, and the sync worker would kill it at its timeout. The project's
+own subclass (deploy/gunicorn_worker.py) gives a connection a thread only once its request head has
+arrived whole, and drops a head that has not within DASHBOARD_HEADER_TIMEOUT_S.
 
-Capacity: workers x threads concurrent connections — 4 x 32 = 128 by default. Every open browser tab
-holds one for its stream; keep a dozen or so free for ordinary API calls, so the default serves about
-100 concurrent streams (connections spread over the workers unevenly: a worker takes at most 32).
-Raise it with DASHBOARD_THREADS (threads per worker, cheap: a stream's thread mostly waits).
+Capacity (docs/capacity.md): DASHBOARD_THREADS threads per worker (96), of which DASHBOARD_API_THREADS
+(16) are kept for ordinary API calls; streams and long polls share the other 80 per worker, and past
+them are answered 503 with Retry-After. 4 workers: 320 streams and long polls at once.
 
 Four processes rather than two on the reference 2-core machine: writes are serialised by SQLite, and
 a process whose writer must win the GIL back from threads parsing other requests holds the write lock
@@ -27,9 +28,9 @@ answer_in_json()  # requests gunicorn refuses itself (bad request line, huge hea
 
 wsgi_app = "deploy.mount:create_app()"
 bind = f"{_settings.host}:{_settings.port}"
-worker_class = "gthread"
+worker_class = "deploy.gunicorn_worker.HeadGuardWorker"
 workers = int(os.environ.get("DASHBOARD_WORKERS", "4"))
-threads = int(os.environ.get("DASHBOARD_THREADS", "32"))
+threads = _settings.threads
 keepalive = 5
 # gunicorn believes X-Forwarded-Proto (and lets headers set SCRIPT_NAME) from 127.0.0.1 unless told:
 # from any local client, then. Only the proxies named in DASHBOARD_TRUSTED_PROXIES (none by default);

@@ -40,6 +40,12 @@ class Settings:
     sse_queue_size: int = 1000
     sse_max_stream_s: float = 0.0  # 0: a stream stays open until the client leaves
     stream_token_ttl_s: int = 300
+    # Capacity (docs/capacity.md). Threads per gunicorn worker; of them, `api_threads` are never given to
+    # a request that holds its thread for long (a stream, a long poll): past the rest, such a request is a
+    # 503 with Retry-After. A request head must arrive whole within `header_timeout_s` (else 408).
+    threads: int = 96
+    api_threads: int = 16
+    header_timeout_s: float = 10.0
     feed_retention_days: float = 7.0
     record_retention_days: float = 30.0
     # Linear: a personal API key or an OAuth access token for the GraphQL API, and the webhook's
@@ -105,6 +111,9 @@ class Settings:
             sse_queue_size=_integer(env, "SSE_QUEUE_SIZE", cls.sse_queue_size, minimum=1),
             sse_max_stream_s=_number(env, "SSE_MAX_STREAM_S", cls.sse_max_stream_s, minimum=0),
             stream_token_ttl_s=_integer(env, "STREAM_TOKEN_TTL_S", cls.stream_token_ttl_s, minimum=1),
+            threads=_integer(env, "DASHBOARD_THREADS", cls.threads, minimum=2),
+            api_threads=_integer(env, "DASHBOARD_API_THREADS", cls.api_threads, minimum=1),
+            header_timeout_s=_number(env, "DASHBOARD_HEADER_TIMEOUT_S", cls.header_timeout_s, minimum=0.1),
             feed_retention_days=_number(env, "FEED_RETENTION_DAYS", cls.feed_retention_days, minimum=0.001),
             record_retention_days=_number(env, "RECORD_RETENTION_DAYS", cls.record_retention_days, minimum=1),
             linear_api_key=_secret(env, "LINEAR_API_KEY"),
@@ -155,6 +164,9 @@ class Settings:
             raise ConfigError("PUSH_URL must be an http(s) URL (an ntfy topic such as https://ntfy.sh/<topic>)")
         if not self.dashboard_public_url.startswith(("https://", "http://")):
             raise ConfigError(f"DASHBOARD_PUBLIC_URL must be an http(s) URL, got {self.dashboard_public_url!r}")
+        if self.api_threads >= self.threads:
+            raise ConfigError("DASHBOARD_API_THREADS must be fewer than DASHBOARD_THREADS: the rest serve streams "
+                              "and long polls")
         if self.blocked_after_high_s > self.blocked_after_low_s:
             raise ConfigError("BLOCKED_AFTER_HIGH_S must not exceed BLOCKED_AFTER_LOW_S: urgent work escalates first")
         if bool(self.github_client_id) != bool(self.github_client_secret):
@@ -164,6 +176,11 @@ class Settings:
         for name, value in (("LINEAR_API_KEY", self.linear_api_key), ("LINEAR_OAUTH_TOKEN", self.linear_oauth_token)):
             if value and (value.lower().startswith("bearer ") or any(c.isspace() for c in value)):
                 raise ConfigError(f"{name} must be the bare credential, without `Bearer ` or spaces")
+
+    @property
+    def long_request_slots(self) -> int:
+        """How many streams and long polls one gunicorn worker serves at once."""
+        return self.threads - self.api_threads
 
     @property
     def linear_configured(self) -> bool:

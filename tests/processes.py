@@ -73,6 +73,20 @@ class Server:
             return count
         return max(self.worker_pids(), key=sockets)
 
+    def worker_serving(self, client_port: int) -> int | None:
+        """The worker holding the server's end of the connection from this client port (Linux /proc)."""
+        inode = None
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, remote_port = (int(address.rpartition(":")[2], 16) for address in fields[1:3])
+            if (local_port, remote_port) == (self.port, client_port):
+                inode = fields[9]
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    return pid
+        return None
+
     def worker_pids(self) -> set[int]:
         """The pids of gunicorn's workers: the master's children (read from /proc, so Linux only)."""
         pids = set()

@@ -31,6 +31,8 @@ def test_values_are_read_from_the_environment():
     ({"DASHBOARD_MAX_BODY_BYTES": "-1"}, "DASHBOARD_MAX_BODY_BYTES"),
     ({"DASHBOARD_API_KEY": "same-secret-value-123", "DASHBOARD_TOKEN": "same-secret-value-123"},
      "DASHBOARD_API_KEY"),
+    ({"DASHBOARD_THREADS": "16"}, "DASHBOARD_API_THREADS"),  # none left for streams: the default keeps 16
+    ({"DASHBOARD_HEADER_TIMEOUT_S": "0"}, "DASHBOARD_HEADER_TIMEOUT_S"),
 ])
 def test_a_bad_value_is_a_clear_error_naming_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):

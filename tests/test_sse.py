@@ -13,11 +13,12 @@ import pytest
 from falcon import testing
 
 import functions.sse
+from functions.sse.credentials import SESSION, Credential
 from functions.sse.hub import FeedHub
 from shared.store.db import database, write_transaction
 from shared.store.feed import prune_changes, record_change
-from shared.store.models import Change
-from shared.web.sessions import ensure_local_user, start_session
+from shared.store.models import AuthSession, Change
+from shared.web.sessions import ensure_local_user, revoke_session, start_session
 from tests.sse_client import parse_frames
 from tests.support import AGENT, DASHBOARD, assert_canonical_error
 
@@ -223,10 +224,126 @@ def test_a_slow_stream_ends_cleanly_instead_of_blocking(stream_settings, db):
 
 def test_a_closed_stream_frees_its_subscription_at_once(stream_settings, db):
     hub = FeedHub(poll_interval_s=0.01, queue_size=10)
-    resource = functions.sse.resources.StreamResource(stream_settings, hub, authentication=None)
+    resource = functions.sse.resources.StreamResource(stream_settings, hub, credentials=None)
     frames = resource.frames(topics=None, last_event_id=None)
     next(frames)
     assert hub.subscriber_count == 1
     frames.close()
     assert hub.subscriber_count == 0
     hub.stop()
+
+
+def drain(frames, deadline_s=30.0):
+    """Read a stream's frames until the server ends it; fail if it never does."""
+    deadline = time.monotonic() + deadline_s
+    received = []
+    for frame in frames:
+        received.append(frame)
+        assert time.monotonic() < deadline, "the stream never ended"
+    return received
+
+
+def test_a_stream_that_subscribes_while_the_poller_winds_down_still_gets_changes(stream_settings, db):
+    hub = FeedHub(poll_interval_s=0.01, queue_size=10, idle_stop_s=0.05)
+    winding, carry_on = threading.Event(), threading.Event()
+
+    def held_while_winding_down():
+        winding.set()
+        carry_on.wait(30)
+
+    hub._winding_down = held_while_winding_down
+    try:
+        hub.unsubscribe(hub.subscribe())  # a poller starts, then has nobody left...
+        assert winding.wait(30)  # ...and decides to stop: held here, still alive
+        late = hub.subscribe()
+        carry_on.set()
+        (change_id,) = record("todo")
+        wait_for(lambda: late.queue.qsize() == 1, timeout=30)
+        assert late.queue.get()["id"] == change_id
+    finally:
+        carry_on.set()
+        hub.stop()
+
+
+def test_a_poller_that_dies_ends_its_streams_and_they_resume_by_id(stream_settings, db, monkeypatch):
+    hub = FeedHub(poll_interval_s=0.01, queue_size=10)
+    resource = functions.sse.resources.StreamResource(stream_settings.with_overrides(sse_max_stream_s=0), hub,
+                                                      credentials=None)
+    streams = [resource.frames(topics=None, last_event_id=None) for _ in range(3)]
+    for frames in streams:
+        next(frames)  # subscribed
+    (seen,) = record("todo")
+    for frames in streams:
+        assert next(f for f in frames if f != functions.sse.frames.HEARTBEAT).startswith(f"id: {seen}".encode())
+
+    def broken_feed(*args, **kwargs):
+        raise RuntimeError("the feed query failed")
+
+    monkeypatch.setattr(functions.sse.hub, "changes_since", broken_feed)
+    (missed,) = record("agent")  # the poller reads it, fails and dies
+    for frames in streams:
+        assert not any(f.startswith(b"id:") for f in drain(frames))  # ended, not silent
+    assert hub.subscriber_count == 0
+    monkeypatch.undo()
+
+    resumed = resource.frames(topics=None, last_event_id=seen)  # what the browser does next
+    next(resumed)
+    assert next(resumed).startswith(f"id: {missed}".encode())
+    (later,) = record("task")  # and a new poller carries the live changes again
+    assert next(f for f in resumed if f != functions.sse.frames.HEARTBEAT).startswith(f"id: {later}".encode())
+    resumed.close()
+    hub.stop()
+
+
+# Sign-out -------------------------------------------------------------------------------------------------
+
+def session_headers():
+    with write_transaction():
+        return {"Authorization": f"Bearer {start_session(ensure_local_user())}"}
+
+
+def revoke_all_sessions():
+    with write_transaction():
+        for session in AuthSession.select():
+            revoke_session(session)
+
+
+def test_a_stream_token_is_refused_once_its_session_is_signed_out(client):
+    token = client.simulate_post("/api/stream/token", headers=session_headers()).json["token"]
+    assert client.simulate_get("/api/stream", params={"token": token}).status_code == 200
+    revoke_all_sessions()
+    for _ in range(3):
+        assert_canonical_error(client.simulate_get("/api/stream", params={"token": token}), 401, "unauthorized")
+
+
+def test_a_stream_token_expires_at_its_ttl_to_the_second(client, monkeypatch):
+    issued_at = 1_900_000_000.9
+    monkeypatch.setattr(time, "time", lambda: issued_at)
+    token = client.simulate_post("/api/stream/token", headers=DASHBOARD).json["token"]
+    monkeypatch.setattr(time, "time", lambda: issued_at + 300)  # STREAM_TOKEN_TTL_S, to the second
+    assert_canonical_error(client.simulate_get("/api/stream", params={"token": token}), 401, "token_expired")
+
+
+def test_a_stream_token_outlives_no_change_of_the_ttl_setting(stream_settings, db, hub, monkeypatch):
+    issued_at = 1_900_000_000.0
+    monkeypatch.setattr(time, "time", lambda: issued_at)
+    short = testing.TestClient(functions.sse.create_app(stream_settings.with_overrides(stream_token_ttl_s=60),
+                                                        hub=hub))
+    token = short.simulate_post("/api/stream/token", headers=DASHBOARD).json["token"]
+    longer = testing.TestClient(functions.sse.create_app(stream_settings.with_overrides(stream_token_ttl_s=3600),
+                                                         hub=hub))
+    monkeypatch.setattr(time, "time", lambda: issued_at + 61)
+    assert_canonical_error(longer.simulate_get("/api/stream", params={"token": token}), 401, "token_expired")
+
+
+def test_an_open_stream_ends_when_its_session_is_signed_out(stream_settings, db, hub):
+    app = testing.TestClient(functions.sse.create_app(stream_settings.with_overrides(sse_max_stream_s=0), hub=hub))
+    headers = session_headers()
+    session = AuthSession.get()
+    resource = functions.sse.resources.StreamResource(stream_settings, hub, credentials=None)
+    frames = resource.frames(None, None, Credential(SESSION, session.id))
+    next(frames)
+    revoke_all_sessions()
+    drain(frames)
+    assert hub.subscriber_count == 0
+    assert_canonical_error(app.simulate_get("/api/stream", headers=headers), 401)

@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     actions = TaskActionsResource(settings)
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/unblock", actions, suffix="unblock")
     app.add_route("/api/agent/{agent_id}/tasks/{task_id}/cancel", actions, suffix="cancel")
-    inbox = InboxResource()
+    inbox = InboxResource(settings.long_request_slots)
     app.add_route("/api/agent/{agent_id}/inbox", inbox)
     app.add_route(f"/api/agent/{{agent_id}}/inbox/{{entry_id:{ROW_ID}}}/ack", inbox, suffix="ack")
     rules = AlertRulesResource(settings.max_body_bytes)

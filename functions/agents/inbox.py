@@ -8,7 +8,9 @@ and needs no stream, only one request at a time. `POST .../inbox/{entry_id}/ack`
 until then every read returns it again (at least once, across restarts). The agents' API key only:
 this is the agent's side of the conversation.
 
-A waiting request holds one gunicorn thread for up to `wait` seconds (see docs/human-in-the-loop.md, "Capacity").
+A waiting request holds one gunicorn thread for up to `wait` seconds, so it counts toward the worker's
+budget for long requests, shared with the live streams (shared/web/long_requests.py; docs/capacity.md):
+past it, a read that would wait is a 503 with Retry-After (one that answers at once is an ordinary call).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from shared.store.commit_watch import commit_watch
 from shared.store.db import write_transaction
 from shared.web.auth import AGENT
 from shared.web.errors import ApiError, bad_query
+from shared.web.long_requests import long_request_budget
 
 MAX_WAIT_S = 30
 
@@ -46,11 +49,19 @@ class InboxResource:
 
     auth = AGENT
 
+    def __init__(self, long_request_slots: int):
+        self.long_request_slots = long_request_slots
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, agent_id: str) -> None:
         wait = wait_param(req)
         agent_or_404(agent_id)
-        resp.media = {"answers": wait_for_entries(agent_id, wait, req.get_param("task_id"),
-                                                  req.get_param("request_id"))}
+        task_id, request_id = req.get_param("task_id"), req.get_param("request_id")
+        entries = inbox(agent_id, task_id, request_id=request_id)
+        if entries or not wait:
+            resp.media = {"answers": entries}
+            return
+        with long_request_budget().hold(self.long_request_slots):  # it will wait: a long request
+            resp.media = {"answers": wait_for_entries(agent_id, wait, task_id, request_id)}
 
     def on_post_ack(self, req: falcon.Request, resp: falcon.Response, agent_id: str, entry_id: int) -> None:
         with write_transaction():

@@ -14,16 +14,24 @@ up after a dropped connection; the ids it tails are safe to tail because writers
 
 Each stream is a `Subscription` with a bounded queue. A stream that cannot keep up is marked
 overflowed and ends cleanly; its browser reconnects with Last-Event-ID and loses nothing. The poller
-thread starts with the first subscriber and stops after a while with none.
+thread starts with the first subscriber and stops after a while with none; subscribing and deciding
+to stop happen under one lock, so a stream that subscribes while a poller winds down starts a new one.
+A poller that dies on an error ends every stream it served (their browsers reconnect and resume by
+id) rather than leave them open and silent.
+
+Every half second the poller also asks whether the credentials behind its streams still hold
+(`dead_credentials`, see credentials.py) and ends the streams of those that do not: sign-out reaches
+open streams in under a second, in every worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from shared.store.db import database, is_sqlite
@@ -33,45 +41,69 @@ log = logging.getLogger(__name__)
 
 FETCH_BATCH = 1000
 IDLE_STOP_S = 5.0
+CREDENTIAL_CHECK_S = 0.5
+
+# Why the hub ended a stream.
+OVERFLOWED = "overflowed"
+CREDENTIAL_ENDED = "credential ended"
+POLLER_FAILED = "poller failed"
 
 
 class Subscription:
-    def __init__(self, topics: frozenset[str] | None, queue_size: int, start_id: int):
+    def __init__(self, topics: frozenset[str] | None, queue_size: int, start_id: int,
+                 credential: Hashable | None = None):
         self.topics = topics
         self.start_id = start_id  # the hub's position when subscribed: live changes come after it
-        self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
-        self.overflowed = False
+        self.credential = credential  # whose stream this is (None: nobody's to check)
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
+        self.ended: str | None = None  # why the hub ended this stream, once it has
+
+    @property
+    def overflowed(self) -> bool:
+        return self.ended == OVERFLOWED
 
     def wants(self, change: dict[str, Any]) -> bool:
         return self.topics is None or change["topic"] in self.topics
 
     def offer(self, change: dict[str, Any]) -> None:
-        if self.overflowed or not self.wants(change):
+        if self.ended or not self.wants(change):
             return
         try:
             self.queue.put_nowait(change)
         except queue.Full:
             # Never block the poller (and so every other stream) on one slow reader.
-            self.overflowed = True
+            self.ended = OVERFLOWED
+
+    def end(self, reason: str) -> None:
+        """End the stream: its reader wakes (None in its queue) and stops, and its client reconnects."""
+        self.ended = self.ended or reason
+        with contextlib.suppress(queue.Full):  # full: the reader has plenty to wake it
+            self.queue.put_nowait(None)
 
 
 class FeedHub:
-    def __init__(self, poll_interval_s: float, queue_size: int):
+    def __init__(self, poll_interval_s: float, queue_size: int, idle_stop_s: float = IDLE_STOP_S):
         self.poll_interval_s = poll_interval_s
         self.queue_size = queue_size
+        # Which of the given credentials have ended (the app sets it: functions/sse/credentials.py).
+        self.dead_credentials: Callable[[set[Hashable]], set[Hashable]] | None = None
+        self.idle_stop_s = idle_stop_s
         self.position = 0
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._idle_since: float | None = None
 
     # Streams ------------------------------------------------------------------------------------------
 
-    def subscribe(self, topics: Iterable[str] | None = None) -> Subscription:
-        self._ensure_polling()
+    def subscribe(self, topics: Iterable[str] | None = None, credential: Hashable | None = None) -> Subscription:
         with self._lock:
-            # Under the lock the poller dispatches under: every change after `position` will be offered.
-            subscription = Subscription(frozenset(topics) if topics else None, self.queue_size, self.position)
+            # Under the lock the poller dispatches (and decides to stop) under: every change after
+            # `position` will be offered, by this poller or by the one started here.
+            self._ensure_polling()
+            subscription = Subscription(frozenset(topics) if topics else None, self.queue_size, self.position,
+                                        credential)
             self._subscriptions.add(subscription)
         # "Now" is the feed's newest id, read after subscribing, even if the poller has not caught up
         # yet: changes up to it are in the database (the backlog), later ones will be offered.
@@ -87,17 +119,22 @@ class FeedHub:
         with self._lock:
             return len(self._subscriptions)
 
+    @property
+    def polling(self) -> bool:
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     # The poller ---------------------------------------------------------------------------------------
 
     def _ensure_polling(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            with database.connection_context():
-                self.position = latest_change_id()
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="feed-poller", daemon=True)
-            self._thread.start()
+        """Start a poller unless one is running and has not decided to stop. Called under the lock."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with database.connection_context():
+            self.position = latest_change_id()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="feed-poller", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -105,33 +142,65 @@ class FeedHub:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        database.connect(reuse_if_open=True)
-        idle_since: float | None = None
         last_version = None
+        credentials_checked = time.monotonic()
         try:
+            database.connect(reuse_if_open=True)
             while not self._stopping.wait(self.poll_interval_s):
-                if self.subscriber_count == 0:
-                    idle_since = idle_since or time.monotonic()
-                    if time.monotonic() - idle_since > IDLE_STOP_S and self._stop_if_still_idle():
-                        return
-                else:
-                    idle_since = None
+                if not self._still_needed():
+                    self._winding_down()
+                    return
+                if time.monotonic() - credentials_checked >= CREDENTIAL_CHECK_S:
+                    self._end_streams_of_dead_credentials()
+                    credentials_checked = time.monotonic()
                 version = self._data_version()
                 if version is not None and version == last_version:
                     continue
                 last_version = version
                 self._poll_once()
         except Exception:
-            log.exception("the feed poller stopped on an error; it restarts with the next stream")
+            log.exception("the feed poller stopped on an error: its streams end, and their clients resume")
+            self._end_every_stream(POLLER_FAILED)
         finally:
             database.close()
 
-    def _stop_if_still_idle(self) -> bool:
+    def _still_needed(self) -> bool:
+        """False once nobody has subscribed for `idle_stop_s`: then this poller is no longer the hub's,
+        and the next subscriber starts another."""
         with self._lock:
             if self._subscriptions:
-                return False
+                self._idle_since = None
+                return True
+            self._idle_since = self._idle_since or time.monotonic()
+            if time.monotonic() - self._idle_since <= self.idle_stop_s:
+                return True
+            self._idle_since = None
             self._thread = None
-            return True
+            return False
+
+    def _winding_down(self) -> None:
+        """Runs in a poller that has decided to stop, before it closes its connection (a seam for tests)."""
+
+    def _end_every_stream(self, reason: str) -> None:
+        with self._lock:
+            for subscription in self._subscriptions:
+                subscription.end(reason)
+            self._subscriptions.clear()
+            if self._thread is threading.current_thread():
+                self._thread = None  # the next subscriber starts a poller afresh
+
+    def _end_streams_of_dead_credentials(self) -> None:
+        with self._lock:
+            credentials = {s.credential for s in self._subscriptions if s.credential is not None}
+        if not credentials or self.dead_credentials is None:
+            return
+        dead = self.dead_credentials(credentials)
+        if not dead:
+            return
+        with self._lock:
+            for subscription in [s for s in self._subscriptions if s.credential in dead]:
+                subscription.end(CREDENTIAL_ENDED)
+                self._subscriptions.discard(subscription)
 
     def _data_version(self) -> int | None:
         if not is_sqlite():

@@ -9,14 +9,16 @@ from collections.abc import Generator, Iterator
 import falcon
 
 from functions.sse import frames
+from functions.sse.credentials import Credential, StreamCredentials
 from functions.sse.hub import FeedHub, Subscription
 from functions.sse.tokens import issue_stream_token, verify_stream_token
-from shared.clock import iso_from_unix, now
+from shared.clock import iso_from_unix
 from shared.config import Settings
 from shared.store.db import database
 from shared.store.feed import changes_since, latest_change_id, pruned_through
-from shared.web.auth import DASHBOARD, PUBLIC, Authentication, require_signing_key
-from shared.web.errors import bad_query
+from shared.web.auth import DASHBOARD, PUBLIC, require_signing_key
+from shared.web.errors import ApiError, bad_query
+from shared.web.long_requests import Slot, long_request_budget
 from shared.web.query import list_param, whole_number
 
 BACKLOG_PAGE = 500
@@ -24,15 +26,16 @@ RECONNECT_HINT_MS = 2000
 
 
 class StreamTokenResource:
-    """POST /api/stream/token — a token for `?token=`, valid for minutes."""
+    """POST /api/stream/token — a token for `?token=`, valid for minutes and while the caller's session is."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, credentials: StreamCredentials):
         self.settings = settings
+        self.credentials = credentials
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        token = issue_stream_token(require_signing_key(self.settings))
         ttl = self.settings.stream_token_ttl_s
-        resp.media = {"token": token, "expires_in": ttl, "expires_at": iso_from_unix(now() + ttl)}
+        token, expires_at = issue_stream_token(require_signing_key(self.settings), self.credentials.of(req), ttl)
+        resp.media = {"token": token, "expires_in": ttl, "expires_at": iso_from_unix(int(expires_at))}
         resp.status = falcon.HTTP_201
 
 
@@ -40,34 +43,42 @@ class StreamResource:
     """GET /api/stream[?topics=a,b][&last_event_id=N][&token=...] — text/event-stream.
 
     Authenticates itself (hence PUBLIC to the middleware): a dashboard token or session as for every
-    dashboard route, or a stream token in the query string."""
+    dashboard route, or a stream token in the query string. The stream ends when that credential does
+    (the hub checks). It holds a thread for as long as it is open, so it takes a place in the worker's
+    budget for long requests: past it, a 503 with Retry-After (shared/web/long_requests.py)."""
 
     auth = PUBLIC
 
-    def __init__(self, settings: Settings, hub: FeedHub, authentication: Authentication):
+    def __init__(self, settings: Settings, hub: FeedHub, credentials: StreamCredentials):
         self.settings = settings
         self.hub = hub
-        self.authentication = authentication
+        self.credentials = credentials
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authenticate(req)
+        credential = self.authenticate(req)
         last_event_id = requested_resume_id(req)
         topics = list_param(req, "topics") or None
+        slot = long_request_budget().hold(self.settings.long_request_slots)
         resp.content_type = "text/event-stream; charset=utf-8"
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")  # nginx and friends: don't hold frames back
-        # The generator runs after the request's middleware has closed its connection: it uses its own.
-        resp.stream = self.frames(topics, last_event_id)
+        # The frames are made after the request's middleware has closed its connection: they use their own.
+        resp.stream = HeldStream(self.frames(topics, last_event_id, credential), slot)
 
-    def authenticate(self, req: falcon.Request) -> None:
+    def authenticate(self, req: falcon.Request) -> Credential:
         token = req.get_param("token")
         if token is None:
-            self.authentication.require(req, DASHBOARD)
-        else:
-            verify_stream_token(require_signing_key(self.settings), token, self.settings.stream_token_ttl_s)
+            self.credentials.authentication.require(req, DASHBOARD)
+            return self.credentials.of(req)
+        credential = verify_stream_token(require_signing_key(self.settings), token)
+        if self.credentials.dead({credential}):
+            raise ApiError(401, "unauthorized", "The session that asked for this stream token has ended "
+                           "(signed out or expired); sign in again.", headers={"WWW-Authenticate": "Bearer"})
+        return credential
 
-    def frames(self, topics: list[str] | None, last_event_id: int | None) -> Iterator[bytes]:
-        subscription = self.hub.subscribe(topics)
+    def frames(self, topics: list[str] | None, last_event_id: int | None,
+               credential: Credential | None = None) -> Iterator[bytes]:
+        subscription = self.hub.subscribe(topics, credential)
         try:
             yield frames.retry_frame(RECONNECT_HINT_MS)
             with database.connection_context():
@@ -103,7 +114,7 @@ class StreamResource:
         heartbeat = self.settings.sse_heartbeat_s
         limit = self.settings.sse_max_stream_s
         ends_at = time.monotonic() + limit if limit else None
-        while not subscription.overflowed:
+        while not subscription.ended:
             wait = heartbeat if ends_at is None else min(heartbeat, ends_at - time.monotonic())
             if wait <= 0:
                 return
@@ -112,10 +123,29 @@ class StreamResource:
             except queue.Empty:  # nothing new: keep the connection (and proxies, tunnels) warm
                 yield frames.HEARTBEAT
                 continue
-            if change["id"] > sent_id:
+            if change is not None and change["id"] > sent_id:
                 yield frames.change_frame(change)
                 sent_id = change["id"]
-        # Overflowed: end cleanly; the browser reconnects with Last-Event-ID and catches up from the feed.
+        # Ended by the hub (overflowed, its poller failed, its credential ended): end cleanly. The client
+        # reconnects with Last-Event-ID, is authenticated again and catches up from the feed.
+
+
+class HeldStream:
+    """A stream's frames, holding its place in the long-request budget until the server closes it —
+    even if it closes it before the first frame, when a generator's own `finally` would never run."""
+
+    def __init__(self, frames: Iterator[bytes], slot: Slot):
+        self.frames = frames
+        self.slot = slot
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.frames
+
+    def close(self) -> None:
+        try:
+            self.frames.close()
+        finally:
+            self.slot.release()
 
 
 def requested_resume_id(req: falcon.Request) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 import falcon
 
@@ -120,6 +121,16 @@ def find_session(token_digest: str) -> AuthSession | None:
     # Looked up by digest: the lookup reveals nothing about the token itself.
     return AuthSession.get_or_none((AuthSession.token_hash == token_digest) & (AuthSession.expires_at > now())
                                    & AuthSession.revoked_at.is_null())
+
+
+def live_session_ids(ids: Iterable[str]) -> set[str]:
+    """Which of these sessions are still live (neither expired, revoked nor deleted)."""
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    query = AuthSession.select(AuthSession.id).where(
+        AuthSession.id.in_(wanted) & (AuthSession.expires_at > now()) & AuthSession.revoked_at.is_null())
+    return {session.id for session in query}
 
 
 def presented_token(req: falcon.Request, kind: str) -> tuple[str | None, bool]:
