@@ -22,6 +22,7 @@ test-postgres: $(VENV)/.installed-postgres
 bench: $(VENV)/.installed-run
 	-$(BIN)/python bench/ingest.py
 	-$(BIN)/python bench/stream.py
+	-$(BIN)/python bench/capacity.py
 	-$(BIN)/python bench/linear_sync.py
 
 lint: $(VENV)/.installed-test
