@@ -200,7 +200,7 @@ export class DashboardClient {
     this.fetch = fetch ?? globalThis.fetch.bind(globalThis);
     this.stats = { posts: 0, accepted: 0, duplicates: 0, dropped: 0, deadLettered: 0, spooled: 0, cut: 0 };
     this.queue = []; // entries {event, key, session} not yet sent, oldest first
-    this.inflight = null; // events of the request under way, when they came from the queue
+    this.inflight = null; // events of the batch under way and not settled yet, when it came from the queue
     this.failures = 0; // consecutive failed deliveries: the backoff's exponent
     this.brokenTries = new Map(); // event id -> times it answered a 5xx on its own
     this.settled = new Set(); // ids settled behind one that is not, in the spool's head batch
@@ -404,7 +404,7 @@ export class DashboardClient {
       const verdict = verdictOf(result);
       if (verdict === "accepted") {
         left.splice(0, part.length);
-        for (const event of part) this.brokenTries.delete(event.id);
+        this.settle(part);
         size = Math.min(left.length, size * 2); // after a split, back to whole batches in a few steps
         accepted = true;
         if (probe) break;
@@ -452,9 +452,14 @@ export class DashboardClient {
       return { ...waiting, left: [suspect, ...others.left], retryAfterMs: others.retryAfterMs,
         reason: `${waiting.reason}, and no event after it was accepted` };
     }
-    this.brokenTries.delete(suspect.id);
     this.setAside([suspect], result, { tries });
     return { left: others.left, accepted: true };
+  }
+
+  /** Done with these events: nothing to try again, nothing to spool if the process exits now. */
+  settle(events) {
+    for (const event of events) this.brokenTries.delete(event.id);
+    if (this.inflight) this.inflight = this.inflight.filter((event) => !events.includes(event));
   }
 
   /** One request with a batch; counts what the dashboard says it took. */
@@ -473,6 +478,7 @@ export class DashboardClient {
    * refused (a 4xx) or, after `tries`, failing it on their own (a 5xx).
    */
   setAside(events, result, { tries } = {}) {
+    this.settle(events);
     if (tries) this.stats.deadLettered += events.length;
     else this.stats.dropped += events.length;
     const error = { status: result.status, ...(result.body?.error ?? {}), ...(tries ? { tries } : {}) };
@@ -566,7 +572,7 @@ export class DashboardClient {
 
   spoolEverythingInMemory() {
     // Synchronous on purpose: it also runs from process.on("exit"), where nothing asynchronous finishes.
-    const inflight = this.inflight ?? []; // may have arrived; if so the resend is a duplicate
+    const inflight = this.inflight ?? []; // the request under way may arrive; then the resend is a duplicate
     this.inflight = null;
     this.spoolEvents([...inflight, ...this.takeQueued(Infinity)]);
   }

@@ -225,6 +225,22 @@ test("two failing events in a row are both dead-lettered, and the events after t
   assert.deepEqual(deadLetters(hook).map((line) => line.event.id).sort(), [ids[3], ids[4]].sort());
 });
 
+test("if the process exits while an event is being judged, only the events not settled are spooled", async () => {
+  const bad = new Set();
+  const dashboard = standIn(failsOn(bad));
+  const hook = client(dashboard, { batchMs: 60_000, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+  const ids = [];
+  for (let n = 0; n < 8; n++) ids.push(hook.send(...error(`s${n}`)));
+  bad.add(ids[5]);
+  hook.kick();
+  await waitFor(() => dashboard.posts.some((post) => post.length === 1 && post[0] === ids[5]), "the event tried alone");
+
+  hook.spoolEverythingInMemory(); // what process.on("exit") does
+  assert.deepEqual(dashboard.stored.map((event) => event.id), ids.slice(0, 5));
+  assert.deepEqual(hook.spool.head(100).events.map((event) => event.id), ids.slice(5));
+  hook.spool.release();
+});
+
 test("a failing event with nothing after it waits for one: it is set aside only once another is accepted", async () => {
   const bad = new Set();
   const dashboard = standIn(failsOn(bad));
