@@ -3,7 +3,7 @@
 import { renderActivity, renderSessionFilter } from "./activity.js";
 import { renderAgents } from "./agents.js";
 import { api, listAll, path, whenUnauthorized } from "./api.js";
-import { renderBoard, renderProjects } from "./board.js";
+import { busiestProject, renderBoard, renderProjectHeader, renderProjects } from "./board.js";
 import { byId, h, refreshRelativeTimes, toast } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { renderNotifications } from "./notifications.js";
@@ -49,7 +49,10 @@ const VIEWS = {
   notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"), state,
     { onRead: markRead }),
   projects: () => renderProjects(byId("project-select"), state, ui.selectedProjectId),
-  board: () => renderBoard(byId("board-columns"), state, { onMove: moveCard }),
+  board: () => {
+    renderProjectHeader(byId("project-header"), state, { onSaveProdUrl: saveProdUrl });
+    renderBoard(byId("board-columns"), state, { onMove: moveCard });
+  },
 };
 
 const dirty = new Set();
@@ -133,7 +136,7 @@ async function loadProjects() {
     const projects = await listAll("/api/projects?limit=100", "projects");
     for (const project of projects) state.projects.set(project.id, project);
     if (!state.projects.has(ui.selectedProjectId)) {
-      ui.selectedProjectId = projects.sort((a, b) => a.name.localeCompare(b.name))[0]?.id ?? null;
+      ui.selectedProjectId = busiestProject(projects)?.id ?? null;
     }
     await loadBoard();
   } catch (error) {
@@ -144,6 +147,17 @@ async function loadProjects() {
       : `The Linear projects could not be loaded: ${error.message}`;
   }
   redraw("projects", "board");
+}
+
+async function saveProdUrl(projectId, prodUrl) {
+  try {
+    const { project } = await api(path`/api/projects/${projectId}`, { method: "PATCH", body: { prod_url: prodUrl } });
+    if (state.board?.project.id === project.id) state.board.project = project;
+    toast(prodUrl ? "Production URL saved." : "Production URL removed.");
+  } catch (error) {
+    toast(`The production URL was not saved: ${error.message}`, "error");
+  }
+  redraw("board");
 }
 
 async function loadBoard() {

@@ -1,4 +1,5 @@
-// The Linear kanban of one project: a column per workflow state, cards in Linear's order.
+// The Linear kanban of one project: a header with the project's status, progress and production URL, then
+// a column per workflow state, cards in Linear's order (estimate, labels, assignee, the agent on it).
 //
 // A card moves by drag-and-drop (or, from the keyboard, with its "Move to" list). The move shows at
 // once; the dashboard then asks Linear (POST /api/linear/sync), and if Linear refuses the card goes back
@@ -15,6 +16,52 @@ export function renderProjects(select, { projects }, selectedId) {
       project.issue_count !== undefined ? ` (${project.issue_count})` : ""}`)));
   byId("project-picker").hidden = sorted.length === 0; // nothing to pick (Linear not configured, say)
   if (selectedId) select.value = selectedId;
+}
+
+// The project that moved last comes first: the board opens on it unless the person picked another.
+export function busiestProject(projects) {
+  const latest = (project) => project.last_activity_at ?? project.updated_at ?? "";
+  return [...projects].sort((a, b) => latest(b).localeCompare(latest(a)) || a.name.localeCompare(b.name))[0];
+}
+
+export function renderProjectHeader(container, { board }, { onSaveProdUrl }) {
+  if (!board) {
+    container.replaceChildren();
+    return;
+  }
+  const { project } = board;
+  const percent = project.progress === null || project.progress === undefined ? null
+    : Math.round(project.progress * 100);
+  const editor = prodUrlEditor(project, onSaveProdUrl);
+  replaceKeepingFocus(container, [
+    project.status_name || project.state
+      ? h("span", { class: `project-status project-state-${project.state ?? "unknown"}` },
+        project.status_name || project.state) : null,
+    percent === null ? null : h("span", { class: "project-progress" },
+      h("progress", { max: "100", value: String(percent), "aria-label": "Project progress" }), `${percent}%`),
+    project.url ? h("a", { href: project.url, target: "_blank", rel: "noopener noreferrer" }, "Open in Linear") : null,
+    editor,
+  ]);
+}
+
+function prodUrlEditor(project, onSaveProdUrl) {
+  const form = h("form", { class: "prod-url", "aria-label": "Production URL of the project" },
+    project.prod_url
+      ? h("a", { href: project.prod_url, target: "_blank", rel: "noopener noreferrer", class: "prod-link" },
+        "Production")
+      : h("span", { class: "muted" }, "No production URL"),
+    h("button", { type: "button", class: "link-button", dataset: { focusKey: "prod-url-edit" },
+      onclick: () => { form.classList.add("editing"); form.querySelector("input").focus(); } }, "Edit"),
+    h("label", { class: "visually-hidden", for: "prod-url-input" }, "Production URL"),
+    h("input", { id: "prod-url-input", type: "url", placeholder: "https://…", value: project.prod_url ?? "",
+      dataset: { focusKey: "prod-url-input" } }),
+    h("button", { type: "submit" }, "Save"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = form.querySelector("input").value.trim();
+    onSaveProdUrl(project.id, value === "" ? null : value);
+  });
+  return form;
 }
 
 export function renderBoard(container, { board, linearError, movingIssues }, { onMove }) {
@@ -65,8 +112,15 @@ function card(issue, allColumns, moving, onMove) {
     issue.priority_label && issue.priority ? h("span", { class: `priority linear-priority-${issue.priority}` },
       issue.priority_label) : null),
   h("div", { class: "card-title" }, issue.title),
+  issue.label_names?.length ? h("ul", { class: "labels", "aria-label": "Labels" },
+    issue.label_names.map((label) => h("li", { class: "label" }, label))) : null,
+  issue.agent ? h("div", { class: `card-agent status-${issue.agent.status}` },
+    h("span", { class: "visually-hidden" }, "Agent on it: "), issue.agent.name, ` · ${issue.agent.task_status}`) : null,
   h("div", { class: "card-foot" },
-    issue.assignee_name ? h("span", { class: "muted" }, issue.assignee_name) : h("span", { class: "muted" }, "unassigned"),
+    assignee(issue),
+    issue.estimate !== null && issue.estimate !== undefined
+      ? h("span", { class: "estimate", title: "Estimate" }, `${issue.estimate} pt${issue.estimate === 1 ? "" : "s"}`)
+      : null,
     h("label", { class: "visually-hidden", for: `move-${issue.id}` }, `Move ${name} to`),
     h("select", { id: `move-${issue.id}`, class: "move", disabled: moving, dataset: { focusKey: `move:${issue.id}` },
       onchange: (event) => onMove(issue.id, event.currentTarget.value) },
@@ -85,4 +139,17 @@ function card(issue, allColumns, moving, onMove) {
     document.dispatchEvent(new CustomEvent("card-drag-ended"));
   });
   return element;
+}
+
+function assignee(issue) {
+  if (!issue.assignee_name) return h("span", { class: "muted assignee" }, "unassigned");
+  const initials = issue.assignee_name.split(/\s+/).map((word) => word[0]).join("").slice(0, 2).toUpperCase();
+  const badge = h("span", { class: "avatar", "aria-hidden": "true" }, initials);
+  if (issue.assignee_avatar) {
+    // Linear's picture covers the initials; if it cannot load, the initials stay.
+    const picture = h("img", { src: issue.assignee_avatar, alt: "", referrerpolicy: "no-referrer" });
+    picture.addEventListener("error", () => picture.remove(), { once: true });
+    badge.append(picture);
+  }
+  return h("span", { class: "assignee" }, badge, h("span", { class: "muted" }, issue.assignee_name));
 }

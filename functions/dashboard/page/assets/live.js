@@ -6,9 +6,6 @@
 // stream (a proxy's 502, say) waits a growing pause. A stream that ends or breaks reconnects after the
 // server's `retry:` hint with Last-Event-ID, and the server resumes from there: nothing is lost.
 
-// The feed's topics the page shows; `reset` means "the changes you missed are gone: reload".
-const TOPICS = ["agent", "task", "session", "message", "todo", "error", "notification",
-  "linear.issue", "linear.project", "linear.state"];
 const FIRST_PAUSE_MS = 1000;
 const LONGEST_PAUSE_MS = 30000;
 
@@ -103,8 +100,10 @@ export class LiveFeed {
     } catch {
       return; // not ours to show
     }
+    // `reset`: the changes this stream missed are gone, reload. Every other topic goes to the page, whose
+    // handlers (state.js) are the one list of what it shows.
     if (event === "reset") this.onReset(change);
-    else if (TOPICS.includes(event)) this.onChange(change);
+    else this.onChange(change);
   }
 
   later(ms, action) {

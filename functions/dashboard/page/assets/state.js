@@ -54,9 +54,7 @@ const HANDLERS = {
   },
   message(action, payload) {
     if (action === "removed") {
-      for (const [id, message] of state.messages) {
-        if (message.external_id === payload.external_id) state.messages.delete(id);
-      }
+      removeMessage(payload.external_id);
     } else if (action === "read") {
       for (const id of payload.ids) {
         const message = state.messages.get(id);
@@ -87,11 +85,18 @@ const HANDLERS = {
   },
   "linear.issue"(action, payload) {
     if (!state.board || state.movingIssues.has(payload.id)) return [];
-    removeCard(payload.id);
+    const old = removeCard(payload.id)?.issue;
     if (action !== "removed" && payload.project_id === state.board.project.id) {
-      if (!placeCard(payload)) return ["board-reload"]; // a state the board has no column for
+      // The feed's issue does not say who works on it; the board does (and is asked again when that changes).
+      if (payload.agent_task_id && payload.agent_task_id !== old?.agent_task_id) return ["board-reload"];
+      if (!placeCard({ ...payload, agent: old?.agent ?? null })) return ["board-reload"]; // no column for its state
     }
     return ["board"];
+  },
+  "linear.comment"(action, payload) {
+    if (action === "removed") removeMessage(payload.external_id);
+    else addMessage(payload);
+    return ["activity"];
   },
   "linear.state"() {
     return state.board ? ["board-reload"] : [];
@@ -108,6 +113,12 @@ export function addMessage(message) {
   if (state.messages.size > MAX_MESSAGES) {
     const oldest = [...state.messages.values()].sort(byCreated)[0];
     state.messages.delete(oldest.id);
+  }
+}
+
+function removeMessage(externalId) {
+  for (const [id, message] of state.messages) {
+    if (message.external_id === externalId) state.messages.delete(id);
   }
 }
 
