@@ -114,6 +114,7 @@ def hostile_requests(seed: int, count: int, routes: list[Route], ids: dict[str, 
         ("made-up cursor", builder.made_up_cursor),
         ("forged forwarding", builder.forged_forwarding),
         ("cross-site sign-in", builder.cross_site_sign_in),
+        ("replayed webhook", builder.replayed_webhook),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
     ]
@@ -134,6 +135,7 @@ class _Builder:
         self.ids = ids
         self.credentials = credentials
         self.host = f"127.0.0.1:{port}".encode()
+        self.signed_bodies: list[tuple[bytes, str]] = []  # what signed_webhook sent, to replay
 
     # The pieces ----------------------------------------------------------------------------------------
 
@@ -364,9 +366,20 @@ class _Builder:
         _mutate(self.rng, document, self.rng.randint(0, 3))
         body = json.dumps(document).encode("utf-8", "surrogatepass")
         signature = hmac.new(self.credentials.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        self.signed_bodies.append((body, signature))
+        return self.signed_delivery(body, signature)
+
+    def signed_delivery(self, body: bytes, signature: str) -> HostileRequest:
         headers = [(b"Content-Type", b"application/json"), (b"Linear-Signature", signature.encode()),
                    (b"Linear-Delivery", f"delivery-{self.rng.randrange(10**9)}".encode())]
         return self.request("POST", "/api/linear/webhook", headers, body)
+
+    def replayed_webhook(self) -> HostileRequest:
+        """A signed delivery sent before, again, under a new Linear-Delivery id (a replay within the
+        timestamp window): acknowledged as a duplicate, applied never twice."""
+        if not self.signed_bodies:
+            return self.signed_webhook()
+        return self.signed_delivery(*self.rng.choice(self.signed_bodies))
 
 
     def made_up_cursor(self) -> HostileRequest:

@@ -1,7 +1,10 @@
 """Applying a verified Linear delivery to the cache, exactly once.
 
 Each delivery is recorded in `webhook_deliveries` under its `Linear-Delivery` id (Linear retries with
-the same payload, so a redelivery finds its id and is only acknowledged). The raw payload is always
+the same payload, so a redelivery finds its id and is only acknowledged) and the SHA-256 of its signed
+body (so the same body re-sent under another id — a replay within the timestamp window — is a
+duplicate too). A delivery older than what the cache holds of its entity (its `updatedAt`) changes
+nothing, a removal included (shared.linear.versions). The raw payload is always
 kept; applying it runs in a savepoint, so a payload we cannot make sense of leaves the raw row with
 `applied_at` unset and is still acknowledged — Linear would otherwise retry it and then disable the
 webhook.
@@ -19,6 +22,7 @@ import peewee
 
 from shared.clock import now
 from shared.linear import cache as linear_cache
+from shared.linear import versions
 from shared.store.db import database, write_transaction
 from shared.store.feed import record_change
 from shared.store.models import WebhookDelivery
@@ -49,13 +53,15 @@ def delivery_id(header: str | None, payload: Any, body: bytes) -> str:
     return f"{prefix[:100]}:{hashlib.sha256(body).hexdigest()}"
 
 
-def receive(delivery: str, payload: Any, team_ids: tuple[str, ...] = ()) -> Outcome:
-    """Record the delivery and apply it, unless it was recorded before."""
+def receive(delivery: str, payload: Any, team_ids: tuple[str, ...] = (), raw_body: bytes | None = None) -> Outcome:
+    """Record the delivery and apply it, unless it (its id, or its exact signed body) was recorded before."""
     body = payload if isinstance(payload, dict) else {"payload": payload}
     with write_transaction():
+        # Ignored on either unique key, the id or the body's digest, on SQLite and PostgreSQL alike.
         insert = WebhookDelivery.insert(
             id=delivery, source=SOURCE, resource_type=_short_text(body.get("type")),
             action=_short_text(body.get("action")), payload=body, received_at=now(),
+            body_sha256=hashlib.sha256(raw_body).hexdigest() if raw_body is not None else None,
         ).on_conflict_ignore()
         if database.execute(insert).rowcount == 0:
             return Outcome(delivery, duplicate=True)
@@ -83,6 +89,8 @@ def apply_payload(payload: Mapping[str, Any], team_ids: tuple[str, ...]) -> None
             "type": _short_text(resource), "id": linear_cache.entity_id(data), "url": _short_text(payload.get("url")),
         })
         return
+    if action == "remove" and not versions.newest(resource, [data]):
+        return  # removed before the cache's newer version of it: that one stands
     handler(action, data, team_ids)
 
 

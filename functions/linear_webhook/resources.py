@@ -37,6 +37,7 @@ class LinearWebhookResource:
         verify_linear_signature(self.secret, body, req.get_header("Linear-Signature"))
         payload = parse_json(body)
         check_webhook_timestamp(payload, int(self.clock() * 1000))
-        outcome = receive(delivery_id(req.get_header("Linear-Delivery"), payload, body), payload, self.team_ids)
+        outcome = receive(delivery_id(req.get_header("Linear-Delivery"), payload, body), payload, self.team_ids,
+                          raw_body=body)
         resp.status = falcon.HTTP_200
         resp.media = outcome.to_json()

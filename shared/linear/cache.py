@@ -20,6 +20,7 @@ from typing import Any
 import peewee
 
 from shared.clock import now, unix_from_iso
+from shared.linear import versions
 from shared.store.feed import record_change
 from shared.store.models import (
     AgentTask,
@@ -227,6 +228,15 @@ def state_json(state: LinearWorkflowState) -> dict[str, Any]:
 
 # Writes ---------------------------------------------------------------------------------------------------
 
+def _newest(kind: str, payloads: Iterable[Mapping[str, Any]], counts: WriteCounts) -> list[Mapping[str, Any]]:
+    """The payloads newer than what the cache holds of their entities (shared.linear.versions); the
+    others leave the cache as it is, and are counted so."""
+    given = [payload for payload in payloads if isinstance(payload, Mapping)]
+    kept = versions.newest(kind, given)
+    counts.unchanged += len(given) - len(kept)
+    return kept
+
+
 def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(ids), _ID_CHUNK):
         yield ids[start:start + _ID_CHUNK]
@@ -254,10 +264,10 @@ def _upsert(model: type[peewee.Model], rows: list[dict[str, Any]], columns: Iter
 def apply_issues(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
     """Upsert issue payloads. An issue in no project is not on any board: it is removed from the cache
     (that is how an issue moved out of a project leaves it)."""
-    payloads = [payload for payload in payloads if isinstance(payload, Mapping)]
+    counts = WriteCounts()
+    payloads = _newest(versions.ISSUE, payloads, counts)
     rows = [row for row in (issue_row(payload) for payload in payloads) if row["id"]]
     rows = list({row["id"]: row for row in rows}.values())  # the last word on an id wins
-    counts = WriteCounts()
     counts.add(remove_issues([row["id"] for row in rows if not row["project_id"]]))
     rows = [row for row in rows if row["project_id"]]
     if not rows:
@@ -341,7 +351,8 @@ def remove_issues(ids: Iterable[str]) -> WriteCounts:
 
 def apply_projects(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
     counts = WriteCounts()
-    rows = [row for row in (project_row(payload) for payload in payloads if isinstance(payload, Mapping)) if row["id"]]
+    rows = [row for row in (project_row(payload) for payload in _newest(versions.PROJECT, payloads, counts))
+            if row["id"]]
     existing = _existing(LinearProject, [row["id"] for row in rows])
     for row in rows:
         old = existing.get(row["id"])
@@ -377,11 +388,11 @@ def remove_projects(ids: Iterable[str]) -> WriteCounts:
 
 def apply_states(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
     counts = WriteCounts()
-    rows = [state_row(payload) for payload in payloads if isinstance(payload, Mapping)]
+    rows = [state_row(payload) for payload in _newest(versions.STATE, payloads, counts)]
     rows = [row for row in rows if row["id"] and row["team_id"]]
     existing = _existing(LinearWorkflowState, [row["id"] for row in rows])
     changed = [row for row in rows if _differs(existing.get(row["id"]), row)]
-    counts.unchanged = len(rows) - len(changed)
+    counts.unchanged += len(rows) - len(changed)
     _upsert(LinearWorkflowState, changed, ("team_id", "name", "type", "color", "position"))
     for row in changed:
         created = row["id"] not in existing
@@ -402,11 +413,11 @@ def remove_states(ids: Iterable[str]) -> WriteCounts:
 
 def apply_cycles(payloads: Iterable[Mapping[str, Any]]) -> WriteCounts:
     counts = WriteCounts()
-    rows = [cycle_row(payload) for payload in payloads if isinstance(payload, Mapping)]
+    rows = [cycle_row(payload) for payload in _newest(versions.CYCLE, payloads, counts)]
     rows = [row for row in rows if row["id"]]
     existing = _existing(LinearCycle, [row["id"] for row in rows])
     changed = [row for row in rows if _differs(existing.get(row["id"]), row)]
-    counts.unchanged = len(rows) - len(changed)
+    counts.unchanged += len(rows) - len(changed)
     synced_at = now()
     _upsert(LinearCycle, [row | {"synced_at": synced_at} for row in changed],
             (*CYCLE_COLUMNS, "synced_at"))
@@ -437,6 +448,8 @@ def apply_comment(data: Mapping[str, Any]) -> WriteCounts:
     comment_id = entity_id(data)
     if not comment_id:
         return WriteCounts()
+    if not versions.newest(versions.COMMENT, [data]):
+        return WriteCounts(unchanged=1)  # an older edit than the one shown
     issue = _object(data.get("issue"))
     user = _object(data.get("user"))
     external_id = comment_external_id(comment_id)

@@ -389,9 +389,24 @@ SESSION_TASKS = Migration(10, "opencode sessions: their turns as tasks, their pr
     "CREATE INDEX task_questions_request ON task_questions (request_id)",
 ))
 
+LINEAR_ORDER_AND_REPLAY = Migration(11, "Linear: the newest version of each entity, deliveries by body", (
+    # The newest `updatedAt` (ms) applied per Linear entity, kept after its removal too: an older
+    # description (a late delivery, a sync page read before a webhook) never overwrites a newer one.
+    """CREATE TABLE linear_versions (
+        kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, entity_id)
+    )""",
+    # The SHA-256 of a delivery's signed body: the same body re-sent under a new Linear-Delivery id is
+    # a duplicate. (NULL for deliveries stored before; those never collide.)
+    "ALTER TABLE webhook_deliveries ADD COLUMN body_sha256 TEXT",
+    "CREATE UNIQUE INDEX webhook_deliveries_body ON webhook_deliveries (body_sha256)",
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
-    SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS,
+    SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS, LINEAR_ORDER_AND_REPLAY,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

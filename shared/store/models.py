@@ -287,6 +287,18 @@ class LinearCycle(BaseModel):
         table_name = "linear_cycles"
 
 
+class LinearVersion(BaseModel):
+    """The newest `updatedAt` (Unix ms) applied of one Linear entity; see shared.linear.versions."""
+
+    kind = peewee.TextField()  # Linear's type name: Issue, Project, WorkflowState, Cycle, Comment
+    entity_id = peewee.TextField()
+    updated_ms = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "linear_versions"
+        primary_key = peewee.CompositeKey("kind", "entity_id")
+
+
 class AlertRule(BaseModel):
     id = peewee.TextField(primary_key=True)
     trigger = peewee.TextField()
@@ -393,6 +405,7 @@ class WebhookDelivery(BaseModel):
     payload = JSONField()
     received_at = UnixTimeField()
     applied_at = UnixTimeField(null=True)
+    body_sha256 = peewee.TextField(null=True, unique=True)
 
     class Meta:
         table_name = "webhook_deliveries"
