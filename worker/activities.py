@@ -16,6 +16,14 @@ from shared.agents.alerts import fire_rules, rules_pending
 from shared.agents.push import send_push
 from shared.agents.questions import latest_question, question_timing, task_with_question, time_out
 from shared.agents.task_workflow import (
+    ACTIVITY_APPLY_ALERT_RULES,
+    ACTIVITY_FINISH_TASK,
+    ACTIVITY_MARK_BLOCKED,
+    ACTIVITY_OBSERVE_TASK,
+    ACTIVITY_PUSH_NOTIFICATION,
+    ACTIVITY_RESUME_TASK,
+    ACTIVITY_START_TASK,
+    ACTIVITY_TIME_OUT_QUESTION,
     FINISHED,
     AlertInput,
     BlockedInput,
@@ -54,7 +62,7 @@ class TaskActivities:
         return [self.start_task, self.observe_task, self.mark_blocked, self.resume_task, self.finish_task,
                 self.apply_alert_rules, self.push_notification, self.time_out_question]
 
-    @activity.defn(name="start_task")
+    @activity.defn(name=ACTIVITY_START_TASK)
     def start_task(self, ref: TaskRef) -> TaskObservation:
         """Register the agent (if no event did yet) and mark a pending task started."""
         with database.connection_context(), write_transaction():
@@ -75,7 +83,7 @@ class TaskActivities:
                 record_change("task", "started", task_with_question(ref.task_id))
         return self.observe_task(ref)
 
-    @activity.defn(name="observe_task")
+    @activity.defn(name=ACTIVITY_OBSERVE_TASK)
     def observe_task(self, ref: TaskRef) -> TaskObservation:
         """The task's status and, while it (or its agent, working on it) is blocked, since when and why."""
         with database.connection_context():
@@ -124,7 +132,7 @@ class TaskActivities:
                                                            clock_now())
         return TaskObservation(status=status, priority=priority, idle_since=idle_since, idle_alert_due=due)
 
-    @activity.defn(name="mark_blocked")
+    @activity.defn(name=ACTIVITY_MARK_BLOCKED)
     def mark_blocked(self, blocked: BlockedInput) -> None:
         """The task has been blocked past its threshold: BLOCKED, with its start and reason kept."""
         ref = blocked.task
@@ -139,7 +147,7 @@ class TaskActivities:
             if agent and agent["status"] != "blocked":
                 set_agent_status(ref.agent_id, "blocked", blocked.reason, now)
 
-    @activity.defn(name="resume_task")
+    @activity.defn(name=ACTIVITY_RESUME_TASK)
     def resume_task(self, resume: ResumeInput) -> None:
         """A person unblocked the task: back to in progress (nothing to do if it already is, or if it
         is blocked again on a question asked since, which only its answer unblocks)."""
@@ -156,7 +164,7 @@ class TaskActivities:
             if agent and agent["status"] == "blocked":
                 set_agent_status(ref.agent_id, "working", None, now)
 
-    @activity.defn(name="finish_task")
+    @activity.defn(name=ACTIVITY_FINISH_TASK)
     def finish_task(self, finish: FinishInput) -> None:
         """Completed or cancelled: the task closed (if it is not yet) and its agent freed."""
         ref = finish.task
@@ -174,7 +182,7 @@ class TaskActivities:
                     and not (turn and turn[0])):
                 set_agent_status(ref.agent_id, "idle", None, now)
 
-    @activity.defn(name="time_out_question")
+    @activity.defn(name=ACTIVITY_TIME_OUT_QUESTION)
     def time_out_question(self, ref: QuestionRef) -> int | None:
         """Nobody answered in time: the question is timed out and the agent's inbox says so. When it
         timed out (Unix s), or None if it no longer waited (answered, withdrawn, timed out already)."""
@@ -182,7 +190,7 @@ class TaskActivities:
             now = clock_now()
             return now if time_out(ref.question_id, now) else None
 
-    @activity.defn(name="apply_alert_rules")
+    @activity.defn(name=ACTIVITY_APPLY_ALERT_RULES)
     def apply_alert_rules(self, alert: AlertInput) -> list[int]:
         """Fire the rules due in this episode; the ids of new notifications to push (none without PUSH_URL)."""
         with database.connection_context():
@@ -197,7 +205,7 @@ class TaskActivities:
             to_push = fire_rules(alert.trigger, task, alert.episode, clock_now(), title=title, body=body)
         return to_push if self.settings.push_url else []
 
-    @activity.defn(name="push_notification")
+    @activity.defn(name=ACTIVITY_PUSH_NOTIFICATION)
     def push_notification(self, notification_id: int) -> None:
         """POST one notification to the push server; raises (so Temporal retries) when it fails."""
         with database.connection_context():

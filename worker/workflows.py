@@ -1,10 +1,11 @@
 """agentTaskWorkflow: one per agent task, watching it until it is done or cancelled.
 
 Deterministic workflow code only: every read and write happens in an activity (worker/activities.py),
-called by name, so this module imports neither peewee nor shared.store.db. The loop: mark the task started,
-then every `monitor_interval_s` observe it; blocked past its priority's threshold ⇒ BLOCKED and the
-alert rules; then wait for `unblock` (or `cancel`, or the block being cleared in the database) and
-resume monitoring. A question whose `timeout_s` runs out unanswered is timed out on a durable timer.
+called by the name shared/agents/task_workflow.py gives it (as the signals are), so this module imports
+neither peewee nor shared.store.db. The loop: mark the task started, then every `monitor_interval_s`
+observe it; blocked past its priority's threshold ⇒ BLOCKED and the alert rules; then wait for
+`unblock` (or `cancel`, or the block being cleared in the database) and resume monitoring. A question
+whose `timeout_s` runs out unanswered is timed out on a durable timer.
 It continues as new every `ticks_per_run` ticks (or when Temporal suggests it), carrying its state
 over, so its history never nears Temporal's limits.
 """
@@ -22,6 +23,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from shared.agents.task_workflow import (
+        ACTIVITY_APPLY_ALERT_RULES,
+        ACTIVITY_FINISH_TASK,
+        ACTIVITY_MARK_BLOCKED,
+        ACTIVITY_OBSERVE_TASK,
+        ACTIVITY_PUSH_NOTIFICATION,
+        ACTIVITY_RESUME_TASK,
+        ACTIVITY_START_TASK,
+        ACTIVITY_TIME_OUT_QUESTION,
         FINISHED,
         MAX_PENDING_ERRORS,
         QUERY_VIEW,
@@ -65,7 +74,7 @@ class AgentTaskWorkflow:
         self.state = params.state or CarriedState()
         ref = TaskRef(params.agent_id, params.task_id)
         if not self.state.started:
-            await self._activity("start_task", ref, TaskObservation)
+            await self._activity(ACTIVITY_START_TASK, ref, TaskObservation)
             self.state.started = True
             self.state.status = "sleeping" if self.state.sleeping else "working"
         ticks_this_run = 0
@@ -76,9 +85,9 @@ class AgentTaskWorkflow:
                 reason = self.state.errors.pop(0)
                 await self._alert(ref, "error", int(workflow.now().timestamp()), reason)
             if self.state.unblock_requested:
-                await self._activity("resume_task", ResumeInput(ref, self.state.unblock_reason))
+                await self._activity(ACTIVITY_RESUME_TASK, ResumeInput(ref, self.state.unblock_reason))
                 self._clear_block()
-            observed = await self._activity("observe_task", ref, TaskObservation)
+            observed = await self._activity(ACTIVITY_OBSERVE_TASK, ref, TaskObservation)
             if observed.status == "missing":
                 workflow.logger.warning("task %s no longer exists; the workflow ends", ref.task_id)
                 return "missing"
@@ -109,7 +118,7 @@ class AgentTaskWorkflow:
         threshold = self.params.threshold_s(observed.priority)
         if observed.blocked_for_s < threshold:
             return
-        await self._activity("mark_blocked", BlockedInput(ref, observed.blocked_since, observed.blocked_reason,
+        await self._activity(ACTIVITY_MARK_BLOCKED, BlockedInput(ref, observed.blocked_since, observed.blocked_reason,
                                                           threshold))
         self.state.status = "blocked"
         self.state.blocked_since = observed.blocked_since
@@ -120,7 +129,7 @@ class AgentTaskWorkflow:
         """A question past its timeout is timed out (the agent's inbox says so); while the task stays
         blocked after that, the question_timeout rules apply (those with a delay come due later)."""
         if observed.question_deadline is not None and workflow.now().timestamp() >= observed.question_deadline:
-            timed_out_at = await self._activity("time_out_question", QuestionRef(ref, observed.question_id),
+            timed_out_at = await self._activity(ACTIVITY_TIME_OUT_QUESTION, QuestionRef(ref, observed.question_id),
                                                 int | None)
             observed.question_timed_out_at = timed_out_at or observed.question_timed_out_at
         if observed.question_timed_out_at is not None:
@@ -134,15 +143,15 @@ class AgentTaskWorkflow:
         return max(MIN_PAUSE_S, min(interval, observed.question_deadline - workflow.now().timestamp()))
 
     async def _alert(self, ref: TaskRef, trigger: str, episode: int, reason: str | None) -> None:
-        to_push = await self._activity("apply_alert_rules", AlertInput(ref, trigger, episode, reason), list[int])
+        to_push = await self._activity(ACTIVITY_APPLY_ALERT_RULES, AlertInput(ref, trigger, episode, reason), list[int])
         for notification_id in to_push:
             try:
-                await workflow.execute_activity("push_notification", notification_id, **PUSH_ACTIVITY)
+                await workflow.execute_activity(ACTIVITY_PUSH_NOTIFICATION, notification_id, **PUSH_ACTIVITY)
             except ActivityError as error:
                 workflow.logger.warning("push of notification %s failed for good: %s", notification_id, error.cause)
 
     async def _finish(self, ref: TaskRef, status: str) -> str:
-        await self._activity("finish_task", FinishInput(ref, status))
+        await self._activity(ACTIVITY_FINISH_TASK, FinishInput(ref, status))
         self.state.status = "done" if status == "completed" else "cancelled"
         if status == "completed":
             await self._alert(ref, "completed", int(workflow.now().timestamp()), None)

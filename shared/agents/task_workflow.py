@@ -17,6 +17,15 @@ SIGNAL_SLEEP = "sleep"
 SIGNAL_WAKE = "wake"
 SIGNAL_ERROR = "error"  # the agent reported an error (session.error): the error rules fire
 QUERY_VIEW = "view"
+# The activities the workflow calls, by the names the worker registers them under.
+ACTIVITY_START_TASK = "start_task"
+ACTIVITY_OBSERVE_TASK = "observe_task"
+ACTIVITY_MARK_BLOCKED = "mark_blocked"
+ACTIVITY_RESUME_TASK = "resume_task"
+ACTIVITY_FINISH_TASK = "finish_task"
+ACTIVITY_TIME_OUT_QUESTION = "time_out_question"
+ACTIVITY_APPLY_ALERT_RULES = "apply_alert_rules"
+ACTIVITY_PUSH_NOTIFICATION = "push_notification"
 
 MAX_PENDING_ERRORS = 20  # an agent failing in a loop is one alert per tick, not a flood
 HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see docs/agents.md, "The workflow"
