@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from functions.events.event import MAX_EPOCH_MS, Event
-from functions.events.kinds import KINDS
-from functions.events.rules import check_rules
+from functions.events.kinds import KINDS, SESSION_OF_A_SESSION_EVENT, SESSION_OF_ANY_EVENT
+from functions.events.limits import checked
+from functions.events.rules import MAX_ID_LENGTH, check_rules
 from shared.clock import unix_from_iso
 from shared.web.errors import invalid
 
 MAX_BATCH = 1000
-MAX_ID_LENGTH = 128
 
 
 def parse_events(document: Any) -> list[Event]:
@@ -44,6 +44,10 @@ def parse_event(item: Any, index: int | None) -> Event:
     data = item.get("data")
     if not isinstance(data, dict):
         raise invalid(f"{prefix}data", "data is required and must be a JSON object.")
+    data = checked(data, f"{prefix}data")  # what is stored, whatever the kind: readable, long text cut
+    check_rules(data, SESSION_OF_ANY_EVENT, f"{prefix}data.")
+    if event_type.startswith("session."):
+        check_rules(data, SESSION_OF_A_SESSION_EVENT, f"{prefix}data.")
     kind = KINDS.get(event_type)
     event = Event(index, event_id, event_type, _timestamp(item, prefix), agent_id, data, known=kind is not None)
     if kind is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from functions.events import projections as p
 from functions.events.event import Event
-from functions.events.rules import NUMBER, Rule, data_schema, may, need
+from functions.events.rules import MAX_PATH_LENGTH, NUMBER, Rule, data_schema, may, may_id, need, need_id
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES, parse_question
 from shared.web.errors import invalid
 from shared.web.openapi import Schema
@@ -63,47 +63,56 @@ QUESTION_SCHEMA: Schema = {
                     "description": "type choice only, and required there"},
         "timeout_s": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TIMEOUT_S}}}
 
-SESSION_INFO = (need("info", dict), need("info.id"), may("info.title"), may("info.parentID"),
+# A message's row is keyed by opencode's message id; tool calls (`tool:<callID>`) and Linear comments
+# (`linear:comment:<id>`) share that key, so an opencode message id may not look like theirs.
+MESSAGE_ID_PREFIXES = ("tool:", "linear:")
+SESSION = need_id("sessionID")
+MESSAGE = need_id("messageID", reserved=MESSAGE_ID_PREFIXES)
+SESSION_INFO = (need("info", dict), need_id("info.id"), may("info.title"), may_id("info.parentID"),
                 may("info.directory"), may("info.time", dict))
-TOOL_CALL = (need("tool"), need("sessionID"), need("callID"))
-REPLY = (need("sessionID"),)
-FILE_DIFF = (may("file"), may("status"), may("additions", NUMBER), may("deletions", NUMBER))
-TODO = (may("id"), need("content"), need("status", choices=TODO_STATUSES), may("priority", choices=TODO_PRIORITIES))
+TOOL_CALL = (need("tool"), SESSION, need_id("callID"))
+REPLY = (SESSION,)
+FILE_DIFF = (may("file", max_length=MAX_PATH_LENGTH), may("status"), may("additions", NUMBER),
+             may("deletions", NUMBER))
+TODO = (may_id("id"), need("content"), need("status", choices=TODO_STATUSES),
+        may("priority", choices=TODO_PRIORITIES))
+ASKED = (need_id("id"), SESSION)
 
 KINDS: dict[str, Kind] = {
     # opencode's kinds, from both of its event unions (v1 and v2): `data` is the `properties` of
     # opencode's own event. Fields not named here are kept as sent.
     "session.created": Kind(SESSION_INFO, p.session_upserted),
     "session.updated": Kind(SESSION_INFO, p.session_upserted),
-    "session.deleted": Kind((need("info", dict), need("info.id")), p.session_deleted),
-    "session.idle": Kind((need("sessionID"),), p.session_idle),
-    "session.error": Kind((may("sessionID"), may("error", dict), may("error.name"), may("error.data", dict)),
+    "session.deleted": Kind((need("info", dict), need_id("info.id")), p.session_deleted),
+    "session.idle": Kind((SESSION,), p.session_idle),
+    "session.error": Kind((may_id("sessionID"), may("error", dict), may("error.name"), may("error.data", dict)),
                           p.session_error),
-    "session.status": Kind((need("sessionID"), need("status", dict), need("status.type")), p.session_status),
-    "session.compacted": Kind((need("sessionID"),), p.session_compacted),
-    "session.diff": Kind((need("sessionID"), need("diff", list, items=FILE_DIFF)), p.session_diff),
-    "message.updated": Kind((need("info", dict), need("info.id"), need("info.sessionID"), need("info.role"),
-                             may("info.time", dict), may("info.modelID"), may("info.providerID"),
-                             may("info.mode"), may("info.cost", NUMBER), may("info.tokens", dict)),
+    "session.status": Kind((SESSION, need("status", dict), need("status.type")), p.session_status),
+    "session.compacted": Kind((SESSION,), p.session_compacted),
+    "session.diff": Kind((SESSION, need("diff", list, items=FILE_DIFF)), p.session_diff),
+    "message.updated": Kind((need("info", dict), need_id("info.id", reserved=MESSAGE_ID_PREFIXES),
+                             need_id("info.sessionID"), need("info.role"), may("info.time", dict),
+                             may("info.modelID"), may("info.providerID"), may("info.mode"),
+                             may("info.cost", NUMBER), may("info.tokens", dict)),
                             p.message_updated),
-    "message.removed": Kind((need("sessionID"), need("messageID")), p.message_removed),
-    "message.part.updated": Kind((need("part", dict), need("part.id"), need("part.messageID"),
-                                  need("part.sessionID"), need("part.type"), may("part.text")),
+    "message.removed": Kind((SESSION, MESSAGE), p.message_removed),
+    "message.part.updated": Kind((need("part", dict), need_id("part.id"),
+                                  need_id("part.messageID", reserved=MESSAGE_ID_PREFIXES),
+                                  need_id("part.sessionID"), need("part.type"), may("part.text")),
                                  p.message_part_updated),
-    "message.part.removed": Kind((need("sessionID"), need("messageID"), need("partID")), p.message_part_removed),
-    "message.part.delta": Kind((need("sessionID"), need("messageID"), need("partID"), may("field"), may("delta")),
+    "message.part.removed": Kind((SESSION, MESSAGE, need_id("partID")), p.message_part_removed),
+    "message.part.delta": Kind((SESSION, MESSAGE, need_id("partID"), may("field"), may("delta")),
                                p.part_streamed, stored=False),
-    "command.executed": Kind((need("name"), need("sessionID"), may("arguments"), may("messageID")),
-                             p.command_executed),
-    "todo.updated": Kind((need("sessionID"), need("todos", list, items=TODO)), p.todo_updated),
+    "command.executed": Kind((need("name"), SESSION, may("arguments"), may_id("messageID")), p.command_executed),
+    "todo.updated": Kind((SESSION, need("todos", list, items=TODO)), p.todo_updated),
     "tool.execute.before": Kind((*TOOL_CALL, may("args", dict)), p.tool_executed),
     "tool.execute.after": Kind((*TOOL_CALL, may("title"), may("output")), p.tool_executed),
-    "file.edited": Kind((need("file"), may("sessionID")), p.file_edited),
+    "file.edited": Kind((need("file", max_length=MAX_PATH_LENGTH), may_id("sessionID")), p.file_edited),
     # A person is asked (v1 and v2 alike: one projection blocks the session's work, one clears it).
-    "permission.asked": Kind((need("id"), need("sessionID")), p.asked),
-    "permission.v2.asked": Kind((need("id"), need("sessionID"), may("action"), may("resources", list)), p.asked),
-    "question.asked": Kind((need("id"), need("sessionID"), may("questions", list)), p.asked),
-    "question.v2.asked": Kind((need("id"), need("sessionID"), may("questions", list)), p.asked),
+    "permission.asked": Kind(ASKED, p.asked),
+    "permission.v2.asked": Kind((*ASKED, may("action"), may("resources", list)), p.asked),
+    "question.asked": Kind((*ASKED, may("questions", list)), p.asked),
+    "question.v2.asked": Kind((*ASKED, may("questions", list)), p.asked),
     "permission.replied": Kind(REPLY, p.replied),
     "permission.v2.replied": Kind(REPLY, p.replied),
     "question.replied": Kind(REPLY, p.replied),
@@ -111,13 +120,19 @@ KINDS: dict[str, Kind] = {
     "question.rejected": Kind(REPLY, p.replied),
     "question.v2.rejected": Kind(REPLY, p.replied),
     # The dashboard's own kinds.
-    "agent.registered": Kind((need("id"), need("name"), need("type", choices=AGENT_TYPES), may("parent_agent_id"),
+    "agent.registered": Kind((need_id("id"), need("name"), need("type", choices=AGENT_TYPES), may_id("parent_agent_id"),
                               may("soul_md"), may("skills", list), may("config", dict)), p.agent_registered),
-    "agent.status": Kind((need("id"), need("status", choices=AGENT_STATUSES), may("current_task_id"),
+    "agent.status": Kind((need_id("id"), need("status", choices=AGENT_STATUSES), may_id("current_task_id"),
                           may("reason")), p.agent_status),
-    "agent.heartbeat": Kind((need("id"),), p.agent_heartbeat),
-    "task.created": Kind((need("id"), need("agent_id"), need("title"), may("priority", choices=TASK_PRIORITIES),
-                          may("linear_issue_id"), may("project_id")), p.task_created),
-    "task.updated": Kind((need("id"), need("status", choices=TASK_STATUSES), may("blocked_reason")),
+    "agent.heartbeat": Kind((need_id("id"),), p.agent_heartbeat),
+    "task.created": Kind((need_id("id"), need_id("agent_id"), need("title"),
+                          may("priority", choices=TASK_PRIORITIES), may_id("linear_issue_id"), may_id("project_id")),
+                         p.task_created),
+    "task.updated": Kind((need_id("id"), need("status", choices=TASK_STATUSES), may("blocked_reason")),
                          p.task_updated, check=check_task_question, properties={"question": QUESTION_SCHEMA}),
 }
+
+# Where the timeline's index looks for the session an event is about (shared/store/search_schema.py),
+# in every event, of a kind above or not: it keys an index there, so it is an id like any other.
+SESSION_OF_ANY_EVENT = (may_id("sessionID"), may_id("part.sessionID"), may_id("info.sessionID"))
+SESSION_OF_A_SESSION_EVENT = (may_id("info.id"),)  # events whose type begins with `session.`

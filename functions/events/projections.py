@@ -41,14 +41,15 @@ def scalar(statement: str, params: tuple) -> Any:
 
 def agent_registered(event: Event, now: int) -> None:
     data = event.data
-    if data.get("parent_agent_id"):
-        ensure_agent(data["parent_agent_id"], now)
+    parent = data.get("parent_agent_id") or None  # "" names no agent
+    if parent:
+        ensure_agent(parent, now)
     execute(
         "INSERT INTO agents (id, name, type, parent_agent_id, soul_md, skills, config, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
         " type = excluded.type, parent_agent_id = excluded.parent_agent_id, soul_md = excluded.soul_md,"
         " skills = excluded.skills, config = excluded.config, updated_at = excluded.updated_at",
-        (data["id"], data["name"], data["type"], data.get("parent_agent_id"), data.get("soul_md"),
+        (data["id"], data["name"], data["type"], parent, data.get("soul_md"),
          as_json(data.get("skills")), as_json(data.get("config")), event.occurred_at, now))
     publish_agent(data["id"], "registered")
 
@@ -286,8 +287,7 @@ def tool_executed(event: Event, now: int) -> None:
     data = event.data
     touch_session(data["sessionID"], now)
     external_id = f"tool:{data['callID']}"
-    stored = json.loads(scalar("SELECT parts FROM messages WHERE external_id = ?", (external_id,)) or "[{}]")
-    call = stored[0]
+    call = (stored_parts(external_id) or [{}])[0]
     call.update({key: data[key] for key in ("tool", "callID", "args", "title", "output") if key in data})
     finished = event.type == "tool.execute.after"
     call["state"] = "completed" if finished else "running"

@@ -16,18 +16,25 @@ from shared.web.errors import invalid
 from shared.web.openapi import Schema
 
 NUMBER = (int, float)
+# Text that keys a row (an id, a session's id) is short: PostgreSQL's indexes refuse an entry of more
+# than ~2 700 bytes, and 128 characters is 512 bytes at most. A file path keys a row with its session.
+MAX_ID_LENGTH = 128
+MAX_PATH_LENGTH = 512
 JSON_TYPES = {str: "string", dict: "object", list: "array"}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One field: a dotted path, its JSON type, allowed values, and for a list the rules of each item."""
+    """One field: a dotted path, its JSON type, allowed values, for a list the rules of each item, and for
+    text that keys a row (an id, a path) its longest length and the prefixes that belong to the dashboard."""
 
     path: str
     kind: type | tuple[type, ...] = str
     required: bool = True
     choices: frozenset[str] | None = None
     items: tuple[Rule, ...] | None = None  # a list of objects, each checked against these rules
+    max_length: int | None = None
+    reserved: tuple[str, ...] = ()
 
     def schema(self) -> Schema:
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
@@ -40,17 +47,29 @@ class Rule:
             schema["enum"] = sorted(self.choices)
         elif self.kind is str and self.required:
             schema["minLength"] = 1
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        if self.reserved:
+            schema["not"] = {"pattern": "^(" + "|".join(self.reserved) + ")"}
         return schema if self.required else {**schema, "type": [schema["type"], "null"]}
 
 
 def need(path: str, kind: type | tuple[type, ...] = str, choices: frozenset[str] | None = None,
-         items: tuple[Rule, ...] | None = None) -> Rule:
-    return Rule(path, kind, True, choices, items)
+         items: tuple[Rule, ...] | None = None, max_length: int | None = None, reserved: tuple[str, ...] = ()) -> Rule:
+    return Rule(path, kind, True, choices, items, max_length, reserved)
 
 
 def may(path: str, kind: type | tuple[type, ...] = str, choices: frozenset[str] | None = None,
-        items: tuple[Rule, ...] | None = None) -> Rule:
-    return Rule(path, kind, False, choices, items)
+        items: tuple[Rule, ...] | None = None, max_length: int | None = None, reserved: tuple[str, ...] = ()) -> Rule:
+    return Rule(path, kind, False, choices, items, max_length, reserved)
+
+
+def need_id(path: str, reserved: tuple[str, ...] = ()) -> Rule:
+    return need(path, max_length=MAX_ID_LENGTH, reserved=reserved)
+
+
+def may_id(path: str) -> Rule:
+    return may(path, max_length=MAX_ID_LENGTH)
 
 
 def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> None:
@@ -66,6 +85,10 @@ def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> Non
             raise invalid(where, f"{where} must be {_json_type_name(rule.kind)}.")
         if rule.kind is str and rule.required and not value:
             raise invalid(where, f"{where} must not be empty.")
+        if rule.max_length is not None and len(value) > rule.max_length:
+            raise invalid(where, f"{where} must be at most {rule.max_length} characters.")
+        if rule.reserved and value.startswith(rule.reserved):
+            raise invalid(where, f"{where} may not begin with {' or '.join(rule.reserved)}: the dashboard's own.")
         if rule.choices is not None and value not in rule.choices:
             raise invalid(where, f"{where} must be one of {', '.join(sorted(rule.choices))}; got {value!r}.")
         if rule.items is not None:

@@ -1,0 +1,91 @@
+"""What a stored JSON value may be, checked (and long text cut) at ingest, so that every read can return
+whatever was accepted: a value nested past `MAX_DEPTH`, a number no column or JSON reader can hold, or a
+key longer than `MAX_KEY_LENGTH` is a 422 naming the field; text is kept, cut to `MAX_STRING_CHARS`
+(and to a common shorter length when an event's strings add up to more than `MAX_EVENT_CHARS`) with the
+original length said at the cut; a NUL character (which PostgreSQL's text cannot hold) becomes U+FFFD.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shared.store.db import MAX_INTEGER
+from shared.web.errors import invalid
+
+# Deeper than anything opencode sends (its events nest about 8 levels) and far below what Python's
+# JSON reader and writer can recurse through (~1 000), with room for the levels a read wraps around a
+# stored value (a message's parts inside a page of messages, a change inside a stream event).
+MAX_DEPTH = 64
+MAX_KEY_LENGTH = 1024
+MAX_STRING_CHARS = 32_768
+MAX_EVENT_CHARS = 262_144  # one event's strings together, after each is cut to MAX_STRING_CHARS
+MIN_CUT_CHARS = 1_024  # sharing MAX_EVENT_CHARS out never cuts a string shorter than this
+MIN_INTEGER = -MAX_INTEGER - 1
+
+
+def cut_marker(length: int) -> str:
+    return f"\n… [cut by the dashboard: {length} characters in all]"
+
+
+def checked(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """`data` as it will be stored: checked (422 naming the field at fault) and its long text cut."""
+    lengths: list[int] = []
+    nul = _check(data, where, 1, lengths)
+    cap = _share(lengths)
+    if not nul and (not lengths or max(lengths) <= cap):
+        return data  # the common case: nothing to change, nothing copied
+    return _cut(data, cap)
+
+
+def _check(value: Any, where: str, depth: int, lengths: list[int]) -> bool:
+    """Raise for what cannot be stored; note each string's length. True when some text holds a NUL."""
+    if isinstance(value, str):
+        lengths.append(len(value))
+        return "\x00" in value
+    if isinstance(value, dict | list):
+        if depth > MAX_DEPTH:
+            raise invalid(where, f"{where} is nested deeper than {MAX_DEPTH} levels of objects and lists.")
+        nul = False
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_KEY_LENGTH:
+                    raise invalid(where, f"{where} has a key longer than {MAX_KEY_LENGTH} characters.")
+                nul = _check(item, f"{where}.{key}", depth + 1, lengths) or "\x00" in key or nul
+        else:
+            for position, item in enumerate(value):
+                nul = _check(item, f"{where}[{position}]", depth + 1, lengths) or nul
+        return nul
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise invalid(where, f"{where} is out of range: integers must lie within ±{MAX_INTEGER}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise invalid(where, f"{where} must be a finite number.")
+    return False
+
+
+def _share(lengths: list[int]) -> int:
+    """The length every string is cut to: MAX_STRING_CHARS, or less, shared out evenly, when the event's
+    strings together would hold more than MAX_EVENT_CHARS (the short ones are kept whole)."""
+    capped = sorted(min(length, MAX_STRING_CHARS) for length in lengths)
+    if sum(capped) <= MAX_EVENT_CHARS:
+        return MAX_STRING_CHARS
+    budget = MAX_EVENT_CHARS
+    for position, length in enumerate(capped):
+        share = budget // (len(capped) - position)
+        if length > share:
+            return max(share, MIN_CUT_CHARS)
+        budget -= length
+    return MAX_STRING_CHARS  # not reached: the sum was over the budget
+
+
+def _cut(value: Any, cap: int) -> Any:
+    if isinstance(value, str):
+        text = value.replace("\x00", "\ufffd")
+        return text if len(text) <= cap else text[:cap] + cut_marker(len(text))
+    if isinstance(value, dict):
+        return {key.replace("\x00", "\ufffd"): _cut(item, cap) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cut(item, cap) for item in value]
+    return value
