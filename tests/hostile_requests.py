@@ -5,7 +5,8 @@ with every route and method once, path parameters at their limits; each of the o
 route of the mounted app (or at no route) with one kind of trouble: a fuzzed JSON body
 (wrong types, huge numbers, NaN/Infinity, null bytes, lone surrogates, deep nesting), bytes that are
 not UTF-8 or not JSON, a wrong content type or length, huge or broken headers, a wrong method or
-credential, or a path trick (dot segments, percent-encoded nonsense, overlong paths, odd queries).
+credential, a path trick (dot segments, percent-encoded nonsense, overlong paths, odd queries), or
+one of the ingest contract's edge values in an event of a kind it knows.
 Raw bytes because http.client refuses to send most of these.
 """
 
@@ -22,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+
+from functions.events.kinds import KINDS
+from tests.event_kinds import edge_batch, edge_cases
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ def hostile_requests(seed: int, count: int, routes: list[Route], ids: dict[str, 
         ("replayed webhook", builder.replayed_webhook),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
         ("hostile text in valid events", builder.hostile_text_in_valid_events),
+        ("contract edge value", builder.contract_edge_value),
+        ("contract edge value", builder.contract_edge_value),
     ]
     requests = builder.boundary_sweep()[:count]
     for _ in range(count - len(requests)):
@@ -358,6 +364,16 @@ class _Builder:
         route = Route("/api/events", ("POST",), auth="agent")
         document = events[0] if len(events) == 1 else {"events": events}
         return self.json_request(route, "POST", json.dumps(document, ensure_ascii=self.rng.random() < 0.5).encode())
+
+    def contract_edge_value(self) -> HostileRequest:
+        """One of the contract's edge values (tests/event_kinds.py: past a field's length or 64 bits, not
+        finite, nested past the limit, text past the cut, a NUL) in an event of any kind the registry
+        knows, behind that kind's prerequisites: stored (text cut) or a 422, and readable afterwards."""
+        kind = self.rng.choice(sorted(KINDS))
+        case = self.rng.choice(edge_cases(kind))
+        ids = (f"edge-{self.rng.randrange(10**12)}" for _ in iter(int, 1))
+        batch, _ = edge_batch(kind, case, ids)
+        return self.json_request(Route("/api/events", ("POST",), auth="agent"), "POST", batch.encode())
 
     def signed_webhook(self) -> HostileRequest:
         """A hostile delivery with a valid signature and a fresh timestamp, so it gets past both checks

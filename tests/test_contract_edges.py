@@ -10,10 +10,10 @@ route still answers 200 over everything stored.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,137 +21,23 @@ from falcon import testing
 
 from deploy import health, mount, openapi
 from functions.events.kinds import KINDS
-from functions.events.limits import MAX_DEPTH, MAX_EVENT_CHARS, MAX_STRING_CHARS
-from functions.events.rules import NUMBER, Rule
+from functions.events.limits import MAX_EVENT_CHARS, MAX_STRING_CHARS, cut_marker
 from shared.config import Settings
 from shared.store.feed import changes_since
 from shared.store.models import Agent, AgentTask, Change, InboundEvent, Session
-from tests.event_kinds import kind_data, prerequisites
-from tests.support import AGENT, DASHBOARD, event
-
-BIG = 2**64
-LONG = MAX_STRING_CHARS * 3  # past the cut of one string, and with a second one past the event's share
-
-
-@dataclass(frozen=True)
-class Raw:
-    """A value written as JSON text: what Python would not write itself (1e400, 970 levels of nesting)."""
-
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-PLACEHOLDER = "__RAW_JSON__"
-INFINITY = Raw("1e400")  # JSON has no infinity, but Python's reader turns 1e400 into one
-
-
-def nested(levels: int) -> Any:
-    """`levels` objects one inside the other (one level: {"a": 1})."""
-    value: Any = 1
-    for _ in range(levels):
-        value = {"a": value}
-    return value
-
-
-def nested_lists(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
-
-
-@dataclass(frozen=True)
-class Case:
-    path: tuple[str | int, ...]  # where in `data` the value goes
-    value: Any
-    expect: str  # "202", "422" (naming the path), or "422 within" (naming a field inside it)
-
-    @property
-    def field(self) -> str:
-        text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in self.path)
-        return f"data{text}"
-
-
-def rule_paths(rules: tuple[Rule, ...], prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, Rule]]:
-    """Each rule's place in the smallest data (a list's item rules: in its first item)."""
-    for rule in rules:
-        path = (*prefix, *rule.path.split("."))
-        yield path, rule
-        if rule.items is not None:
-            yield from rule_paths(rule.items, (*path, 0))
-
-
-def cases_for(rule: Rule, path: tuple) -> Iterator[Case]:
-    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
-    yield Case(path, True, "422")  # a JSON boolean is never a string, a number, an object or a list
-    if kinds == (str,):
-        text_is_free = rule.choices is None
-        yield Case(path, 12345, "422")
-        yield Case(path, "", "422" if rule.required or not text_is_free else "202")
-        yield Case(path, "a\x00b", "202" if text_is_free else "422")
-        yield Case(path, "x" * LONG, "202" if text_is_free and rule.max_length is None else "422")
-        if rule.max_length is not None:
-            yield Case(path, "x" * rule.max_length, "202" if text_is_free else "422")
-            yield Case(path, "x" * (rule.max_length + 1), "422")
-        for prefix in rule.reserved:
-            yield Case(path, f"{prefix}k1", "422")
-    elif kinds == NUMBER:
-        yield from (Case(path, value, "422") for value in (BIG, -BIG - 1, INFINITY, "1"))
-        yield from (Case(path, value, "202") for value in (2**63 - 1, -(2**63), 1e308, 0.0))
-    elif kinds == (dict,):
-        yield Case(path, [], "422")
-        yield Case(path, nested(MAX_DEPTH), "422 within")
-    elif kinds == (list,):
-        yield Case(path, {}, "422")
-        yield Case(path, nested_lists(MAX_DEPTH), "422 within")
-
-
-def kept_field_cases() -> Iterator[Case]:
-    """A field no rule names: kept as sent, whatever it holds, if it can be read back."""
-    path = ("extra",)  # data is level 1, so `extra` may hold MAX_DEPTH - 1 levels
-    yield Case(path, nested(MAX_DEPTH - 1), "202")
-    yield Case(path, nested(MAX_DEPTH), "422 within")
-    yield Case(path, nested_lists(MAX_DEPTH), "422 within")
-    # Past every read (issue 17: ~970 levels answered 202, then every read 500); 500 levels is as deep as
-    # this process's own JSON reader goes under pytest.
-    yield Case(path, Raw('{"deep": ' + '{"a": ' * 500 + "1" + "}" * 501), "422 within")
-    yield Case(path, BIG, "422")
-    yield Case(path, [1, 2, -BIG], "422 within")
-    yield Case(path, INFINITY, "422")
-    yield Case(path, 1e308, "202")
-    yield Case(path, "x" * LONG, "202")
-    yield Case(path, ["y" * MAX_STRING_CHARS] * 12, "202")  # together past the event's share
-    yield Case(path, {"\x00": "\x00"}, "202")
-    yield Case(path, {"k" * 2000: 1}, "422")
-
-
-def all_cases(kind: str) -> list[Case]:
-    cases = [case for path, rule in rule_paths(KINDS[kind].rules) for case in cases_for(rule, path)]
-    return cases + list(kept_field_cases())
-
-
-def with_value(data: dict[str, Any], path: tuple, value: Any) -> dict[str, Any]:
-    data = json.loads(json.dumps(data))
-    node = data
-    for part in path[:-1]:
-        node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
-    node[path[-1]] = value
-    return data
-
-
-def body(events: list[dict[str, Any]], value: Any) -> str:
-    text = json.dumps({"events": events})
-    return text.replace(f'"{PLACEHOLDER}"', value.text) if isinstance(value, Raw) else text
+from tests.event_kinds import edge_batch, edge_cases
+from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 
 
 @pytest.fixture
 def client(database_url, db) -> testing.TestClient:
     """The whole mounted app, taking bodies as large as the default limit."""
-    settings = Settings(database_url=database_url, api_key=AGENT["Authorization"].split()[1],
-                        dashboard_token=DASHBOARD["Authorization"].split()[1], temporal_address=None)
+    settings = Settings(database_url=database_url, api_key=API_KEY, dashboard_token=DASHBOARD_TOKEN,
+                        temporal_address=None)
     return testing.TestClient(mount.create_app(settings))
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 def counts() -> tuple[int, int]:
@@ -161,19 +47,12 @@ def counts() -> tuple[int, int]:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_edge_value_of_every_kind_is_stored_or_refused_naming_its_field(kind, client):
     problems = []
-    for number, case in enumerate(all_cases(kind)):
-        value = PLACEHOLDER if isinstance(case.value, Raw) else case.value
-        # An accepted value that must name an existing row (a task's id) names the one created before it.
-        before = [event(name, with_value(kind_data(name), case.path, value)
-                        if case.expect == "202" and case.path[0] in kind_data(name) else kind_data(name))
-                  for name in prerequisites(kind)]
-        witness = event("agent.heartbeat", {"id": f"witness-{number}"})  # in the batch: written only with it
-        sent = event(kind, with_value(kind_data(kind), case.path, value))
+    ids = (f"evt-{number}" for number in itertools.count())
+    for case in edge_cases(kind):
+        batch, named = edge_batch(kind, case, ids)
         rows = counts()
-        response = client.simulate_post("/api/events", body=body([*before, witness, sent], case.value),
-                                        headers={**AGENT, "Content-Type": "application/json"})
+        response = client.simulate_post("/api/events", body=batch, headers={**AGENT, **JSON})
         at = f"{case.field} = {str(case.value)[:40]!r}"
-        named = f"events[{len(before) + 1}].{case.field}"
         if response.status_code == 422:
             field = response.json["error"].get("field", "")
             within = case.expect == "422 within" and field.startswith(named)
@@ -184,7 +63,7 @@ def test_every_edge_value_of_every_kind_is_stored_or_refused_naming_its_field(ki
         elif response.status_code == 202:
             if case.expect != "202":
                 problems.append(f"{at}: accepted, expected 422 naming {named}")
-            if KINDS[kind].stored and not stored_within_limits(sent["id"]):
+            if KINDS[kind].stored and not stored_within_limits(json.loads(batch)["events"][-1]["id"]):
                 problems.append(f"{at}: stored past the limits")
         else:
             problems.append(f"{at}: {response.status_code} {response.text[:200]}")
@@ -254,3 +133,18 @@ def every_read_answers(client) -> dict[str, int]:
             failing[path] = response.status_code
     json.dumps(changes_since(0, limit=100_000))
     return failing
+
+
+def test_a_two_megabyte_tool_output_is_stored_and_sent_on_cut_with_its_length_said(client):
+    output = "line of output\n" * 140_000  # 2.1 MB
+    response = client.simulate_post("/api/events", headers=AGENT, json={"events": [
+        event("tool.execute.after", {"tool": "bash", "sessionID": "ses_1", "callID": "call_1", "title": "cat big.log",
+                                     "output": output}, id="evt-big")]})
+    assert response.status_code == 202, response.text
+    cut = output[:MAX_STRING_CHARS] + cut_marker(len(output))
+    assert InboundEvent.get_by_id("evt-big").data["output"] == cut
+    message = client.simulate_get("/api/msgs", query_string="session_id=ses_1", headers=DASHBOARD).json["messages"][0]
+    assert message["parts"][0]["output"] == cut
+    [change] = [c for c in changes_since(0) if c["topic"] == "message"]
+    assert change["payload"]["parts"][0]["output"] == cut
+    assert f"[cut by the dashboard: {len(output)} characters in all]" in cut

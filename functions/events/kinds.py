@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from functions.events import limits
 from functions.events import projections as p
 from functions.events.event import Event
 from functions.events.rules import MAX_PATH_LENGTH, NUMBER, Rule, data_schema, may, may_id, need, need_id
@@ -36,8 +37,9 @@ class Kind:
     @property
     def schema(self) -> Schema:
         """The OpenAPI schema of this kind's `data`."""
-        schema = data_schema(self.rules)
+        schema = data_schema((*SESSION_OF_ANY_EVENT, *self.rules))
         schema["properties"].update(self.properties)
+        schema["description"] = limits.DESCRIPTION
         return schema
 
 

@@ -23,6 +23,13 @@ MAX_EVENT_CHARS = 262_144  # one event's strings together, after each is cut to 
 MIN_CUT_CHARS = 1_024  # sharing MAX_EVENT_CHARS out never cuts a string shorter than this
 MIN_INTEGER = -MAX_INTEGER - 1
 
+# What the OpenAPI document says of every event's data.
+DESCRIPTION = (f"Fields not named here are kept as sent. Anywhere inside: nesting at most {MAX_DEPTH} levels (data "
+               f"itself is the first), integers within ±(2^63 - 1), every number finite, keys "
+               f"of at most {MAX_KEY_LENGTH} characters; otherwise a 422 names the field. Text longer than "
+               f"{MAX_STRING_CHARS} characters (or sharing {MAX_EVENT_CHARS} in all) is kept cut, ending with "
+               f"\"… [cut by the dashboard: N characters in all]\"; a NUL character is kept as U+FFFD.")
+
 
 def cut_marker(length: int) -> str:
     return f"\n… [cut by the dashboard: {length} characters in all]"

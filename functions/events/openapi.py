@@ -10,8 +10,10 @@ from typing import Any
 
 from functions.events.contract import MAX_BATCH, MAX_ID_LENGTH
 from functions.events.event import MAX_EPOCH_MS
-from functions.events.kinds import KINDS, TODO_STATUSES
+from functions.events.kinds import KINDS, SESSION_OF_ANY_EVENT, TODO_STATUSES
+from functions.events.limits import DESCRIPTION as DATA_LIMITS
 from functions.events.resources import MAX_MARKED_READ
+from functions.events.rules import data_schema
 from shared.store.db import MAX_INTEGER
 from shared.web.openapi import (
     AGENT_AUTH,
@@ -38,13 +40,12 @@ from shared.web.openapi import (
 
 TAG = "events"
 
-
 def event_schema(kind: str | None) -> Schema:
     """One event of a known kind, or (kind None) of any other kind, which is stored raw."""
     if kind is None:
         type_schema: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
                                "not": {"enum": sorted(KINDS)}}
-        data: Schema = {"type": "object"}
+        data: Schema = {**data_schema(SESSION_OF_ANY_EVENT), "description": DATA_LIMITS}
     else:
         type_schema = {"const": kind}
         data = KINDS[kind].schema

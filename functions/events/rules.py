@@ -106,7 +106,10 @@ def data_schema(rules: Iterable[Rule]) -> Schema:
         node = root
         for parent in parents:
             node = node["properties"].setdefault(parent, {"type": "object", "properties": {}, "required": []})
-        node["properties"][name] = rule.schema()
+        schema = rule.schema()
+        if (earlier := node["properties"].get(name)) and "properties" in earlier and "properties" in schema:
+            schema["properties"] = {**earlier["properties"], **schema["properties"]}  # rules on its fields
+        node["properties"][name] = schema
         if rule.required:
             node["required"].append(name)
     return root
