@@ -94,9 +94,10 @@ def strings_in(value: Any) -> Iterator[str]:
             yield from strings_in(item)
 
 
-def read_paths() -> list[str]:
-    """Every read route of the mounted app over what is stored: list routes, and item routes for every
-    session, agent and task there is. Streams, sign-in and Linear (not set up here) are left out."""
+def read_paths() -> list[tuple[str, dict[str, str]]]:
+    """Every read route of the mounted app over what is stored, with the credential it asks for: list
+    routes, and item routes for every session, agent and task there is. Streams, sign-in and Linear (not
+    set up here) are left out."""
     document = openapi.compose(openapi.part_of(module) for module in (health, openapi, *mount.FUNCTIONS))
     ids = {"session_id": [s.id for s in Session.select()], "agent_id": [a.id for a in Agent.select()],
            "task_id": [t.id for t in AgentTask.select()]}
@@ -105,11 +106,13 @@ def read_paths() -> list[str]:
         if "get" not in item or not template.startswith("/api/") or re.search(
                 r"/api/(stream|auth|linear|projects|openapi)", template):
             continue
+        schemes = {name for requirement in item["get"].get("security", []) for name in requirement}
+        headers = DASHBOARD if "dashboardToken" in schemes or not schemes else AGENT
         names = re.findall(r"\{(\w+)\}", template)
         if not names:
-            paths.append(template)
+            paths.append((template, headers))
         elif len(names) == 1 and names[0] in ids:
-            paths += [template.replace(f"{{{names[0]}}}", quote(value)) for value in ids[names[0]]]
+            paths += [(template.replace(f"{{{names[0]}}}", quote(value)), headers) for value in ids[names[0]]]
     return paths
 
 
@@ -124,11 +127,8 @@ QUERIES = {"/api/search": "q=k1"}
 def every_read_answers(client) -> dict[str, int]:
     """{path: status} of each read that does not answer 200, the change feed (what a stream sends) included."""
     failing = {}
-    for path in read_paths():
-        query = QUERIES.get(path, "limit=500")
-        response = client.simulate_get(path, query_string=query, headers=DASHBOARD)
-        if response.status_code == 401:  # an agent's own read (its inbox)
-            response = client.simulate_get(path, query_string=query, headers=AGENT)
+    for path, headers in read_paths():
+        response = client.simulate_get(path, query_string=QUERIES.get(path, "limit=500"), headers=headers)
         if response.status_code != 200:
             failing[path] = response.status_code
     json.dumps(changes_since(0, limit=100_000))
