@@ -3,6 +3,8 @@ the three agree — what the rules accept is what the document describes and wha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jsonschema_rs
 import pytest
 
@@ -62,3 +64,8 @@ def test_a_required_field_missing_is_refused_by_ingest_and_by_the_schema(kind, p
     response = events_client.simulate_post("/api/events", json={"events": [sent]}, headers=AGENT)
     assert_canonical_error(response, 422, "unprocessable", f"events[0].data.{path}")
     assert InboundEvent.select().count() == 0
+
+
+def test_every_kind_is_described_in_the_ingest_contract():
+    contract = (Path(__file__).parent.parent / "docs" / "events.md").read_text()
+    assert [kind for kind in KINDS if f"`{kind}`" not in contract] == []
