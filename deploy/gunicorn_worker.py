@@ -29,12 +29,14 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from deploy.http_errors import json_error_response
 from shared.config import Settings
+from shared.web.long_requests import long_request_budget
 
 # Far above any head a browser or an agent sends (gunicorn's own limit per header line is 8 190 bytes).
 MAX_HEAD_BYTES = 64 * 1024
 HEAD_END = b"\r\n\r\n"
 RECV_BYTES = 16 * 1024
 REFUSED_LINGER_S = 2.0
+FULL_WORKER_ACCEPT_DELAY_S = 0.005
 COMPLETE, PARTIAL, TOO_LARGE, CLOSED = "complete", "partial", "too large", "closed"
 
 
@@ -66,10 +68,20 @@ def read_head(conn) -> str:
 
 class HeadGuardWorker(ThreadWorker):
     def init_process(self) -> None:
-        self.header_timeout_s = Settings.from_env().header_timeout_s
+        settings = Settings.from_env()
+        self.header_timeout_s = settings.header_timeout_s
+        self.long_request_slots = settings.long_request_slots
         # Connections the event loop watches: heads still coming in, and refused ones lingering.
         self.watched: set = set()
         super().init_process()
+
+    def accept(self, listener) -> None:
+        """Every worker is woken for a new connection and the first to accept it serves it. A worker
+        whose streams and long polls fill its budget lets the others go first, so a new stream lands
+        where there is room (when every worker is full, it still accepts, a moment later)."""
+        if long_request_budget().held >= self.long_request_slots:
+            time.sleep(FULL_WORKER_ACCEPT_DELAY_S)
+        super().accept(listener)
 
     def enqueue_req(self, conn) -> None:
         """Every way a connection reaches the thread pool (new, kept alive, read ahead) comes here."""
