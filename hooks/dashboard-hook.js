@@ -20,15 +20,16 @@
 import { basename } from "node:path";
 
 import { DashboardClient } from "./dashboard-client.mjs";
-import { questionHooks } from "./dashboard-questions.mjs";
+import { promptRelay } from "./dashboard-questions.mjs";
 
 /** opencode bus events sent on, under the same name. Others (tui.*, lsp.*, installation.*) are not. */
 const FORWARDED = new Set([
   "session.created", "session.updated", "session.deleted", "session.idle", "session.error", "session.status",
   "message.updated", "message.removed", "message.part.updated",
   "todo.updated", "file.edited",
-  "permission.asked", "permission.replied",
+  "permission.asked", "permission.replied", "permission.v2.asked", "permission.v2.replied",
   "question.asked", "question.replied", "question.rejected",
+  "question.v2.asked", "question.v2.replied", "question.v2.rejected",
 ]);
 
 /** Older opencode releases name the permission request `permission.updated`; the dashboard knows it as asked. */
@@ -58,8 +59,11 @@ function agentIdFor({ worktree, directory } = {}, env = process.env) {
   return `opencode-${folder}`.replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 128);
 }
 
-/** The hooks, over a client. */
-function dashboardHooks(client, log = (message) => console.error(`[dashboard-hook] ${message}`)) {
+/**
+ * The hooks, over a client. `prompts` (a promptRelay) is shown every event after it is sent on: a
+ * permission or question prompt waits there for an answer from the dashboard.
+ */
+function dashboardHooks(client, prompts, log = (message) => console.error(`[dashboard-hook] ${message}`)) {
   const safely = (what, work) => {
     try {
       work();
@@ -73,6 +77,7 @@ function dashboardHooks(client, log = (message) => console.error(`[dashboard-hoo
       if (!FORWARDED.has(type)) return;
       const properties = event.properties ?? {};
       client.send(type, properties, { coalesceKey: snapshotKey(type, properties) });
+      prompts?.seen({ type, properties });
     }),
     "tool.execute.before": async (input, output) => safely("tool.execute.before", () => {
       const data = { tool: input.tool, sessionID: input.sessionID, callID: input.callID };
@@ -93,14 +98,18 @@ function truncate(text, max) {
 }
 
 const LOADED = Symbol.for("opencode-dashboard.hook");
+const PROMPTS = Symbol.for("opencode-dashboard.prompts"); // the prompt relay, for tests to watch
 
 /** @type {import("@opencode-ai/plugin").Plugin} */
-export const DashboardHook = async ({ directory, worktree }) => {
+export const DashboardHook = async ({ client: opencode, directory, worktree }) => {
   // Installed both globally and in the project, opencode would load it twice and every event would be
   // reported twice under different ids: the second copy stands down.
   if (globalThis[LOADED]) return {};
   const client = new DashboardClient({ agentId: agentIdFor({ worktree, directory }) });
   globalThis[LOADED] = client;
-  // With DASHBOARD_TASK_ID set, opencode's permission prompts are also put to the dashboard (questionHooks).
-  return { ...dashboardHooks(client), ...questionHooks(client) };
+  // opencode's permission and question prompts can be answered from the dashboard too (promptRelay):
+  // opencode 1.x never calls the `permission.ask` hook, so they are taken from the events.
+  const prompts = opencode ? promptRelay(client, opencode) : null;
+  globalThis[PROMPTS] = prompts;
+  return dashboardHooks(client, prompts);
 };

@@ -1,6 +1,7 @@
 """The agent's side of human in the loop (hooks/dashboard-questions.mjs), run by `node` against the real
 bundle under gunicorn: the agent asks, waits on its inbox, and gets the person's answer — as the
-result of `askDashboard`, or as opencode's permission decision through the plugin's hook."""
+result of `askDashboard`, or, for opencode's own permission and question prompts, as the plugin's call
+to opencode's client (a stand-in that records it); the terminal answering first ends the wait."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 from datetime import UTC, datetime
 
+from tests import opencode_events as oc
 from tests.processes import REPO, gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 from tests.temporal_support import wait_for
@@ -93,23 +95,7 @@ def test_an_answer_to_an_earlier_question_is_not_taken_for_the_new_ones(node, se
         assert unread(server) == []
 
 
-def test_the_plugin_puts_opencodes_permission_prompt_to_the_dashboard(node, settings, tmp_path):
-    with gunicorn(settings.database_url, SERVER_ENV) as server:
-        start_task(server, "t-perm")
-        permission = {"id": "per_1", "type": "bash", "title": "rm -rf build", "pattern": ["rm -rf *"],
-                      "sessionID": "ses_1", "messageID": "msg_1"}
-        driver = ask(node, agent_env(server, tmp_path, DASHBOARD_TASK_ID="t-perm"), {"permission": permission})
-        try:
-            question = wait_for(lambda: pending_question(server, "t-perm"), what="the permission on the dashboard")
-            assert (question["type"], question["text"]) == ("permission", "rm -rf build (rm -rf *)")
-            server.request("POST", f"/api/agent/{AGENT_ID}/tasks/t-perm/unblock", {"permission": False}, DASHBOARD)
-            output = outcome(driver)
-        finally:
-            driver.kill()
-        assert output == {"status": "deny"}
-
-
-def test_a_permission_nobody_answers_in_time_is_left_to_opencode(node, temporal, settings, db, tmp_path):
+def test_a_question_nobody_answers_in_time_comes_back_timed_out(node, temporal, settings, db, tmp_path):
     fast = temporal.settings_for(settings, monitor_interval_s=0.2)
     env = SERVER_ENV | {"TEMPORAL_ADDRESS": fast.temporal_address, "TEMPORAL_TASK_QUEUE": fast.temporal_task_queue,
                         "MONITOR_INTERVAL_S": "0.2"}
@@ -117,13 +103,136 @@ def test_a_permission_nobody_answers_in_time_is_left_to_opencode(node, temporal,
         start_task(server, "t-late")
         wait_for(lambda: server.request("GET", f"/api/agent/{AGENT_ID}/tasks/t-late", headers=DASHBOARD)[1]["task"]
                  ["status"] == "in_progress", what="the task's workflow started")
-        driver = ask(node, agent_env(server, tmp_path, DASHBOARD_TASK_ID="t-late", DASHBOARD_QUESTION_TIMEOUT_S="1"),
-                     {"permission": {"type": "edit", "title": "Edit package.json"}})
+        driver = ask(node, agent_env(server, tmp_path), {"ask": ["t-late", {
+            "type": "permission", "text": "Edit package.json", "timeout_s": 1}]})
         try:
-            output = outcome(driver)
+            entry = outcome(driver)
         finally:
             driver.kill()
-        assert output == {"status": "ask"}  # opencode's own prompt decides
+        assert (entry["status"], entry["answer"], entry["answered_by"]) == ("timed_out", None, None)
         _, body = server.request("GET", f"/api/agent/{AGENT_ID}/tasks/t-late", headers=DASHBOARD)
         assert body["task"]["question"]["status"] == "timed_out"
         assert unread(server) == []
+
+
+# opencode's own prompts, relayed by the plugin (hooks/test/plugin.mjs stands in for opencode's client) -----
+
+PLUGIN = REPO / "hooks" / "test" / "plugin.mjs"
+
+
+class Plugin:
+    """The plugin in a node process, its opencode client a stand-in that records what it is asked."""
+
+    def __init__(self, node, env, **options):
+        self.process = subprocess.Popen([node, str(PLUGIN), json.dumps(options)], cwd=REPO, env=env, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.read() == {"ready": True}
+
+    def read(self) -> dict:
+        line = self.process.stdout.readline()
+        assert line, self.process.stderr.read()
+        return json.loads(line)
+
+    def command(self, *command):
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def event(self, dashboard_event: dict) -> None:
+        """opencode publishes an event (one of tests/opencode_events, as opencode has it) to the plugin."""
+        assert self.command("event", {"type": dashboard_event["type"], "properties": dashboard_event["data"]}) == {
+            "ok": True}
+
+    def calls(self, count: int) -> list:
+        return self.command("calls", count, 30_000)["calls"]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.command("close", 10_000)
+        self.process.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.close()
+        finally:
+            self.process.kill()
+            self.process.stdout.close()
+            self.process.stderr.close()
+            self.process.stdin.close()
+
+
+def opencode_turn(plugin: Plugin, session_id: str = "ses_hitl") -> None:
+    for event_ in (oc.session(session_id), *oc.prompt(session_id, "msg_hitl", "Clean the build"),
+                   oc.status(session_id, "busy")):
+        plugin.event(event_)
+
+
+def blocked_turn(server, request_id: str) -> dict:
+    status, body = server.request("GET", f"/api/agent/{AGENT_ID}/tasks?status=blocked", headers=DASHBOARD)
+    if status == 404:  # the plugin's first events have not landed yet
+        return None
+    assert status == 200, body
+    return next((task for task in body["tasks"] if (task["question"] or {}).get("request_id") == request_id), None)
+
+
+def turn(server, task_id: str) -> dict:
+    return server.request("GET", f"/api/agent/{AGENT_ID}/tasks/{task_id}", headers=DASHBOARD)[1]["task"]
+
+
+def test_the_plugin_relays_opencodes_permission_prompt_and_answers_opencode_from_the_dashboard(node, settings,
+                                                                                               tmp_path):
+    with gunicorn(settings.database_url, SERVER_ENV) as server, Plugin(node, agent_env(server, tmp_path)) as plugin:
+        opencode_turn(plugin)
+        plugin.event(oc.permission_asked("ses_hitl", "per_hitl", "rm -rf build"))
+        task = wait_for(lambda: blocked_turn(server, "per_hitl"), what="the permission on the dashboard")
+        assert (task["id"], task["question"]["type"], task["question"]["text"]) == (
+            "ses_hitl.turn-1", "permission", "bash: rm -rf build")
+        assert plugin.calls(0) == []  # opencode waits for a person
+
+        status, _ = server.request("POST", f"/api/agent/{AGENT_ID}/tasks/{task['id']}/unblock", {"permission": True},
+                                   DASHBOARD)
+        assert status == 202
+        assert plugin.calls(1) == [["postSessionIdPermissionsPermissionId", {
+            "path": {"id": "ses_hitl", "permissionID": "per_hitl"}, "body": {"response": "once"}}]]
+        assert plugin.command("settled", 30_000) == {"settled": True}
+        # opencode's own permission.replied reaches the dashboard too, and changes nothing it decided.
+        assert plugin.command("flush", 30_000) == {"flushed": True}
+        shown = turn(server, task["id"])
+        assert (shown["status"], shown["question"]["status"], shown["question"]["answered_by"]) == (
+            "in_progress", "answered", "dashboard-token")
+        assert unread(server) == []  # the plugin acknowledged the answer
+
+
+def test_the_plugin_answers_opencodes_question_with_the_choice_made_on_the_dashboard(node, settings, tmp_path):
+    with gunicorn(settings.database_url, SERVER_ENV) as server, Plugin(node, agent_env(server, tmp_path)) as plugin:
+        opencode_turn(plugin)
+        plugin.event(oc.question_asked("ses_hitl", "que_hitl", oc.question_info("Which database?", "PostgreSQL",
+                                                                                 "SQLite")))
+        task = wait_for(lambda: blocked_turn(server, "que_hitl"), what="the question on the dashboard")
+        assert (task["question"]["type"], task["question"]["choices"]) == ("choice", ["PostgreSQL", "SQLite"])
+        server.request("POST", f"/api/agent/{AGENT_ID}/tasks/{task['id']}/unblock", {"choice": "SQLite"}, DASHBOARD)
+        [[name, request]] = plugin.calls(1)
+        assert (name, request["url"], request["path"], request["body"]) == (
+            "_client.post", "/question/{requestID}/reply", {"requestID": "que_hitl"}, {"answers": [["SQLite"]]})
+        assert plugin.command("settled", 30_000) == {"settled": True}
+        assert turn(server, task["id"])["status"] == "in_progress"
+
+
+def test_when_the_terminal_answers_first_the_plugin_stops_waiting_and_the_dashboard_refuses_a_late_answer(
+        node, settings, tmp_path):
+    with gunicorn(settings.database_url, SERVER_ENV) as server, Plugin(node, agent_env(server, tmp_path)) as plugin:
+        opencode_turn(plugin)
+        plugin.event(oc.permission_asked("ses_hitl", "per_term"))
+        task = wait_for(lambda: blocked_turn(server, "per_term"), what="the permission on the dashboard")
+        plugin.event(oc.permission_replied("ses_hitl", "per_term", "reject"))  # the person said no in the terminal
+        assert plugin.command("settled", 30_000) == {"settled": True}
+        settled = wait_for(lambda: (q := turn(server, task["id"])["question"])["status"] == "answered" and q,
+                           what="the terminal's reply on the dashboard")
+        assert (settled["answered_by"], settled["answer"]) == ("terminal", {"permission": False})
+        status, body = server.request("POST", f"/api/agent/{AGENT_ID}/tasks/{task['id']}/unblock",
+                                      {"permission": True}, DASHBOARD)
+        assert status == 409, body
+        assert plugin.calls(0) == []  # opencode was never answered twice
