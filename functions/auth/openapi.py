@@ -60,14 +60,16 @@ PATHS: dict[str, Schema] = {
     "/api/auth/login": {"post": operation(
         "Sign in with the dashboard token; sets the `ocd_session` cookie", tag=TAG, security=NO_AUTH,
         description="Failed sign-ins are limited per client (AUTH_MAX_FAILURES within AUTH_FAILURE_WINDOW_S, "
-                    "counted across every process): then 429 with Retry-After, even for the right token.",
+                    "counted across every process, wrong bearer tokens and API keys on any route included): "
+                    "then 429 with Retry-After, even for the right token. A form, or any body with an Origin "
+                    "or Referer, must come from this dashboard's own pages, else 403 csrf (not counted).",
         body={"required": True, "content": {"application/json": {"schema": SIGN_IN_TOKEN},
                                             "application/x-www-form-urlencoded": {"schema": SIGN_IN_TOKEN}}},
         responses={200: {**json_response("Signed in", ref("SignedIn")),
                          "headers": {"Set-Cookie": {"description": "`ocd_session=...; HttpOnly; SameSite=Lax; "
                                                     "Path=/; Max-Age=2592000` (+ `Secure` over https)",
                                                     "schema": TEXT}}},
-                   400: 400, 401: 401, 415: 415, 422: 422, 429: 429})},
+                   400: 400, 401: 401, 403: 403, 415: 415, 422: 422, 429: 429})},
     "/api/auth/me": {"get": operation(
         "Who is signed in", tag=TAG, security=DASHBOARD_AUTH,
         responses={200: json_response("The signed-in user", ref("SignedIn"))})},

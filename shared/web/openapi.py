@@ -190,11 +190,13 @@ def operation(summary: str, *, tag: str, security: list[dict[str, list]], respon
               parameters: Iterable[Schema] = (), body: Schema | None = None, description: str | None = None,
               json_request: bool = True) -> Schema:
     """One operation. `responses` maps a status to its response, or to itself for an error status
-    (`{200: json_response(...), 404: 404}`). Added for you: 401 unless the route is public, 503 (every
-    request opens a database connection), and for a JSON body 400, 413 and 415."""
+    (`{200: json_response(...), 404: 404}`). Added for you: 401 and 429 unless the route is public (a
+    client past the limit on failed sign-ins, shared.web.throttle), 503 (every request opens a database
+    connection), and for a JSON body 400, 413 and 415."""
     answers: dict[int, Schema | int] = dict(responses)
     if security:
         answers.setdefault(401, 401)
+        answers.setdefault(429, 429)
     if body is not None:
         answers.setdefault(413, 413)
         if json_request:

@@ -46,6 +46,7 @@ def require_same_origin(req: falcon.Request) -> None:
     source = req.get_header("Origin") or req.get_header("Referer")
     own = request_origin(req)
     if source is None or own is None or origin_of(source) != own:
-        raise ApiError(403, "csrf", "A request authenticated by the session cookie must come from this "
-                       "dashboard's own pages (its Origin or Referer must be this server); send "
-                       "`Authorization: Bearer ...` from anywhere else.")
+        raise ApiError(403, "csrf", "A request authenticated by the session cookie, or a sign-in form, must come "
+                       "from this dashboard's own pages (its Origin or Referer must be this server); send "
+                       "`Authorization: Bearer ...` from anywhere else. Behind a proxy, set "
+                       "DASHBOARD_TRUSTED_PROXIES and DASHBOARD_PUBLIC_URL (docs/security.md).")
