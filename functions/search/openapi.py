@@ -54,8 +54,9 @@ PATHS: dict[str, Schema] = {
     "/api/search": {"get": operation(
         "Full-text search: messages (with tool input and output), todos, tasks, questions, Linear issues",
         tag=TAG, security=DASHBOARD_READ_AUTH,
-        description="Every word must match; the last may be the start of a longer word; \"quoted words\" match "
-                    "as a phrase. Anything else typed is punctuation, never query syntax. Newest first.",
+        description="Every word must match (words are runs of letters and digits); `word*` (3 letters or more) "
+                    "also matches longer words; \"quoted words\" match as a phrase. Anything else typed is "
+                    "punctuation, never query syntax. Newest first.",
         parameters=[
             {**query_param("q", f"The words to find (at most {MAX_QUERY_CHARS} characters, {MAX_TERMS} words or "
                                 "phrases); text with no letter or digit is a 400.",

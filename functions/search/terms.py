@@ -2,9 +2,9 @@
 
 Nothing the user types reaches the engine as syntax: the text is cut into words (runs of letters and
 digits, which is what both indexes hold) and "quoted phrases"; every word must appear (AND), a phrase
-as consecutive words, and the last word may be the start of a longer one (search as you type). So
-`"`, `*`, `NEAR`, `OR`, `col:term` or an unbalanced `(` are only punctuation or plain words; text with
-no word at all is a 400 naming `q`.
+as consecutive words, and a word of 3 letters or more ending in `*` may be the start of a longer one
+(`deplo*`). Any other `"`, `*`, `NEAR`, `OR`, `col:term` or an unbalanced `(` are only punctuation or
+plain words; text with no word at all is a 400 naming `q`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from shared.web.errors import bad_query
 
 MAX_QUERY_CHARS = 256
 MAX_TERMS = 16
+MIN_PREFIX = 3  # a shorter word* is matched whole: "a*" would be most of the index
 WORD = re.compile(r"[^\W_]+")
+WORD_AND_STAR = re.compile(r"([^\W_]+)(\*?)")
 PHRASE_OR_WORDS = re.compile(r'"([^"]*)"|([^"]+)')
 
 
 @dataclass(frozen=True)
 class Term:
     words: tuple[str, ...]  # lower case; more than one: a phrase
-    prefix: bool = False  # the last word may continue
+    prefix: bool = False  # the word may continue (`deplo*`)
 
 
 def parse_terms(q: str | None) -> list[Term]:
@@ -38,14 +40,12 @@ def parse_terms(q: str | None) -> list[Term]:
             if words:
                 terms.append(Term(words))
         else:
-            terms.extend(Term((word.lower(),)) for word in WORD.findall(loose))
+            terms.extend(Term((word.lower(),), prefix=bool(star) and len(word) >= MIN_PREFIX)
+                         for word, star in WORD_AND_STAR.findall(loose))
     if not terms:
         raise bad_query("q", "q has no word to search for: give letters or digits")
     if len(terms) > MAX_TERMS:
         raise bad_query("q", f"q may hold at most {MAX_TERMS} words or phrases")
-    last_quoted = q.rstrip().endswith('"')
-    if len(terms[-1].words) == 1 and not last_quoted:
-        terms[-1] = Term(terms[-1].words, prefix=True)
     return terms
 
 
@@ -61,39 +61,48 @@ def tsquery(terms: list[Term]) -> str:
 
 
 def marker(terms: list[Term]) -> re.Pattern[str]:
-    """Finds the terms in a document's text, as the indexes see words: whole words (or a word's start,
-    for a prefix), phrases across any non-word characters between their words."""
+    """Finds the terms in lower-cased text, as the indexes see words: whole words (or a word's start,
+    for a prefix), phrases across any non-word characters between their words. The pattern starts
+    with the literal word, which `re` finds fast; that a match starts a word is checked by `matches`."""
     patterns = []
     for term in terms:
         words = r"[\W_]+".join(re.escape(word) for word in term.words)
-        patterns.append(rf"(?<![^\W_]){words}" + ("" if term.prefix else r"(?![^\W_])"))
-    return re.compile("|".join(patterns), re.IGNORECASE)
+        patterns.append(words + ("" if term.prefix else r"(?![^\W_])"))
+    return re.compile("|".join(patterns))
+
+
+def matches(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """Where the terms are in `text`: (start, end) of each, in order."""
+    folded = text.lower()
+    if len(folded) != len(text):  # a character that lower-cases to two: fall back to the slow, sure way
+        folded, pattern = text, re.compile(pattern.pattern, re.IGNORECASE)
+    return [found.span() for found in pattern.finditer(folded)
+            if found.start() == 0 or not WORD.match(folded, found.start() - 1)]
 
 
 SNIPPET_CHARS = 160
 
 
-def snippet(text: str, terms: list[Term]) -> list[dict]:
+def snippet(text: str, pattern: re.Pattern[str]) -> list[dict]:
     """The part of `text` around its first match, as segments: `[{"text": ..., "match": bool}, ...]`."""
-    pattern = marker(terms)
-    first = pattern.search(text)
-    start = 0 if first is None else max(0, first.start() - SNIPPET_CHARS // 3)
+    found = matches(pattern, text)
+    first = found[0][0] if found else 0
+    start = max(0, first - SNIPPET_CHARS // 3)
     end = min(len(text), start + SNIPPET_CHARS)
     if start > 0:  # begin at a word
-        space = text.find(" ", start, first.start() if first else end)
+        space = text.find(" ", start, first if found else end)
         start = space + 1 if space != -1 else start
-    window = text[start:end]
-    segments: list[dict] = []
-    position = 0
-    for found in pattern.finditer(window):
-        if found.start() > position:
-            segments.append({"text": window[position:found.start()], "match": False})
-        segments.append({"text": found.group(), "match": True})
-        position = found.end()
-    if position < len(window):
-        segments.append({"text": window[position:], "match": False})
-    if start > 0:
-        segments.insert(0, {"text": "…", "match": False})
+    segments: list[dict] = [{"text": "…", "match": False}] if start > 0 else []
+    position = start
+    for match_start, match_end in found:
+        if match_start < start or match_end > end:
+            continue
+        if match_start > position:
+            segments.append({"text": text[position:match_start], "match": False})
+        segments.append({"text": text[match_start:match_end], "match": True})
+        position = match_end
+    if position < end:
+        segments.append({"text": text[position:end], "match": False})
     if end < len(text):
         segments.append({"text": "…", "match": False})
     return segments

@@ -22,7 +22,7 @@ from shared.web.query import time_range
 HOUR = 3600
 DAY = 86_400
 
-# What each grouping groups by, in SQL over the rollup `u` and its session `s`.
+# What each grouping groups by, in SQL over the rollup `u` (agent: see `rollup`).
 GROUPS = {
     "agent": "s.agent_id",
     "model": "u.model_id",
@@ -51,9 +51,9 @@ class UsageResource:
             filters.append("u.session_id = ?")
             params.append(session_id)
         if (agent_id := req.get_param("agent_id")) is not None:
-            filters.append("s.agent_id = ?")
+            filters.append("u.session_id IN (SELECT id FROM sessions WHERE agent_id = ?)")
             params.append(agent_id)
-        groups = [group_json(group_by, row) for row in rollup(GROUPS[group_by], filters, params)]
+        groups = [group_json(group_by, row) for row in rollup(group_by, filters, params)]
         if group_by in TIMES:
             groups.sort(key=lambda group: group["key"] or "")
         else:
@@ -62,11 +62,18 @@ class UsageResource:
                       "groups": groups, "totals": totals(groups)}
 
 
-def rollup(group: str, filters: list[str], params: list[Any]) -> list[tuple]:
+def rollup(group_by: str, filters: list[str], params: list[Any]) -> list[tuple]:
+    """The rollup's rows summed per group. Per agent, they are summed per session first (in the rollup's
+    own key order, no sorting), so only one row per session is joined to its agent."""
     where = f" WHERE {' AND '.join(filters)}" if filters else ""
-    sums = ", ".join(f"SUM(u.{figure})" for figure in (*FIGURES, "messages"))
-    return execute(f"SELECT {group} AS grouped, {sums} FROM usage_rollup AS u LEFT JOIN sessions AS s"
-                   f" ON s.id = u.session_id{where} GROUP BY {group}", params).fetchall()
+    figures = (*FIGURES, "messages")
+    if group_by == "agent":
+        per_session = (f"SELECT u.session_id, {', '.join(f'SUM(u.{f}) AS {f}' for f in figures)}"
+                       f" FROM usage_rollup AS u{where} GROUP BY u.session_id")
+        return execute(f"SELECT s.agent_id, {', '.join(f'SUM(x.{f})' for f in figures)} FROM ({per_session}) AS x"
+                       f" LEFT JOIN sessions AS s ON s.id = x.session_id GROUP BY s.agent_id", params).fetchall()
+    return execute(f"SELECT {GROUPS[group_by]}, {', '.join(f'SUM(u.{f})' for f in figures)} FROM usage_rollup AS u"
+                   f"{where} GROUP BY {GROUPS[group_by]}", params).fetchall()
 
 
 def group_json(group_by: str, row: tuple) -> dict[str, Any]:
