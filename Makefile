@@ -25,6 +25,7 @@ bench: $(VENV)/.installed-run
 	-$(BIN)/python bench/capacity.py
 	-$(BIN)/python bench/linear_sync.py
 	-$(BIN)/python bench/memory.py
+	-$(BIN)/python bench/search.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
