@@ -9,6 +9,7 @@ served over loopback HTTP. Screenshots of each step: test-artifacts/browser/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -58,16 +59,23 @@ def server_env(tmp_path, linear=None) -> tuple[str, dict[str, str]]:
     return f"sqlite:///{tmp_path / 'dashboard.db'}", env
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, linear):
-    database_url, env = server_env(tmp_path_factory.mktemp("browser"), linear)
+@contextlib.contextmanager
+def serving_with_linear(tmp_path, linear):
+    """Real gunicorn whose Linear is `linear`, its cache filled the way `make run` fills it: the real sync
+    command against the stand-in."""
+    database_url, env = server_env(tmp_path, linear)
     with gunicorn(database_url, env) as running:
         running.database_url = database_url
-        # The board's cache, filled the way `make run` fills it: the real sync command against "Linear".
         synced = subprocess.run([sys.executable, "-m", "functions.linear_sync", "--full"], cwd=REPO,
                                 env=os.environ | env | {"DATABASE_URL": database_url}, capture_output=True,
                                 text=True, timeout=60)
         assert synced.returncode == 0, synced.stderr
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, linear):
+    with serving_with_linear(tmp_path_factory.mktemp("browser"), linear) as running:
         yield running
 
 

@@ -14,9 +14,9 @@ import pytest
 from tests.chromium import chromium, screenshot
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, STATES, issue_node, project_node, state_node
-from tests.processes import REPO, gunicorn
+from tests.processes import REPO
 from tests.support import DASHBOARD, event
-from tests.test_browser import EXPECT_MS, expect_live, open_page, post_events, server_env
+from tests.test_browser import EXPECT_MS, expect_live, open_page, post_events, serving_with_linear
 
 pytestmark = pytest.mark.browser
 
@@ -58,13 +58,7 @@ def linear():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, linear):
-    database_url, env = server_env(tmp_path_factory.mktemp("browser-linear"), linear)
-    with gunicorn(database_url, env) as running:
-        running.database_url = database_url
-        synced = subprocess.run([sys.executable, "-m", "functions.linear_sync", "--full"], cwd=REPO,
-                                env=os.environ | env | {"DATABASE_URL": database_url}, capture_output=True,
-                                text=True, timeout=60)
-        assert synced.returncode == 0, synced.stderr
+    with serving_with_linear(tmp_path_factory.mktemp("browser-linear"), linear) as running:
         yield running
 
 
