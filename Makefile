@@ -1,12 +1,14 @@
 # The two commands: `make run` serves everything, `make test` runs the tests.
 # Both create and use the local virtual environment .venv themselves. `make test-postgres` runs the
 # tests again on a throwaway PostgreSQL server (needs its binaries: apt-get install postgresql).
+# `make opencode` installs the pinned opencode (tests/opencode/package.json, ~420 MB, needs npm) into
+# .opencode-ci/, for the real-opencode test (tests/test_real_opencode.py), which skips without it.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-postgres bench lint clean
+.PHONY: run test test-postgres bench lint opencode clean
 
 run: $(VENV)/.installed-run
 	$(BIN)/python -m deploy.run
@@ -29,6 +31,14 @@ bench: $(VENV)/.installed-run
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+
+opencode: .opencode-ci/.installed
+
+.opencode-ci/.installed: tests/opencode/package.json
+	mkdir -p .opencode-ci
+	cp tests/opencode/package.json .opencode-ci/package.json
+	cd .opencode-ci && npm install --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
