@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,11 +58,14 @@ PROMPT = "Write a small script, run it, ask me which shell it targets, and have 
 SESSION_TITLE = "Write and run the script"
 TURN_TIMEOUT_S = 240  # one model turn of opencode's, on a loaded machine (a few seconds when idle)
 SHOWN_TIMEOUT_S = 60  # the dashboard catching up with what the plugin sent
-# The plugin's kinds (hooks/dashboard-hook.js FORWARDED): what a dashboard can be expected to receive.
-FORWARDED = {"session.created", "session.updated", "session.deleted", "session.idle", "session.error",
-             "session.status", "message.updated", "message.removed", "message.part.updated", "todo.updated",
-             "file.edited", "permission.asked", "permission.replied", "question.asked", "question.replied",
-             "question.rejected"}
+
+
+def plugin_forwards() -> set[str]:
+    """The opencode event kinds the plugin sends on, as hooks/dashboard-hook.js lists them (FORWARDED)."""
+    source = (REPO / "hooks" / "dashboard-hook.js").read_text()
+    listed = re.search(r"const FORWARDED = new Set\(\[(.*?)\]\)", source, flags=re.DOTALL)
+    assert listed, "hooks/dashboard-hook.js no longer lists FORWARDED"
+    return set(re.findall(r'"([a-z0-9.]+)"', listed.group(1)))
 
 
 @dataclass
@@ -75,6 +79,8 @@ class Run:
     session_id: str
     install_commands: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    prompts: dict[str, dict[str, Any]] = field(default_factory=dict)  # permission/question: task, opencode's reply
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, path: str) -> dict[str, Any]:
         status, body = self.dashboard.request("GET", path, headers=DASHBOARD)
@@ -173,27 +179,34 @@ def print_logs(played: Run, tmp: Path) -> None:
 
 
 def play(run: Run) -> None:
-    """The whole script, each step waiting on what opencode says it did."""
+    """The whole script, each step waiting on what opencode says it did; its prompts answered from the
+    dashboard only."""
     events = run.opencode.events
     sid = run.session_id
     run.opencode.call("POST", f"/session/{sid}/prompt_async", {"parts": [{"type": "text", "text": PROMPT}]})
 
     asked = events.wait_for(lambda e: e.type == "permission.asked" and e.properties.get("sessionID") == sid,
                             TURN_TIMEOUT_S, "the bash permission prompt")
-    answered_at = answer_permission(run, asked)
+    task = answer_from_dashboard(run, asked, {"permission": True}, "permission")
     replied = events.wait_for(lambda e: e.type == "permission.replied"
                               and e.properties.get("requestID") == asked.properties["id"],
-                              TURN_TIMEOUT_S, "the permission's reply")
+                              TURN_TIMEOUT_S, "opencode taking the dashboard's answer to its permission prompt")
     ran = events.wait_for(lambda e: bash_part_completed(e, asked.properties["tool"]["callID"]),
                           TURN_TIMEOUT_S, "the bash command's result")
-    run.timings["answer → opencode's permission.replied (s)"] = replied.at - answered_at
-    run.timings["answer → the command's output (s)"] = ran.at - answered_at
+    answered_at = run.timings.pop("answered")
+    run.timings["permission answered on the dashboard → opencode's permission.replied (s)"] = replied.at - answered_at
+    run.timings["permission answered on the dashboard → the command's output (s)"] = ran.at - answered_at
+    run.prompts["permission"] = {"task": task, "replied": replied.event}
 
     question = events.wait_for(lambda e: e.type == "question.asked" and e.properties.get("sessionID") == sid,
                                TURN_TIMEOUT_S, "the question to the person")
-    answer_question(run, question)
-    events.wait_for(lambda e: e.type == "question.replied" and e.properties.get("requestID")
-                    == question.properties["id"], TURN_TIMEOUT_S, "the question's reply")
+    task = answer_from_dashboard(run, question, {"choice": "bash"}, "question")
+    replied = events.wait_for(lambda e: e.type == "question.replied" and e.properties.get("requestID")
+                              == question.properties["id"], TURN_TIMEOUT_S,
+                              "opencode taking the dashboard's answer to its question")
+    run.timings["question answered on the dashboard → opencode's question.replied (s)"] = \
+        replied.at - run.timings.pop("answered")
+    run.prompts["question"] = {"task": task, "replied": replied.event}
 
     events.wait_for(lambda e: text_part_is(e, sid, script.FINAL_TEXT), TURN_TIMEOUT_S, "the closing text")
     first_turn_done = events.wait_for(lambda e: idle_after(e, sid, question.at), TURN_TIMEOUT_S,
@@ -209,18 +222,36 @@ def play(run: Run) -> None:
     wait_for(lambda: error_messages(run), SHOWN_TIMEOUT_S, "the session's error on the dashboard")
 
 
-def answer_permission(run: Run, asked: Seen) -> float:
-    """Allow the bash command — from the terminal's side for now (opencode's own reply route); returns
-    when the answer was given."""
-    answered_at = time.monotonic()
-    assert run.opencode.call("POST", f"/permission/{asked.properties['id']}/reply", {"reply": "once"}) is True
-    return answered_at
+def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> dict[str, Any]:
+    """Wait for the dashboard to show opencode's prompt as the pending question of the session's task and
+    for its notification, then answer it there, as a person would. The task as the answer left it."""
+    request_id = asked.properties["id"]
+    task = wait_for(lambda: task_asking(run, request_id), SHOWN_TIMEOUT_S,
+                    f"the dashboard showing opencode's {what} prompt {request_id} on a blocked task", interval=0.05)
+    run.timings[f"{what} prompt → shown on the dashboard (s)"] = time.monotonic() - asked.at
+    notification = wait_for(lambda: blocked_notification(run, task["id"]), SHOWN_TIMEOUT_S,
+                            f"a notification that the task waits on the {what}", interval=0.05)
+    run.timings[f"{what} prompt → the dashboard's notification (s)"] = time.monotonic() - asked.at
+    run.notifications.append(notification)
+    run.timings["answered"] = time.monotonic()
+    status, body = run.dashboard.request(
+        "POST", f"/api/agent/{task['agent_id']}/tasks/{task['id']}/unblock", answer, headers=DASHBOARD)
+    assert status == 202, (status, body)
+    return body["task"]
 
 
-def answer_question(run: Run, asked: Seen) -> None:
-    [question] = asked.properties["questions"]
-    assert question["question"] == script.QUESTION["question"]
-    assert run.opencode.call("POST", f"/question/{asked.properties['id']}/reply", {"answers": [["bash"]]}) is True
+def task_asking(run: Run, request_id: str) -> dict[str, Any] | None:
+    """The agent's blocked task whose pending question is opencode's prompt `request_id`."""
+    status, body = run.dashboard.request("GET", f"/api/agent/{AGENT_ID}/tasks?status=blocked", headers=DASHBOARD)
+    if status != 200:  # the agent not known yet
+        return None
+    return next((task for task in body["tasks"] if (task.get("question") or {}).get("request_id") == request_id
+                 and task["question"]["status"] == "pending"), None)
+
+
+def blocked_notification(run: Run, task_id: str) -> dict[str, Any] | None:
+    notifications = run.get(f"/api/notifications?task_id={task_id}&trigger=blocked")["notifications"]
+    return notifications[0] if notifications else None
 
 
 def bash_part_completed(seen: Seen, call_id: str) -> bool:
@@ -322,6 +353,33 @@ def latest_parts(run: Run, session_id: str) -> dict[str, dict[str, Any]]:
             for event in run.emitted("message.part.updated", session_id)}
 
 
+def test_the_permission_is_answered_from_the_dashboard_and_opencode_goes_on(run):
+    permission = run.prompts["permission"]
+    task, asked = permission["task"], permission["task"]["question"]
+    assert task["priority"] == "high" and task["agent_id"] == AGENT_ID
+    assert asked["request_id"] == permission["replied"]["properties"]["requestID"]
+    assert asked["type"] == "permission" and script.BASH_COMMAND in asked["text"]
+    assert asked["status"] == "answered" and asked["answer"] == {"permission": True}
+    assert asked["answered_by"] == "dashboard-token"  # the dashboard's answer: nobody answered opencode itself
+    assert permission["replied"]["properties"]["reply"] == "once"  # what opencode took: allow, this once
+    # and because of it the command ran and the session went on (test_each_tool_call_is_shown_with_its_outcome)
+
+
+def test_the_question_is_answered_from_the_dashboard(run):
+    question = run.prompts["question"]
+    asked = question["task"]["question"]
+    assert asked["request_id"] == question["replied"]["properties"]["requestID"]
+    assert asked["type"] == "choice" and asked["choices"] == [o["label"] for o in script.QUESTION["options"]]
+    assert asked["answer"] == {"choice": "bash"} and asked["answered_by"] == "dashboard-token"
+    assert question["replied"]["properties"]["answers"] == [["bash"]]
+
+
+def test_each_prompt_was_notified_while_opencode_waited(run):
+    assert len(run.notifications) == 2
+    for notification in run.notifications:
+        assert notification["agent_id"] == AGENT_ID and notification["trigger"] == "blocked"
+
+
 def test_the_failed_model_call_is_the_sessions_error(run):
     [error] = error_messages(run)
     assert error["content"].startswith("APIError")
@@ -330,7 +388,7 @@ def test_the_failed_model_call_is_the_sessions_error(run):
 
 def test_figures_every_event_opencode_emitted_is_accepted_and_visible(run, figures):
     emitted = Counter(e["type"] for e in run.emitted())
-    forwarded = {kind: n for kind, n in emitted.items() if kind in FORWARDED}
+    forwarded = {kind: n for kind, n in emitted.items() if kind in plugin_forwards()}
     with reading(run.database_url) as db:
         accepted = Counter(dict(db.execute("SELECT type, COUNT(*) FROM inbound_events GROUP BY type").fetchall()))
     visible, total = visible_entities(run)
@@ -339,7 +397,8 @@ def test_figures_every_event_opencode_emitted_is_accepted_and_visible(run, figur
     assert visible == total, (visible, total)
     figures("real opencode → plugin → dashboard", {
         "opencode events emitted (its /event stream)": f"{sum(emitted.values())} ({dict(emitted)})",
-        "of the kinds the plugin forwards": f"{sum(forwarded.values())}",
+        "of the kinds the plugin forwards": f"{sum(forwarded.values())}; not forwarded:"
+                                            f" {sorted(set(emitted) - set(forwarded))}",
         "accepted by the dashboard (inbound_events)": f"{sum(accepted.values())} ({dict(accepted)})",
         "things opencode reported, visible through the API": f"{sum(visible.values())}/{sum(total.values())}"
                                                               f" ({dict(visible)} of {dict(total)})",
