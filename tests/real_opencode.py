@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def write_project(project: Path, model_url: str, permission: dict[str, str]) -> 
 @dataclass
 class Seen:
     at: float  # time.monotonic() when the test read it
+    wall: float  # time.time() then
     event: dict[str, Any]
 
     @property
@@ -158,7 +160,7 @@ class EventLog:
                     line = raw.decode(errors="replace").rstrip("\r\n")
                     if line.startswith("data:"):
                         with self.lock:
-                            self.seen.append(Seen(time.monotonic(), json.loads(line[5:])))
+                            self.seen.append(Seen(time.monotonic(), time.time(), json.loads(line[5:])))
                             self.lock.notify_all()
         except BaseException as error:  # the process ended; the waits report it
             with self.lock:
@@ -194,6 +196,13 @@ class Opencode:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def asked_at(self, request_id: str) -> float | None:
+        """When opencode logged that it asks the person (`message=asking id=<request id>`), Unix seconds:
+        its own clock, a little before its event stream says so."""
+        found = re.search(rf"^timestamp=(\S+) .*message=asking id={re.escape(request_id)}\b", self.log(),
+                          flags=re.MULTILINE)
+        return datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp() if found else None
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,

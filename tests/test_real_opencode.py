@@ -224,14 +224,15 @@ def play(run: Run) -> None:
 
 def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> dict[str, Any]:
     """Wait for the dashboard to show opencode's prompt as the pending question of the session's task and
-    for its notification, then answer it there, as a person would. The task as the answer left it."""
+    for a new notification, then answer it there, as a person would. The task as the answer left it."""
     request_id = asked.properties["id"]
+    prompted = run.opencode.asked_at(request_id) or asked.wall  # opencode's log line, else its event
     task = wait_for(lambda: task_asking(run, request_id), SHOWN_TIMEOUT_S,
                     f"the dashboard showing opencode's {what} prompt {request_id} on a blocked task", interval=0.05)
-    run.timings[f"{what} prompt → shown on the dashboard (s)"] = time.monotonic() - asked.at
-    notification = wait_for(lambda: blocked_notification(run, task["id"]), SHOWN_TIMEOUT_S,
+    run.timings[f"{what} prompt → shown on the dashboard (s)"] = time.time() - prompted
+    notification = wait_for(lambda: new_blocked_notification(run, task["id"]), SHOWN_TIMEOUT_S,
                             f"a notification that the task waits on the {what}", interval=0.05)
-    run.timings[f"{what} prompt → the dashboard's notification (s)"] = time.monotonic() - asked.at
+    run.timings[f"{what} prompt → the dashboard's notification (s)"] = time.time() - prompted
     run.notifications.append(notification)
     run.timings["answered"] = time.monotonic()
     status, body = run.dashboard.request(
@@ -249,9 +250,11 @@ def task_asking(run: Run, request_id: str) -> dict[str, Any] | None:
                  and task["question"]["status"] == "pending"), None)
 
 
-def blocked_notification(run: Run, task_id: str) -> dict[str, Any] | None:
+def new_blocked_notification(run: Run, task_id: str) -> dict[str, Any] | None:
+    """A `blocked` notification of the task that was not there for an earlier prompt."""
+    seen = {notification["id"] for notification in run.notifications}
     notifications = run.get(f"/api/notifications?task_id={task_id}&trigger=blocked")["notifications"]
-    return notifications[0] if notifications else None
+    return next((notification for notification in notifications if notification["id"] not in seen), None)
 
 
 def bash_part_completed(seen: Seen, call_id: str) -> bool:
