@@ -19,6 +19,7 @@ so — except under CI=1, where they fail.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -279,11 +280,23 @@ def error_messages(run: Run) -> list[dict[str, Any]]:
 
 # What the dashboard shows --------------------------------------------------------------------------------
 
-def test_the_plugin_installed_as_the_readme_says_loads_in_opencode(run):
+def test_the_plugin_installed_as_the_readme_says_loads_in_opencode_and_every_event_is_taken(run):
     assert any(command.startswith("cp hooks/") for command in run.install_commands), run.install_commands
     log = run.opencode.log()
     assert "failed to load plugin" not in log.lower(), log
-    assert "[dashboard-hook] dropped" not in log, log  # nothing the dashboard refused
+    assert not re.search(r"\[dashboard-hook\] (dropped|dead-lettered)", log), log
+    assert posts_to_events(run) and all(status == 202 for status in posts_to_events(run)), posts_to_events(run)
+
+
+def posts_to_events(run: Run) -> list[int]:
+    """The status of every `POST /api/events` the dashboard answered, from its access log."""
+    statuses = []
+    for line in run.dashboard.log().splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("path") == "/api/events" and entry.get("method") == "POST":
+                statuses.append(entry["status"])
+    return statuses
 
 
 def test_the_session_and_its_sub_agent_are_shown_as_a_tree(run):
