@@ -219,8 +219,17 @@ def play(run: Run) -> None:
                     TURN_TIMEOUT_S, "the failed call's session.error")
     events.wait_for(lambda e: idle_after(e, sid, first_turn_done.at), TURN_TIMEOUT_S,
                     "the session idle after the failed call")
-    # The plugin keeps order: once the dashboard shows the error, everything before it has arrived.
-    wait_for(lambda: error_messages(run), SHOWN_TIMEOUT_S, "the session's error on the dashboard")
+    # The plugin keeps each session's order, and never merges a session.idle with anything: once every
+    # session.idle opencode emitted has arrived, so has everything before it.
+    emitted_idles = Counter(e["properties"]["sessionID"] for e in run.emitted("session.idle"))
+    wait_for(lambda: accepted_idles(run) == emitted_idles, SHOWN_TIMEOUT_S,
+             f"the dashboard accepting every session.idle opencode emitted ({dict(emitted_idles)})")
+
+
+def accepted_idles(run: Run) -> Counter:
+    with reading(run.database_url) as db:
+        rows = db.execute("SELECT data FROM inbound_events WHERE type = 'session.idle'").fetchall()
+    return Counter((json.loads(data) if isinstance(data, str) else data).get("sessionID") for (data,) in rows)
 
 
 def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> dict[str, Any]:
