@@ -109,13 +109,16 @@ def session_of(event: dict[str, Any]) -> str | None:
             or (properties.get("part") or {}).get("sessionID") or (properties.get("info") or {}).get("id"))
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1,
+             report: Callable[[], Any] | None = None) -> Any:
+    """`check()` once it is truthy; after `timeout` s, a failure naming `what` (and what `report()` says)."""
     deadline = time.monotonic() + timeout
     while True:
         if result := check():
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}"
+                                 + (f": {report()}" if report else ""))
         time.sleep(interval)
 
 
@@ -221,15 +224,17 @@ def play(run: Run) -> None:
                     "the session idle after the failed call")
     # The plugin keeps each session's order, and never merges a session.idle with anything: once every
     # session.idle opencode emitted has arrived, so has everything before it.
-    emitted_idles = Counter(e["properties"]["sessionID"] for e in run.emitted("session.idle"))
-    wait_for(lambda: accepted_idles(run) == emitted_idles, SHOWN_TIMEOUT_S,
-             f"the dashboard accepting every session.idle opencode emitted ({dict(emitted_idles)})")
+    wait_for(lambda: idles_missing(run) == {}, SHOWN_TIMEOUT_S,
+             "the dashboard accepting every session.idle opencode emitted", report=lambda: idles_missing(run))
 
 
-def accepted_idles(run: Run) -> Counter:
+def idles_missing(run: Run) -> dict[str, int]:
+    """Per session, how many of the session.idle events opencode emitted the dashboard has not accepted."""
+    emitted = Counter(e["properties"]["sessionID"] for e in run.emitted("session.idle"))
     with reading(run.database_url) as db:
         rows = db.execute("SELECT data FROM inbound_events WHERE type = 'session.idle'").fetchall()
-    return Counter((json.loads(data) if isinstance(data, str) else data).get("sessionID") for (data,) in rows)
+    accepted = Counter((json.loads(data) if isinstance(data, str) else data).get("sessionID") for (data,) in rows)
+    return {session: count for session, count in (emitted - accepted).items() if count > 0}
 
 
 def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> dict[str, Any]:
