@@ -136,12 +136,29 @@ def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int
         _wait_until_serving(server)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
+
+
+@contextlib.contextmanager
+def temporal_worker(database_url: str, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """The dashboard's Temporal worker (`python -m worker`) as `make run` starts it, stopped afterwards."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   env=os.environ | env | {"DATABASE_URL": database_url})
+    try:
+        yield process
+    finally:
+        stop(process, timeout=30)
+
+
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_serving(server: Server, timeout: float = 20.0) -> None:

@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -38,7 +34,7 @@ import pytest
 from tests import scripted_model as script
 from tests.database_rows import reading
 from tests.databases import database_url_in
-from tests.processes import REPO, Server, gunicorn
+from tests.processes import REPO, Server, gunicorn, temporal_worker
 from tests.real_opencode import (
     Opencode,
     Seen,
@@ -137,7 +133,7 @@ def run(opencode, temporal, postgres_databases, tmp_path_factory) -> Iterator[Ru
                   "BLOCKED_AFTER_HIGH_S": "1", "BLOCKED_AFTER_LOW_S": "2", "MONITOR_INTERVAL_S": "0.2"}
     dashboard_env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN, **monitoring}
     with gunicorn(database_url, dashboard_env) as dashboard, \
-            worker_process(database_url, dashboard_env, tmp / "worker.log"), \
+            temporal_worker(database_url, dashboard_env, tmp / "worker.log"), \
             script.ScriptedModel() as model:
         env = isolated_env(home)
         commands = install_plugin_as_the_readme_says(env)
@@ -153,23 +149,6 @@ def run(opencode, temporal, postgres_databases, tmp_path_factory) -> Iterator[Ru
                 print_logs(played, tmp)
                 raise
             yield played
-
-
-@contextlib.contextmanager
-def worker_process(database_url: str, env: dict[str, str], log_path: Path) -> Iterator[None]:
-    """The dashboard's Temporal worker (`python -m worker`), as `make run` starts it."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                   env=os.environ | env | {"DATABASE_URL": database_url})
-    try:
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def print_logs(played: Run, tmp: Path) -> None:
