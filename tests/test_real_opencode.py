@@ -52,7 +52,6 @@ pytestmark = pytest.mark.opencode
 PROJECT = "shop"  # the project folder: the plugin reports its events as agent `opencode-shop`
 AGENT_ID = f"opencode-{PROJECT}"
 PROMPT = "Write a small script, run it, ask me which shell it targets, and have a sub-agent check it."
-SESSION_TITLE = "Write and run the script"
 TURN_TIMEOUT_S = 240  # one model turn of opencode's, on a loaded machine (a few seconds when idle)
 SHOWN_TIMEOUT_S = 120  # the dashboard catching up with what the plugin sent (and its workflow noticing)
 
@@ -141,7 +140,7 @@ def run(opencode, temporal, postgres_databases, tmp_path_factory) -> Iterator[Ru
         write_project(tmp / PROJECT, model.base_url, permission={"bash": "ask"})
         env |= {"DASHBOARD_URL": f"http://127.0.0.1:{dashboard.port}", "DASHBOARD_API_KEY": API_KEY}
         with opencode_serve(opencode, tmp / PROJECT, env, tmp / "opencode.log") as server:
-            session = server.call("POST", "/session", {"title": SESSION_TITLE})
+            session = server.call("POST", "/session", {})  # untitled, as in the TUI: opencode asks the model
             played = Run(dashboard, server, model, database_url, session["id"], commands)
             try:
                 play(played)
@@ -294,7 +293,7 @@ def posts_to_events(run: Run) -> list[int]:
 
 def test_the_session_and_its_sub_agent_are_shown_as_a_tree(run):
     body = run.get(f"/api/sess/{run.session_id}")
-    assert body["session"]["name"] == SESSION_TITLE
+    assert body["session"]["name"] == script.TITLE  # the title opencode asked the model for
     assert body["session"]["agent_id"] == AGENT_ID
     child_id = run.child_session_id()
     child = run.get(f"/api/sess/{child_id}")["session"]
