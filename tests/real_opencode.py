@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -60,8 +61,9 @@ def opencode_binary() -> Path:
     if not binary.exists():
         problem = f"opencode is not installed ({binary} is missing): `make opencode` installs {PINNED_VERSION}"
     else:
-        version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=120,
-                                 env=os.environ | QUIET).stdout.strip()
+        with tempfile.TemporaryDirectory() as home:  # even --version may write under HOME
+            version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=120,
+                                     env=isolated_env(Path(home))).stdout.strip()
         if version != PINNED_VERSION:
             problem = f"{binary} is opencode {version or '?'}, not the pinned {PINNED_VERSION}: run `make opencode`"
     if problem:
