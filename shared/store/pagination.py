@@ -61,7 +61,8 @@ def decode_cursor(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
         raise not_our_cursor() from None
-    if not isinstance(values, list):
+    # Only what a column holds and SQL can bind, whoever reads the keys (paginate, or a route's own SQL).
+    if not isinstance(values, list) or not all(map(_bindable, values)):
         raise not_our_cursor()
     return values
 
@@ -70,18 +71,27 @@ def not_our_cursor() -> ApiError:
     return bad_query("cursor", "cursor is not one this server issued; start again without it")
 
 
-def _fits(field: peewee.Field, value: Any) -> bool:
-    """Whether `value` is something `field` holds, so comparing the column with it can neither fail in
-    the database (text against an integer column is an error on PostgreSQL) nor before (a lone
-    surrogate or a NUL cannot be sent as text; an integer past 64 bits cannot be bound)."""
+def _bindable(value: Any) -> bool:
+    """Whether `value` can be sent to either database at all: an integer of 64 bits (sqlite3 cannot
+    bind a larger one), a finite number, or text without a NUL (PostgreSQL's text cannot hold one) and
+    without a lone surrogate (it has no UTF-8)."""
     if isinstance(value, bool):
         return False
-    if isinstance(field, peewee.IntegerField):
-        return isinstance(value, int) and -MAX_INTEGER - 1 <= value <= MAX_INTEGER
-    if isinstance(field, peewee.FloatField):
-        return (isinstance(value, float) and math.isfinite(value)) or (isinstance(value, int)
-                                                                       and abs(value) <= MAX_INTEGER)
+    if isinstance(value, int):
+        return -MAX_INTEGER - 1 <= value <= MAX_INTEGER
+    if isinstance(value, float):
+        return math.isfinite(value)
     return isinstance(value, str) and "\x00" not in value and _utf8(value)
+
+
+def _fits(field: peewee.Field, value: Any) -> bool:
+    """Whether `value` (bindable) is of the kind `field` holds: text compared with an integer column is
+    an error on PostgreSQL."""
+    if isinstance(field, peewee.IntegerField):
+        return isinstance(value, int)
+    if isinstance(field, peewee.FloatField):
+        return isinstance(value, int | float)
+    return isinstance(value, str)
 
 
 def _utf8(text: str) -> bool:
