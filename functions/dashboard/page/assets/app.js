@@ -7,6 +7,7 @@ import { busiestProject, renderBoard, renderProjectHeader, renderProjects } from
 import { byId, h, refreshRelativeTimes, toast } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { renderNotifications } from "./notifications.js";
+import { renderNeedsYou } from "./sections.js";
 import { showSignIn } from "./signin.js";
 import { addMessage, applyChange, clearState, findCard, placeCard, removeCard, state } from "./state.js";
 import { renderTasks } from "./tasks.js";
@@ -42,8 +43,11 @@ function deepLink() {
 
 const VIEWS = {
   agents: () => renderAgents(byId("agent-tree"), state, ui.deepLink.agentId),
-  tasks: () => renderTasks(byId("task-list"), byId("finished-list"), state,
-    { onUnblock: unblock, onAnswer: answer, selectedTaskId: ui.deepLink.taskId }),
+  tasks: () => {
+    renderTasks(byId("task-list"), byId("finished-list"), state,
+      { onUnblock: unblock, onAnswer: answer, selectedTaskId: ui.deepLink.taskId });
+    renderNeedsYou(byId("needs-you-count"), state);
+  },
   sessions: () => renderSessionFilter(byId("session-filter"), state, ui.selectedSessionId),
   activity: () => renderActivity(byId("todo-list"), byId("message-list"), state, ui.selectedSessionId),
   notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"), state,

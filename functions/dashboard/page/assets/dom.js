@@ -41,16 +41,29 @@ export function relative(iso, now = Date.now()) {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
+// "12 min ago (14:03)": the relative time, and the absolute one beside it (a phone has no hover to show
+// a title); the relative part is kept current by refreshRelativeTimes.
 export function timeElement(iso, prefix = "") {
   if (!iso) return h("span", { class: "muted" }, `${prefix}never`);
-  return h("time", { datetime: iso, title: new Date(iso).toLocaleString(), dataset: { relative: prefix } },
-    prefix + relative(iso));
+  const at = new Date(iso);
+  return h("time", { datetime: iso, title: at.toLocaleString(), dataset: { relative: prefix } },
+    h("span", { class: "relative" }, prefix + relative(iso)), " ", h("span", { class: "absolute" }, `(${absolute(at)})`));
+}
+
+// The clock time for today, with the date before it otherwise (and the year when it is not this one).
+export function absolute(at, now = new Date()) {
+  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (at.toDateString() === now.toDateString()) return time;
+  const date = at.toLocaleDateString([], { day: "numeric", month: "short",
+    year: at.getFullYear() === now.getFullYear() ? undefined : "numeric" });
+  return `${date}, ${time}`;
 }
 
 export function refreshRelativeTimes(root = document) {
   const now = Date.now();
-  for (const element of root.querySelectorAll("time[data-relative]")) {
-    element.textContent = element.dataset.relative + relative(element.getAttribute("datetime"), now);
+  for (const element of root.querySelectorAll("time[data-relative] > .relative")) {
+    const time = element.parentElement;
+    element.textContent = time.dataset.relative + relative(time.getAttribute("datetime"), now);
   }
 }
 
