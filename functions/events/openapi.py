@@ -12,7 +12,7 @@ from functions.events.contract import MAX_BATCH, MAX_ID_LENGTH
 from functions.events.event import MAX_EPOCH_MS
 from functions.events.kinds import KINDS, SESSION_OF_ANY_EVENT, TODO_STATUSES
 from functions.events.limits import DESCRIPTION as DATA_LIMITS
-from functions.events.resources import MAX_MARKED_READ
+from functions.events.resources import MAX_MARKED_READ, ORDERS
 from functions.events.rules import data_schema
 from shared.store.db import MAX_INTEGER
 from shared.web.openapi import (
@@ -96,11 +96,20 @@ SCHEMAS: dict[str, Schema] = {
 
 
 MESSAGES_GET = operation(
-    "Messages, newest first", tag=TAG, security=DASHBOARD_READ_AUTH,
+    "Messages, newest first (or oldest first), from any message", tag=TAG, security=DASHBOARD_READ_AUTH,
+    description="A session's transcript reads both ways from any message: `from_id` starts the page at "
+                "that message (itself included) and `order` says which way it goes; each way's "
+                "`next_cursor` goes on in that way.",
     parameters=[query_param("session_id", "Only this session's messages."),
                 list_param("type", "Only these message types (`chat`, `tool`, `error`, `linear_comment`, or "
                                    "a v1 database's own)."),
-                bool_param("unread_only", "Only messages not yet marked read."), SINCE, *PAGE],
+                bool_param("unread_only", "Only messages not yet marked read."), SINCE,
+                query_param("order", "`newest_first` (the default) or `oldest_first`.",
+                            {"type": "string", "enum": list(ORDERS), "default": ORDERS[0]}),
+                query_param("from_id", "Start at this message (included); with `session_id`, one of its "
+                                       "messages. A message that is not there is a 400 naming `from_id`.",
+                            {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}),
+                *PAGE],
     responses={200: json_response("A page of messages", page_of("messages", ref("Message"))), 400: 400})
 MESSAGES_POST = operation(
     "Mark messages read", tag=TAG, security=DASHBOARD_AUTH,

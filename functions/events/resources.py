@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+import peewee
 
 from functions.events.contract import parse_events
 from functions.events.event import Event
@@ -18,9 +19,9 @@ from shared.store.feed import record_change
 from shared.store.models import Message, Session, SessionFile, Todo
 from shared.store.pagination import page_request, paginate
 from shared.web.auth import AGENT
-from shared.web.errors import ApiError, invalid
+from shared.web.errors import ApiError, bad_query, invalid
 from shared.web.json_body import read_json
-from shared.web.query import list_param, since_param
+from shared.web.query import list_param, since_param, whole_number
 
 # An agent that says it sleeps is not stuck: its task's workflow holds off BLOCKED until it works again.
 AGENT_STATUS_SIGNALS = {"sleeping": SIGNAL_SLEEP, "working": SIGNAL_WAKE}
@@ -88,7 +89,11 @@ class TodosResource:
 
 
 class MessagesResource:
-    """GET /api/msgs (v1: /api/messages)?session_id=&type=&unread_only=&since=; POST marks read."""
+    """GET /api/msgs (v1: /api/messages)?session_id=&type=&unread_only=&since=&order=&from_id=; POST marks read.
+
+    A transcript is read both ways from any message: `from_id` starts the page at that message (itself
+    included), `order` says which way it goes (`newest_first`, the default, or `oldest_first`), and each
+    way's `next_cursor` goes on from there."""
 
     def __init__(self, max_body_bytes: int):
         self.max_body_bytes = max_body_bytes
@@ -103,7 +108,12 @@ class MessagesResource:
             query = query.where(Message.read == 0)
         if (since := since_param(req)) is not None:
             query = query.where(Message.created_at >= since)
-        rows, cursor = paginate(query, (Message.created_at, Message.id), page_request(req))
+        newest_first = order_param(req) == "newest_first"
+        keys = (Message.created_at, Message.id)
+        if (start := start_message(req, session_id)) is not None:
+            row_key, start_key = peewee.Tuple(*keys), peewee.Tuple(start.created_at, start.id)
+            query = query.where(row_key <= start_key if newest_first else row_key >= start_key)
+        rows, cursor = paginate(query, keys, page_request(req), newest_first=newest_first)
         resp.media = {"messages": [row.to_json() for row in rows], "next_cursor": cursor}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -113,6 +123,30 @@ class MessagesResource:
             if updated:
                 record_change("message", "read", {"ids": ids})
         resp.media = {"marked_read": updated}
+
+
+ORDERS = ("newest_first", "oldest_first")
+
+
+def order_param(req: falcon.Request) -> str:
+    order = req.get_param("order") or "newest_first"
+    if order not in ORDERS:
+        raise bad_query("order", f"order must be one of {', '.join(ORDERS)}")
+    return order
+
+
+def start_message(req: falcon.Request, session_id: str | None) -> Message | None:
+    """The message `from_id` names (in the session asked for, if one is), else 400 naming `from_id`."""
+    raw = req.get_param("from_id")
+    if raw is None:
+        return None
+    message_id = whole_number(raw)
+    message = (Message.get_or_none(Message.id == message_id)
+               if message_id is not None and 1 <= message_id <= MAX_INTEGER else None)
+    if message is None or (session_id and message.session_id != session_id) or message.created_at is None:
+        where = f" in session {session_id!r}" if session_id else ""
+        raise bad_query("from_id", f"from_id names no message{where}")
+    return message
 
 
 def message_ids(body: object) -> list[int]:
