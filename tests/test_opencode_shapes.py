@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from functions.events.limits import MAX_STRING_CHARS, cut_marker
 from shared.store.models import Agent, AgentTask, Change, InboundEvent, Message, Session, Todo
 from tests.support import AGENT, DASHBOARD, event
 
@@ -248,3 +249,15 @@ def test_a_v2_request_blocks_and_unblocks_exactly_as_its_v1_twin(events_client, 
     assert by_v2 == by_v1
     assert by_v1[0] != by_v1[1]  # the request changed something, and the answer changed it back
 
+
+
+def test_a_v2_tool_part_keeps_its_state_and_a_long_output_is_cut(events_client):
+    output = "x" * 100_000
+    part = {"id": "prt_9", "sessionID": "ses_1", "messageID": "msg_1", "type": "tool", "callID": "call_1",
+            "tool": "bash", "metadata": {}, "state": {
+                "status": "completed", "input": {"command": "cat big.log", "timeout": 10}, "output": output,
+                "title": "cat big.log", "metadata": {"exit": 0}, "time": {"start": T0, "end": T0 + 50}}}
+    send(events_client, event("message.part.updated", {"sessionID": "ses_1", "part": part, "time": T0}))
+    [stored] = Message.get(Message.external_id == "msg_1").parts
+    assert stored["state"]["input"] == {"command": "cat big.log", "timeout": 10}
+    assert stored["state"]["output"] == output[:MAX_STRING_CHARS] + cut_marker(len(output))

@@ -38,37 +38,58 @@ def cut_marker(length: int) -> str:
 def checked(data: dict[str, Any], where: str) -> dict[str, Any]:
     """`data` as it will be stored: checked (422 naming the field at fault) and its long text cut."""
     lengths: list[int] = []
-    nul = _check(data, where, 1, lengths)
+    try:
+        nul = _check(data, 1, lengths)
+    except _Refused as refused:
+        field = where + "".join(reversed(refused.steps))
+        raise invalid(field, f"{field} {refused.reason}") from None
     cap = _share(lengths)
     if not nul and (not lengths or max(lengths) <= cap):
         return data  # the common case: nothing to change, nothing copied
     return _cut(data, cap)
 
 
-def _check(value: Any, where: str, depth: int, lengths: list[int]) -> bool:
+class _Refused(Exception):
+    """A value that cannot be stored; the path to it is gathered on the way out (`.key`, `[3]`), so
+    the walk builds no path for the values that are fine."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.steps: list[str] = []
+
+
+def _check(value: Any, depth: int, lengths: list[int]) -> bool:
     """Raise for what cannot be stored; note each string's length. True when some text holds a NUL."""
     if isinstance(value, str):
         lengths.append(len(value))
         return "\x00" in value
     if isinstance(value, dict | list):
         if depth > MAX_DEPTH:
-            raise invalid(where, f"{where} is nested deeper than {MAX_DEPTH} levels of objects and lists.")
+            raise _Refused(f"is nested deeper than {MAX_DEPTH} levels of objects and lists.")
         nul = False
         if isinstance(value, dict):
             for key, item in value.items():
                 if len(key) > MAX_KEY_LENGTH:
-                    raise invalid(where, f"{where} has a key longer than {MAX_KEY_LENGTH} characters.")
-                nul = _check(item, f"{where}.{key}", depth + 1, lengths) or "\x00" in key or nul
+                    raise _Refused(f"has a key longer than {MAX_KEY_LENGTH} characters.")
+                try:
+                    nul = _check(item, depth + 1, lengths) or "\x00" in key or nul
+                except _Refused as refused:
+                    refused.steps.append(f".{key}")
+                    raise
         else:
             for position, item in enumerate(value):
-                nul = _check(item, f"{where}[{position}]", depth + 1, lengths) or nul
+                try:
+                    nul = _check(item, depth + 1, lengths) or nul
+                except _Refused as refused:
+                    refused.steps.append(f"[{position}]")
+                    raise
         return nul
     if isinstance(value, bool) or value is None:
         return False
     if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
-        raise invalid(where, f"{where} is out of range: integers must lie within ±{MAX_INTEGER}.")
+        raise _Refused(f"is out of range: integers must lie within ±{MAX_INTEGER}.")
     if isinstance(value, float) and not math.isfinite(value):
-        raise invalid(where, f"{where} must be a finite number.")
+        raise _Refused("must be a finite number.")
     return False
 
 
