@@ -2,12 +2,14 @@
 
 One run, on a fresh SQLite database in a temporary directory, against the production gunicorn config
 with its default capacity (docs/capacity.md), all over loopback:
-  - `--streams` (default 300) live streams are opened, 20 at a time, and held, read by one thread as
-    browsers would; a stream refused with 503 (its worker's budget is taken) is tried again after its
+  - `--streams` (default 300) live streams are opened, 20 at a time, and held, read as browsers
+    would; a stream refused with 503 (its worker's budget is taken) is tried again after its
     Retry-After, as the page does, until all are open or `--open-within` seconds have passed;
   - `--half-open` (default 200) connections each send half a request head and stop; the server drops
     them after its header timeout, and each dropped one is replaced at once, so that many are always
     pending;
+  (the streams and stalled heads come from a process of their own, so that reading them does not slow
+  down the client that measures);
   - meanwhile one client asks `GET /api/health` `--probes` times (default 600, one every 20 ms), and
     another makes ordinary API calls (list agents, post an event, read an inbox) `--calls` times.
 It prints /api/health's latency (p50 / p99 / max), how many API calls succeeded, and "met" or
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import random
 import selectors
 import socket
@@ -211,14 +214,27 @@ def run(args: argparse.Namespace) -> bool:
             return measure(port, env, args)
 
 
-def measure(port: int, env: dict[str, str], args: argparse.Namespace) -> bool:
+def load_process(port: int, token: str, args: argparse.Namespace, ready, stop, done) -> None:
+    """The hostile crowd, in a process of its own so that reading 300 streams does not slow down the
+    client that measures: open the streams, stall the heads, hold them until told to stop."""
     opened_at = time.monotonic()
-    streams, refused = open_streams(port, env["DASHBOARD_TOKEN"], args.streams, args.open_within)
-    print(f"{len(streams)} of {args.streams} streams open in {time.monotonic() - opened_at:.1f} s "
-          f"({refused} refusals with 503 + Retry-After on the way); opening {args.half_open} stalled heads ...",
-          flush=True)
+    streams, refused = open_streams(port, token, args.streams, args.open_within)
     background = Background(port, streams, args.half_open)
     background.thread.start()
+    ready.put((len(streams), refused, time.monotonic() - opened_at))
+    stop.wait()
+    background.stop()
+    done.put((background.streams_closed, background.dropped))
+
+
+def measure(port: int, env: dict[str, str], args: argparse.Namespace) -> bool:
+    context = multiprocessing.get_context("spawn")
+    ready, stop, done = context.Queue(), context.Event(), context.Queue()
+    crowd = context.Process(target=load_process, args=(port, env["DASHBOARD_TOKEN"], args, ready, stop, done))
+    crowd.start()
+    streams, refused, seconds = ready.get(timeout=args.open_within + 120)
+    print(f"{streams} of {args.streams} streams open in {seconds:.1f} s ({refused} refusals with 503 + "
+          f"Retry-After on the way), {args.half_open} stalled heads pending; measuring ...", flush=True)
     results: dict = {}
     workers = [threading.Thread(target=probe_health, args=(port, args.probes, results)),
                threading.Thread(target=api_calls, args=(port, env, args.calls, results))]
@@ -226,16 +242,18 @@ def measure(port: int, env: dict[str, str], args: argparse.Namespace) -> bool:
         worker.start()
     for worker in workers:
         worker.join()
-    background.stop()
-    return report(args, len(streams), background, results)
+    stop.set()
+    closed, dropped = done.get(timeout=60)
+    crowd.join(timeout=30)
+    return report(args, streams, closed, dropped, results)
 
 
-def report(args: argparse.Namespace, streams: int, background: Background, results: dict) -> bool:
+def report(args: argparse.Namespace, streams: int, closed: int, dropped: int, results: dict) -> bool:
     latencies, health_failed = results["health"]
     succeeded, failures = results["api"]
     p50, p99, worst = (percentile(latencies, q) for q in (0.50, 0.99, 1.0))
-    print(f"held: {streams} streams ({background.streams_closed} closed by the server meanwhile), "
-          f"{args.half_open} stalled heads ({background.dropped} dropped by the header timeout and replaced)")
+    print(f"held: {streams} streams ({closed} closed by the server meanwhile), "
+          f"{args.half_open} stalled heads ({dropped} dropped by the header timeout and replaced)")
     print(f"/api/health x {len(latencies)}:  p50 {p50 * 1e3:.1f} ms   p99 {p99 * 1e3:.1f} ms   "
           f"max {worst * 1e3:.1f} ms   failed {health_failed}   (target p99 <= {P99_TARGET_S * 1e3:.0f} ms, 0 failed)")
     print(f"API calls: {succeeded} of {args.calls} succeeded"
