@@ -19,6 +19,7 @@ DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 import os
 
 from deploy.http_errors import answer_in_json
+from functions.sse.hub import end_every_stream_in_this_process
 from shared.config import Settings
 
 # JSON log lines unless asked otherwise; set here so the workers' functions inherit it.
@@ -54,3 +55,19 @@ control_socket_disable = True
 # app starts no thread and opens no connection (the pool, the feed poller, the commit watch and the write
 # lock's descriptor all begin in the worker, on first use).
 preload_app = True
+
+
+def worker_int(worker) -> None:
+    """A worker told to quit at once (SIGINT or SIGQUIT: gunicorn's quick stop, which `make run` asks for
+    on Ctrl-C). Open browser streams would hold its threads, and so the stop, until the graceful timeout:
+    they end now, cleanly, and their browsers reconnect to whichever server answers next."""
+    end_every_stream_in_this_process()
+    worker.quitting_at_once = True
+
+
+def worker_exit(server, worker) -> None:
+    """After a quick stop, the worker exits without interpreter finalization: it would wait for whatever
+    request is still running (an agent's long poll) and for the Temporal client's native threads, seconds
+    in all, for nothing — a quick stop does not wait for requests, and every write is committed or not."""
+    if getattr(worker, "quitting_at_once", False):
+        os._exit(0)

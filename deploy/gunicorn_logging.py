@@ -8,10 +8,19 @@ one line per request with the request id, and without the query string gunicorn'
 
 from __future__ import annotations
 
+import logging
+
 from gunicorn.glogging import Logger
 
 from shared.config import Settings
 from shared.logs import configure_logging
+
+
+def named_gunicorn(record: logging.LogRecord) -> bool:
+    """gunicorn writes everything it says — "Booting worker", "Listening at" — to a logger named
+    `gunicorn.error`; its lines are labelled `gunicorn`, so an INFO line does not read as an error."""
+    record.name = "gunicorn"
+    return True
 
 
 class DashboardLogger(Logger):
@@ -22,3 +31,5 @@ class DashboardLogger(Logger):
             for handler in list(log.handlers):
                 log.removeHandler(handler)
             log.propagate = True
+        if named_gunicorn not in self.error_log.filters:
+            self.error_log.addFilter(named_gunicorn)

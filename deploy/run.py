@@ -7,15 +7,18 @@ A small supervisor. It runs `deploy.prepare` once, then starts the long-running 
 and the Temporal worker once Temporal answers) and runs each periodic job deploy/jobs.py declares
 (`periodic()`: the Linear sync every LINEAR_SYNC_INTERVAL_S, the alert digests and the start of waiting
 task workflows every minute, the feed's retention hourly) as its own subprocess, so a crashing job
-cannot take the server down. Ctrl-C or SIGTERM is forwarded to every child as SIGTERM (each runs in its
-own process group, so the terminal's Ctrl-C reaches only this supervisor and the shutdown stays
-orderly); a child still alive after the grace period is killed.
+cannot take the server down. Once the server answers it prints a banner for the person at the terminal.
+Ctrl-C or SIGTERM asks every child to stop — gunicorn with SIGINT, its quick stop, which ends open
+browser streams at once; the others with SIGTERM (each runs in its own process group, so the terminal's
+Ctrl-C reaches only this supervisor and the shutdown stays orderly); a child still alive after the grace
+period is killed.
 If a long-running child dies on its own, the others are stopped and the supervisor exits with its code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import shutil
@@ -33,7 +36,10 @@ from pathlib import Path
 from playhouse.db_url import parse
 
 from deploy.jobs import JOBS
+from deploy.prepare import prepare, print_credentials
 from shared.config import ConfigError, Settings, settings_for_command
+from shared.store.db import database
+from shared.web.auth import AGENT, DASHBOARD
 
 log = logging.getLogger("deploy.run")
 
@@ -51,9 +57,11 @@ class ChildSpec:
     # Before the children after this one start, wait (up to READY_TIMEOUT_S) until this loopback
     # port accepts connections: the worker starts once the dev server answers.
     ready_port: int | None = None
+    stop_signal: int = signal.SIGTERM  # how the supervisor asks it to stop
 
 
 READY_TIMEOUT_S = 60.0
+BANNER_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,10 @@ class PeriodicSpec:
 
 
 def children(settings: Settings) -> list[ChildSpec]:
-    specs = [ChildSpec("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"])]
+    # SIGINT is gunicorn's quick stop, as Ctrl-C on a gunicorn of its own: open browser streams end at
+    # once (the browsers reconnect) instead of holding the stop for the graceful timeout.
+    specs = [ChildSpec("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
+                       stop_signal=signal.SIGINT)]
     if settings.temporal_address is None:
         return specs
     if settings.temporal_dev_server:
@@ -117,8 +128,11 @@ def periodic(settings: Settings) -> list[PeriodicSpec]:
 
 class Supervisor:
     def __init__(self, children: Sequence[ChildSpec], jobs: Sequence[PeriodicSpec], *, cwd: Path = REPO,
-                 grace_s: float = GRACE_S, clock: Callable[[], float] = time.monotonic):
+                 grace_s: float = GRACE_S, clock: Callable[[], float] = time.monotonic,
+                 announce: tuple[int, str] | None = None):
         self.child_specs = list(children)
+        # (port, text): printed once the port answers — the banner that tells a person where to go.
+        self.announce = announce
         self.jobs = [job for job in jobs if job.off_reason is None]
         self.off = [job for job in jobs if job.off_reason is not None]
         self.cwd = cwd
@@ -128,6 +142,8 @@ class Supervisor:
         self.running: dict[str, subprocess.Popen] = {}
         self.job_runs: dict[str, subprocess.Popen] = {}
         self.next_run: dict[str, float] = {}
+        self.ran: set[str] = set()  # the jobs that have run at least once
+        self.started_at = clock()
 
     def request_stop(self, *_: object) -> None:
         self.stopping.set()
@@ -143,11 +159,13 @@ class Supervisor:
                 if spec.ready_port is not None and not self._wait_for_port(spec.ready_port):
                     log.warning("%s: port %d not answering after %.0f s; going on", spec.name, spec.ready_port,
                                 READY_TIMEOUT_S)
-            self.next_run = {job.name: self.clock() for job in self.jobs}
+            self.started_at = self.clock()
+            self.next_run = {job.name: self.started_at for job in self.jobs}
             while not self.stopping.is_set():
                 if (code := self._check_children()) is not None:
                     return code
                 self._tick_jobs()
+                self._announce_once_ready()
                 self.stopping.wait(TICK_S)
             return 0
         finally:
@@ -160,6 +178,25 @@ class Supervisor:
                 return True
             self.stopping.wait(TICK_S)
         return False
+
+    def _announce_once_ready(self) -> None:
+        """The banner, once the server answers and each job's first run has said its line (or a slow one
+        has had BANNER_WAIT_S), so that it is not lost among the start-up lines."""
+        if self.announce is None:
+            return
+        if any(job.name not in self.ran for job in self.jobs) and self.clock() < self.started_at + BANNER_WAIT_S:
+            return
+        port, text = self.announce
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            connection.request("GET", "/api/health")
+            connection.getresponse().read()
+        except OSError:
+            return  # not serving yet
+        finally:
+            connection.close()
+        print(text, flush=True)
+        self.announce = None
 
     def _spawn(self, argv: Sequence[str]) -> subprocess.Popen:
         # process_group=0: the terminal's Ctrl-C goes to the supervisor alone, which stops children in order.
@@ -180,6 +217,7 @@ class Supervisor:
                 continue  # still running: this tick is absorbed (the job's own lock would refuse it too)
             if previous is not None:
                 del self.job_runs[job.name]
+                self.ran.add(job.name)
                 if previous.returncode != 0:
                     log.warning("%s exited with %s; next run in %.0f s", job.name, previous.returncode,
                                 max(0.0, self.next_run[job.name] - now))
@@ -188,28 +226,57 @@ class Supervisor:
                 self.next_run[job.name] = now + job.interval_s
 
     def _stop_all(self) -> None:
-        processes = [*self.running.values(), *self.job_runs.values()]
-        for process in processes:
+        """Ask every process to stop (all at once), wait for each up to the grace period, kill the rest."""
+        stop_signals = {spec.name: spec.stop_signal for spec in self.child_specs}
+        asked = [(name, process, stop_signals[name]) for name, process in self.running.items()]
+        asked += [(name, process, signal.SIGTERM) for name, process in self.job_runs.items()]
+        started = self.clock()
+        for _, process, stop_signal in asked:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = self.clock() + self.grace_s
-        for process in processes:
+                process.send_signal(stop_signal)
+        for name, process, stop_signal in asked:
             try:
-                process.wait(timeout=max(0.0, deadline - self.clock()))
+                process.wait(timeout=max(0.0, started + self.grace_s - self.clock()))
             except subprocess.TimeoutExpired:
-                log.warning("pid %d ignored SIGTERM for %.0f s; killing it", process.pid, self.grace_s)
+                log.warning("%s ignored %s for %.0f s; killing it", name, signal.Signals(stop_signal).name,
+                            self.grace_s)
                 process.kill()
                 process.wait()
+            log.info("%s: stopped after %.1f s", name, self.clock() - started)
+
+
+def banner(settings: Settings, created: dict[str, str]) -> str:
+    """What a person needs once everything answers: where to go, how to sign in, where the logs are."""
+    address = f"http://{settings.host}:{settings.port}"
+    rule = "  " + "─" * 100
+    lines = ["", rule, f"  OpenCode Dashboard is up: {address}"]
+    if DASHBOARD in created:
+        lines.append(f"  Sign in there with your dashboard token: {created[DASHBOARD]}")
+    else:
+        lines.append("  Sign in there with your dashboard token (printed on the first run; a new one: "
+                     ".venv/bin/python -m deploy.prepare --new-token).")
+    if AGENT in created:
+        lines.append(f"  Your agents' API key (DASHBOARD_API_KEY): {created[AGENT]}")
+    if created:
+        lines.append("  Both are shown only this once (only their digests are stored): keep them.")
+    lines.append("  Connect opencode: README.md, \"Connect opencode\".")
+    where = settings.log_file or "this terminal"
+    lines += [f"  Logs: {where} ({settings.log_format} lines; DASHBOARD_LOG_FILE, DASHBOARD_LOG_FORMAT). "
+              "Ctrl-C stops everything.", rule, ""]
+    return "\n".join(lines)
 
 
 def main() -> int:
+    # Lines for a person at a terminal, JSON for a log that is parsed; every child inherits the choice.
+    os.environ.setdefault("DASHBOARD_LOG_FORMAT", "text" if sys.stderr.isatty() else "json")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s run: %(message)s")
     settings = settings_for_command()
-    prepared = subprocess.run([sys.executable, "-m", "deploy.prepare"], cwd=REPO)
-    if prepared.returncode != 0:
-        return prepared.returncode
+    created = prepare(settings)
+    database.obj.close_all()  # the pool's connections: the supervisor itself does not use the database again
+    print_credentials(created)  # now as well: if something fails to start, they are not lost
     try:
-        supervisor = Supervisor(children(settings), periodic(settings))
+        supervisor = Supervisor(children(settings), periodic(settings), announce=(settings.port,
+                                                                                  banner(settings, created)))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

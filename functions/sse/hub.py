@@ -31,6 +31,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -47,6 +48,7 @@ CREDENTIAL_CHECK_S = 0.5
 OVERFLOWED = "overflowed"
 CREDENTIAL_ENDED = "credential ended"
 POLLER_FAILED = "poller failed"
+SERVER_STOPPING = "server stopping"
 
 
 class Subscription:
@@ -94,6 +96,7 @@ class FeedHub:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._idle_since: float | None = None
+        _hubs.add(self)
 
     # Streams ------------------------------------------------------------------------------------------
 
@@ -219,3 +222,13 @@ class FeedHub:
                 self.position = changes[-1]["id"]
             if len(changes) < FETCH_BATCH:
                 return
+
+
+_hubs: weakref.WeakSet[FeedHub] = weakref.WeakSet()  # every hub of this process
+
+
+def end_every_stream_in_this_process() -> None:
+    """The server is stopping: every open stream of this process ends now, cleanly, instead of holding
+    its thread (and so the stop) until gunicorn's graceful timeout. Browsers reconnect and resume by id."""
+    for hub in list(_hubs):
+        hub._end_every_stream(SERVER_STOPPING)
