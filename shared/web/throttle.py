@@ -20,6 +20,7 @@ import peewee
 
 from shared.clock import now
 from shared.config import Settings
+from shared.store.db import execute
 from shared.store.models import SignInFailure
 from shared.web.errors import ApiError
 
@@ -42,9 +43,10 @@ class SignInThrottle:
     def has_failures(self, client: str) -> bool:
         """Whether `client` failed within the window at all: a read, outside any transaction, so that a
         client with a clean record pays no more than this for every request it makes."""
-        since = now() - self.window_s
-        return (SignInFailure.select(SignInFailure.id)
-                .where((SignInFailure.client == client) & (SignInFailure.failed_at > since)).exists())
+        # Fixed SQL, not the query builder: this runs on every authenticated request (ingest included),
+        # and building the statement would cost ten times what running it does.
+        return execute("SELECT 1 FROM sign_in_failures WHERE client = ? AND failed_at > ? LIMIT 1",
+                       (client, now() - self.window_s)).fetchone() is not None
 
     def check(self, client: str) -> int:
         """Raise 429 (with Retry-After) when `client` has used up its failures; else how many it has."""
