@@ -13,11 +13,13 @@ import pytest
 from falcon import testing
 
 import functions.sse
-from functions.sse.credentials import SESSION, Credential
+from functions.sse.credentials import SESSION, Credential, StreamCredentials
 from functions.sse.hub import FeedHub
 from shared.store.db import database, write_transaction
 from shared.store.feed import prune_changes, record_change
 from shared.store.models import AuthSession, Change
+from shared.web.auth import DASHBOARD as DASHBOARD_KIND
+from shared.web.auth import Authentication, ensure_credentials
 from shared.web.sessions import ensure_local_user, revoke_session, start_session
 from tests.sse_client import parse_frames
 from tests.support import AGENT, DASHBOARD, assert_canonical_error
@@ -324,7 +326,7 @@ def test_a_stream_token_expires_at_its_ttl_to_the_second(client, monkeypatch):
     assert_canonical_error(client.simulate_get("/api/stream", params={"token": token}), 401, "token_expired")
 
 
-def test_a_stream_token_outlives_no_change_of_the_ttl_setting(stream_settings, db, hub, monkeypatch):
+def test_a_longer_ttl_setting_does_not_lengthen_a_token_already_issued(stream_settings, db, hub, monkeypatch):
     issued_at = 1_900_000_000.0
     monkeypatch.setattr(time, "time", lambda: issued_at)
     short = testing.TestClient(functions.sse.create_app(stream_settings.with_overrides(stream_token_ttl_s=60),
@@ -347,3 +349,19 @@ def test_an_open_stream_ends_when_its_session_is_signed_out(stream_settings, db,
     drain(frames)
     assert hub.subscriber_count == 0
     assert_canonical_error(app.simulate_get("/api/stream", headers=headers), 401)
+
+
+def test_a_stream_on_the_generated_dashboard_token_ends_when_the_token_is_rotated(stream_settings, db, hub):
+    generated = stream_settings.with_overrides(dashboard_token=None, sse_max_stream_s=0)
+    with write_transaction():
+        token = ensure_credentials(generated, rotate=frozenset({DASHBOARD_KIND}))[DASHBOARD_KIND]
+    app = testing.TestClient(functions.sse.create_app(generated, hub=hub))
+    issued = app.simulate_post("/api/stream/token", headers={"Authorization": f"Bearer {token}"}).json["token"]
+    credentials = StreamCredentials(generated, Authentication(generated))
+    frames = functions.sse.resources.StreamResource(generated, hub, credentials).frames(
+        None, None, credentials.dashboard_token())
+    next(frames)
+    with write_transaction():
+        ensure_credentials(generated, rotate=frozenset({DASHBOARD_KIND}))
+    drain(frames)
+    assert_canonical_error(app.simulate_get("/api/stream", params={"token": issued}), 401)
