@@ -382,6 +382,24 @@ def test_the_question_is_answered_from_the_dashboard(run):
     assert question["replied"]["properties"]["answers"] == [["bash"]]
 
 
+def test_the_turn_is_a_task_that_completes_once_opencode_waits_for_the_person(run):
+    turn = run.prompts["permission"]["task"]  # both prompts came in the first turn: one task
+    assert run.prompts["question"]["task"]["id"] == turn["id"]
+    assert turn["title"] == PROMPT  # titled by the person's prompt
+    done = wait_for(lambda: task_in(run, turn["id"], "completed"), SHOWN_TIMEOUT_S, "the turn's task completed",
+                    report=lambda: run.get(f"/api/agent/{AGENT_ID}/tasks/{turn['id']}")["task"]["status"])
+    assert done["completed_at"] is not None
+    wait_for(lambda: run.get(f"/api/notifications?task_id={turn['id']}&trigger=completed")["notifications"],
+             SHOWN_TIMEOUT_S, "the completed rules fired for the turn")
+    wait_for(lambda: run.get(f"/api/agent/{AGENT_ID}/profile")["agent"]["status"] == "idle", SHOWN_TIMEOUT_S,
+             "the agent idle, as its sessions are", report=lambda: run.get(f"/api/agent/{AGENT_ID}/profile")["agent"])
+
+
+def task_in(run: Run, task_id: str, status: str) -> dict[str, Any] | None:
+    task = run.get(f"/api/agent/{AGENT_ID}/tasks/{task_id}")["task"]
+    return task if task["status"] == status else None
+
+
 def test_each_prompt_was_notified_while_opencode_waited(run):
     assert len(run.notifications) == 2
     for notification in run.notifications:
