@@ -224,6 +224,22 @@ def test_rows_deleted_by_any_writer_leave_the_index_with_them(mounted_client):
     assert execute("SELECT COUNT(*) FROM search_documents").fetchone()[0] == 0
 
 
+def test_retentions_batched_deletes_take_index_entries_figures_and_timeline_rows_with_them(mounted_client, settings):
+    from shared.jobs.retention import delete_in_batches, prune_records
+    from shared.store.models import Message
+
+    send(mounted_client, session("ses_a"), message("m1", "ses_a", tokens=tokens(output=9), cost=0.1),
+         text_part("m1", "ses_a", "retained cormorant"))
+    assert search(mounted_client, "cormorant") and get(mounted_client, "/api/usage")["totals"]["messages"] == 1
+    delete_in_batches(Message, Message.session_id == "ses_a")  # how retention deletes rows, a batch at a time
+    assert search(mounted_client, "cormorant") == []
+    assert get(mounted_client, "/api/usage")["totals"]["messages"] == 0
+    with write_transaction():  # the events are past RECORD_RETENTION_DAYS
+        execute("UPDATE inbound_events SET received_at = 1000")
+    prune_records(settings)
+    assert get(mounted_client, "/api/timeline")["events"] == []
+
+
 def test_the_migration_indexes_and_counts_what_was_there_before_it(settings, empty_database_url):
     from shared.store.db import open_database
 
