@@ -10,7 +10,10 @@ import { renderNotifications } from "./notifications.js";
 import { renderNeedsYou } from "./sections.js";
 import { showSignIn } from "./signin.js";
 import { addMessage, applyChange, clearState, findCard, placeCard, removeCard, state } from "./state.js";
+import { setUpSearch } from "./search.js";
 import { renderTasks } from "./tasks.js";
+import { refreshTimeline, renderTimelineFilters, setUpTimeline, timelineChanged } from "./timeline.js";
+import { loadUsage, sessionUsage } from "./usage.js";
 
 const RELATIVE_TIME_TICK_MS = 10000;
 const LOAD_WITHOUT_STREAM_AFTER_MS = 3000;
@@ -19,6 +22,7 @@ const OPEN_STATUSES = "blocked,in_progress,pending";
 const FINISHED_STATUSES = "completed,cancelled";
 const FINISHED_PER_AGENT = 20;
 const CONNECTION_LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
+const USAGE_REFRESH_MS = 2000;
 
 const ui = {
   selectedSessionId: null,
@@ -29,12 +33,16 @@ const ui = {
   pending: [], // changes that arrive while a load is under way, applied after it
   loadAgain: false, // a load was asked for while one was under way
   retryTimer: null,
+  usageTimer: null,
 };
 
-// A push notification opens /agents/<agent>?task=<task>: show that agent and task.
+// A push notification opens /agents/<agent>?task=<task>: show that agent and task. A search hit's link
+// /?session=<session>&message=<id> opens that session at that message.
 function deepLink() {
   const match = location.pathname.match(/^\/agents\/([^/]+)$/);
-  return { agentId: match ? decodeURIComponent(match[1]) : null, taskId: new URLSearchParams(location.search).get("task") };
+  const query = new URLSearchParams(location.search);
+  return { agentId: match ? decodeURIComponent(match[1]) : null, taskId: query.get("task"),
+    sessionId: match ? null : query.get("session"), messageId: Number(query.get("message")) || null };
 }
 
 // Drawing ------------------------------------------------------------------------------------------------
@@ -49,6 +57,7 @@ const VIEWS = {
     renderNeedsYou(byId("needs-you-count"), state);
   },
   sessions: () => renderSessionFilter(byId("session-filter"), state, ui.selectedSessionId),
+  timelineFilters: () => renderTimelineFilters(state),
   activity: () => renderActivity(byId("todo-list"), byId("message-list"), state, ui.selectedSessionId),
   notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"), state,
     { onRead: markRead }),
@@ -132,7 +141,60 @@ async function loadAll() {
   ui.pending = [];
   pending.forEach(apply);
   redraw(...Object.keys(VIEWS));
+  refreshTimeline();
+  refreshUsage();
   requestAnimationFrame(showDeepLink);
+}
+
+// Usage follows the messages' figures: asked again after a burst of message changes.
+function usageChanged() {
+  ui.usageTimer ??= setTimeout(() => {
+    ui.usageTimer = null;
+    if (!document.hidden) refreshUsage();
+  }, USAGE_REFRESH_MS);
+}
+
+async function refreshUsage() {
+  try {
+    await loadUsage();
+    await showSessionUsage();
+  } catch (error) {
+    if (error.status !== 401) byId("usage-panel").replaceChildren(h("p", { class: "error" }, error.message));
+  }
+}
+
+async function showSessionUsage() {
+  const line = byId("session-usage");
+  const text = ui.selectedSessionId ? await sessionUsage(ui.selectedSessionId) : "";
+  line.textContent = text;
+  line.hidden = !text;
+}
+
+// A search hit (or a /?session=&message= link) opens its session, at its message when it has one.
+async function openSession({ sessionId, messageId }) {
+  ui.selectedSessionId = sessionId;
+  try {
+    const { session, todos, messages } = await api(path`/api/sess/${sessionId}`);
+    state.sessions.set(session.id, { ...state.sessions.get(session.id), ...session });
+    state.todos.set(session.id, todos);
+    for (const message of messages) addMessage(message);
+    if (messageId && !state.messages.has(messageId)) { // older than the session's latest
+      const { messages: older } = await api(path`/api/msgs?session_id=${sessionId}` + "&limit=500");
+      for (const message of older) if (message.id === messageId) addMessage(message);
+    }
+  } catch (error) {
+    if (error.status !== 401) toast(`Could not open the session: ${error.message}`, "error");
+    return;
+  }
+  redraw("sessions", "activity");
+  showSessionUsage().catch(() => {});
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    const target = messageId ? document.querySelector(`[data-message-id="${messageId}"]`) : byId("activity");
+    if (!target) return;
+    document.querySelector(".message.found")?.classList.remove("found");
+    target.classList.add("found");
+    target.scrollIntoView({ block: "center" });
+  }));
 }
 
 async function loadProjects() {
@@ -185,7 +247,12 @@ async function loadBoard() {
 }
 
 function showDeepLink() {
-  const { agentId, taskId } = ui.deepLink;
+  const { agentId, taskId, sessionId, messageId } = ui.deepLink;
+  if (sessionId) {
+    ui.deepLink.sessionId = null; // once: a reload of the data must not jump back
+    openSession({ sessionId, messageId });
+    return;
+  }
   const target = (taskId && document.querySelector(`[data-task-id="${CSS.escape(taskId)}"]`))
     || (agentId && document.querySelector(`[data-agent-id="${CSS.escape(agentId)}"]`));
   target?.scrollIntoView({ block: "center" });
@@ -194,7 +261,12 @@ function showDeepLink() {
 // Live changes -------------------------------------------------------------------------------------------
 
 function apply(change) {
-  redraw(...applyChange(change));
+  const views = applyChange(change);
+  // The timeline's agent and session filters offer the agents and sessions the page knows.
+  if (views.includes("agents") || views.includes("sessions")) views.push("timelineFilters");
+  redraw(...views);
+  timelineChanged();
+  if (change.topic === "message") usageChanged();
   if (change.topic === "notification" && change.action === "created") toast(change.payload.title);
 }
 
@@ -366,7 +438,11 @@ byId("project-select").addEventListener("change", (event) => {
 byId("session-filter").addEventListener("change", (event) => {
   ui.selectedSessionId = event.currentTarget.value || null;
   redraw("activity");
+  showSessionUsage().catch(() => {});
 });
+
+setUpSearch({ onOpen: openSession });
+setUpTimeline();
 
 const notificationsToggle = byId("notifications-toggle");
 function showNotifications(open) {
