@@ -104,8 +104,9 @@ def test_a_client_cannot_pick_the_address_the_sign_in_limit_counts(settings, db)
 
 # From a trusted proxy --------------------------------------------------------------------------------------------
 
-def test_a_trusted_proxy_says_the_browser_used_https(proxied):
-    response = sign_in(proxied, headers={"X-Forwarded-Proto": "https"}, remote_addr=PROXY)
+@pytest.mark.parametrize("peer", [PROXY, f"::ffff:{PROXY}"])  # the second: a server listening on ::
+def test_a_trusted_proxy_says_the_browser_used_https(proxied, peer):
+    response = sign_in(proxied, headers={"X-Forwarded-Proto": "https"}, remote_addr=peer)
     assert response.cookies[SESSION_COOKIE].secure
 
 

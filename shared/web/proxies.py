@@ -68,6 +68,8 @@ class TrustedProxies:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:10.0.0.2, as a server listening on :: sees 10.0.0.2
         return any(ip in network for network in self.trusted)
 
     def unforgeable(self, host: str) -> bool:
