@@ -62,12 +62,14 @@ def database_health() -> dict:
     return {"ok": True, "schema_version": version, "latency_ms": latency_ms}
 
 
+# The change feed's size. MIN and MAX as two subqueries: each is then one index probe, where one
+# SELECT MIN(id), MAX(id) scans the table. COUNT(*) walks the smallest index (~6 ms a million rows).
+FEED_SIZE = "SELECT (SELECT COUNT(*) FROM changes), (SELECT MIN(id) FROM changes), (SELECT MAX(id) FROM changes)"
+
+
 def feed_health() -> dict:
-    """The change feed's size. MIN and MAX as two subqueries: each is then one index probe, where
-    one SELECT MIN(id), MAX(id) scans the table. COUNT(*) walks the smallest index (~6 ms a million rows)."""
-    rows, oldest, newest = database.execute_sql(
-        "SELECT (SELECT COUNT(*) FROM changes), (SELECT MIN(id) FROM changes), (SELECT MAX(id) FROM changes)"
-    ).fetchone()
+    """The change feed's size: how many changes it holds, and the oldest and newest ids."""
+    rows, oldest, newest = database.execute_sql(FEED_SIZE).fetchone()
     return {"rows": rows, "oldest_id": oldest, "newest_id": newest}
 
 
