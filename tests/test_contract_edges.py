@@ -148,3 +148,13 @@ def test_a_two_megabyte_tool_output_is_stored_and_sent_on_cut_with_its_length_sa
     [change] = [c for c in changes_since(0) if c["topic"] == "message"]
     assert change["payload"]["parts"][0]["output"] == cut
     assert f"[cut by the dashboard: {len(output)} characters in all]" in cut
+
+
+@pytest.mark.parametrize("name", ["id", "type", "agent_id"])
+@pytest.mark.parametrize("value", ["a\x00b", "x" * 129, "", 7, ["x"]])
+def test_an_envelope_field_that_could_not_be_kept_exactly_is_refused_naming_it(client, name, value):
+    sent = event("agent.heartbeat", {"id": "a1"}) | {name: value}
+    response = client.simulate_post("/api/events", headers=AGENT, json={"events": [event("agent.heartbeat", {
+        "id": "a0"}), sent]})
+    assert (response.status_code, response.json["error"]["field"]) == (422, f"events[1].{name}")
+    assert counts() == (0, 0)

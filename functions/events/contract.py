@@ -36,11 +36,9 @@ def parse_event(item: Any, index: int | None) -> Event:
     prefix = "" if index is None else f"events[{index}]."
     if not isinstance(item, dict):
         raise invalid(prefix.rstrip(".") or "body", "An event must be a JSON object.")
-    event_id = _string(item, "id", prefix, max_length=MAX_ID_LENGTH)
-    event_type = _string(item, "type", prefix, max_length=MAX_ID_LENGTH)
-    agent_id = item.get("agent_id")
-    if agent_id is not None and (not isinstance(agent_id, str) or not 1 <= len(agent_id) <= MAX_ID_LENGTH):
-        raise invalid(f"{prefix}agent_id", f"agent_id must be a string of 1 to {MAX_ID_LENGTH} characters.")
+    event_id = _string(item, "id", prefix)
+    event_type = _string(item, "type", prefix)
+    agent_id = _string(item, "agent_id", prefix) if item.get("agent_id") is not None else None
     data = item.get("data")
     if not isinstance(data, dict):
         raise invalid(f"{prefix}data", "data is required and must be a JSON object.")
@@ -57,10 +55,11 @@ def parse_event(item: Any, index: int | None) -> Event:
     return event
 
 
-def _string(item: dict[str, Any], name: str, prefix: str, *, max_length: int) -> str:
+def _string(item: dict[str, Any], name: str, prefix: str) -> str:
+    """An envelope field: an id kept exactly as sent (so no NUL, which PostgreSQL's text cannot hold)."""
     value = item.get(name)
-    if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-        raise invalid(f"{prefix}{name}", f"{name} is required: a string of 1 to {max_length} characters.")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH or "\x00" in value:
+        raise invalid(f"{prefix}{name}", f"{name} must be a string of 1 to {MAX_ID_LENGTH} characters, without NUL.")
     return value
 
 
