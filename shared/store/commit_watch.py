@@ -62,15 +62,18 @@ class CommitWatch:
 
     def _run(self) -> None:
         last_version = None
+        # The database this watch was started for, not whatever the proxy points at later: a process has
+        # one, but a test run re-points it at each test's, and a watch winding down must not open the next.
+        db = database.obj
         try:
-            database.connect(reuse_if_open=True)
+            db.connect(reuse_if_open=True)
             while True:
                 time.sleep(self.interval_s)
                 with self._changed:
                     if not self._waiters and time.monotonic() - self._last_wait > IDLE_STOP_S:
                         self._thread = None
                         return
-                version = database.execute_sql("PRAGMA data_version").fetchone()[0] if is_sqlite() else None
+                version = db.execute_sql("PRAGMA data_version").fetchone()[0] if is_sqlite() else None
                 if version is not None and version == last_version:
                     continue
                 last_version = version
@@ -82,8 +85,8 @@ class CommitWatch:
             with self._changed:
                 self._thread = None
         finally:
-            if not database.is_closed():
-                database.close()
+            if not db.is_closed():
+                db.close()
 
 
 _watches: dict[int, CommitWatch] = {}
