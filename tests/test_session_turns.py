@@ -231,3 +231,13 @@ def test_an_agent_on_a_task_it_declared_has_its_prompts_block_that_task_and_no_t
     send(app, permission_asked("ses_1", "per_r"))
     [task] = tasks(app)
     assert (task["id"], task["status"], task["question"]["request_id"]) == ("release", "blocked", "per_r")
+
+
+def test_a_terminal_reply_is_recorded_in_the_shape_its_question_takes(app):
+    begin(app)
+    send(app, question_asked("ses_1", "que_t", question_info("Name the release?")),
+         question_replied("ses_1", "que_t", ["v1.3 Pelican"]))
+    assert tasks(app)[0]["question"]["answer"] == {"response": "v1.3 Pelican"}
+    send(app, question_asked("ses_1", "que_c", question_info("Which database?", "PostgreSQL", "SQLite")),
+         question_replied("ses_1", "que_c", ["MySQL"]))  # typed in the terminal instead of picked
+    assert tasks(app)[0]["question"]["answer"] == {"response": "MySQL"}

@@ -185,7 +185,8 @@ def prompt_settled(event: Event, now: int) -> None:
     dashboard takes no answer to it any more, and the task goes on (or waits on its next question)."""
     data = event.data
     request_id = data.get("requestID") or data.get("permissionID")  # older opencode: permissionID
-    settled = settle_request(request_id, terminal_answer(event), now) if isinstance(request_id, str) else None
+    settled = (settle_request(request_id, now, lambda question: terminal_answer(event, question))
+               if isinstance(request_id, str) else None)
     task = None
     if settled is not None and settled["status"] == "pending":
         task = AgentTask.fetch_json("id = ?", (settled["task_id"],))
@@ -245,20 +246,20 @@ def option_labels(question: dict[str, Any]) -> list[str] | None:
     return labels
 
 
-def terminal_answer(event: Event) -> dict[str, Any] | None:
-    """The terminal's reply in the dashboard's answer shape; None when the prompt was dismissed."""
+def terminal_answer(event: Event, question: dict[str, Any]) -> dict[str, Any] | None:
+    """The terminal's reply as an answer to `question` (the shape its type takes); None when the prompt
+    was dismissed."""
     data = event.data
     if event.type.endswith(".rejected"):
         return None
-    if event.type.startswith("permission."):
-        reply = data.get("reply") or data.get("response")
-        return {"permission": reply in ("once", "always")}
+    if question["type"] == "permission":
+        return {"permission": (data.get("reply") or data.get("response")) in ("once", "always")}
     answers = data.get("answers") if isinstance(data.get("answers"), list) else []
     picked = [", ".join(str(label) for label in answer) if isinstance(answer, list) else str(answer)
               for answer in answers]
-    if len(picked) == 1 and isinstance(answers[0], list) and len(answers[0]) == 1:
-        return {"choice": picked[0]} if picked[0] else {"response": "(empty)"}
-    return {"response": "\n".join(picked) or "(empty)"}
+    if question["type"] == "choice" and len(picked) == 1 and picked[0] in (question["choices"] or []):
+        return {"choice": picked[0]}
+    return {"response": "\n".join(picked) or "(no answer)"}  # typed in the terminal, or several questions
 
 
 # Agents ----------------------------------------------------------------------------------------------------

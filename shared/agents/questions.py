@@ -14,6 +14,7 @@ Every function here that writes runs inside the caller's write transaction.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from shared.clock import iso_from_unix
@@ -122,14 +123,17 @@ def promote_queued(task_id: str, now: int) -> dict[str, Any] | None:
     return {**queued, "status": "pending", "asked_at": now}
 
 
-def settle_request(request_id: str, answer: dict[str, Any] | None, now: int) -> dict[str, Any] | None:
-    """opencode's prompt `request_id` was answered in the terminal (`answer`) or dismissed there (None):
-    its question, waiting or queued, is closed, so an answer from the dashboard now is a 409. The
-    question as it was before, or None when none waited."""
+def settle_request(request_id: str, now: int,
+                   answer_for: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """opencode's prompt `request_id` was answered in the terminal, `answer_for(question)` being that
+    answer in the question's shape, or dismissed there (it gives None): the question, waiting or queued,
+    is closed, so an answer from the dashboard now is a 409. The question as it was before, or None when
+    none waited."""
     question = TaskQuestion.fetch_json("request_id = ? AND status IN ('pending', 'queued') ORDER BY id LIMIT 1",
                                        (request_id,))
     if question is None:
         return None
+    answer = answer_for(question)
     if answer is None:
         execute("UPDATE task_questions SET status = 'withdrawn', answered_at = ? WHERE id = ?", (now, question["id"]))
     else:
