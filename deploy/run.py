@@ -8,7 +8,7 @@ and the Temporal worker once Temporal answers) and runs each periodic job deploy
 (`periodic()`: the Linear sync every LINEAR_SYNC_INTERVAL_S, the alert digests and the start of waiting
 task workflows every minute, the feed's retention hourly) as its own subprocess, so a crashing job
 cannot take the server down. Once the server answers it prints a banner for the person at the terminal.
-Ctrl-C or SIGTERM asks every child to stop — gunicorn with SIGINT, its quick stop, which ends open
+Ctrl-C, SIGTERM or SIGHUP asks every child to stop — gunicorn with SIGINT, its quick stop, which ends open
 browser streams at once; the others with SIGTERM (each runs in its own process group, so the terminal's
 Ctrl-C reaches only this supervisor and the shutdown stays orderly); a child still alive after the grace
 period is killed.
@@ -280,8 +280,9 @@ def main() -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, supervisor.request_stop)
-    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    # SIGHUP too: a closed terminal must not leave the children (each in a process group of its own) running.
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, supervisor.request_stop)
     return supervisor.run()
 
 
