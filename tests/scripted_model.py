@@ -7,7 +7,8 @@ requests (opencode also asks for a session title, with no tools, whenever it lik
 - a **title** (no tools offered): a short text;
 - the **sub-agent**'s turn (its prompt, sent by opencode's task tool, carries `SUBAGENT_MARK`): a short text;
 - the **main session**: each reply is the next step of `MAIN_SCRIPT` after the tool calls already answered
-  since the person's last message — a todo list written, a shell command (which needs permission), a
+  since the person's last message — a todo list written, a script written, a shell command (which needs
+  permission) that runs it, a
   question to the person (when opencode offers its question tool), a sub-agent, the todo list updated,
   and a closing text. A person's message carrying `FAIL_MARK` is answered with HTTP 400, which opencode
   reports as `session.error`.
@@ -27,7 +28,9 @@ from typing import Any
 
 SUBAGENT_MARK = "[sub-agent task]"
 FAIL_MARK = "[fail this call]"
-BASH_COMMAND = "echo scripted-bash-ran"
+SCRIPT_FILE = "script.sh"  # in the project folder
+SCRIPT_TEXT = "#!/bin/sh\necho scripted-bash-ran\n"
+BASH_COMMAND = f"sh {SCRIPT_FILE}"
 TITLE = "Scripted session"
 FINAL_TEXT = "All done: the script ran and the sub-agent checked it."
 SUBAGENT_TEXT = "Sub-agent report: the script's output looks right."
@@ -67,6 +70,7 @@ class Failure:
 # The main session's steps, in order; a step whose tool opencode does not offer is skipped.
 MAIN_SCRIPT: list[ToolCall] = [
     ToolCall("todowrite", {"todos": FIRST_TODOS}),
+    ToolCall("write", {"filePath": SCRIPT_FILE, "content": SCRIPT_TEXT}),
     ToolCall("bash", {"command": BASH_COMMAND, "description": "Run the script"}),
     ToolCall("question", {"questions": [QUESTION]}),
     ToolCall("task", SUBAGENT_TASK),

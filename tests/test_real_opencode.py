@@ -3,7 +3,7 @@ plugin installed exactly as the README tells a user, a scripted model on loopbac
 the real plugin, the dashboard under real gunicorn and its Temporal worker on a real dev server.
 
 One opencode session is played once for the module (`run`), then each test asserts one thing the dashboard
-shows through its API. The script: a todo list written, a shell command that needs permission (opencode
+shows through its API. The script: a todo list written, a file written, a shell command that needs permission (opencode
 asks; the permission is answered and the command runs), a question to the person (opencode's question
 tool), a sub-agent (opencode's task tool) that reports back, the todo list updated, a closing text; then
 a second prompt whose model call fails (HTTP 400), which opencode reports as the session's error.
@@ -406,6 +406,13 @@ def test_each_prompt_was_notified_while_opencode_waited(run):
         assert notification["agent_id"] == AGENT_ID and notification["trigger"] == "blocked"
 
 
+def test_the_file_the_session_wrote_is_shown_on_the_session(run):
+    edited = {event["properties"]["file"] for event in run.emitted("file.edited")}
+    assert [file for file in edited if file.endswith(f"/{PROJECT}/{script.SCRIPT_FILE}")], edited
+    shown = {file["file"] for file in run.get(f"/api/sess/{run.session_id}")["files"]}
+    assert edited <= shown, (edited, shown)
+
+
 def test_the_failed_model_call_is_the_sessions_error(run):
     [error] = error_messages(run)
     assert error["content"].startswith("APIError")
@@ -456,6 +463,9 @@ def visible_entities(run: Run) -> tuple[Counter, Counter]:
             latest = [todo["content"] for todo in todo_lists[-1]["properties"]["todos"]]
             todos = run.get(f"/api/todos?session_id={session_id}")["todos"]
             visible["todo lists"] += sorted(todo["content"] for todo in todos) == sorted(latest)
+    edited = {event["properties"]["file"] for event in run.emitted("file.edited")}
+    total["files edited"] = len(edited)
+    visible["files edited"] = len(edited & {file["file"] for file in run.get(f"/api/sess/{run.session_id}")["files"]})
     total["errors"] = len(run.emitted("session.error"))
     visible["errors"] = len(error_messages(run))
     return visible, total
