@@ -9,9 +9,10 @@
  * opencode calls every export of a plugin file as a plugin (and refuses the file if one is not a
  * function), so `DashboardHook` is the only export.
  *
- * Install: copy this file and dashboard-client.mjs into `~/.config/opencode/plugin/` (every project)
- * or a project's `.opencode/plugin/`; opencode loads `*.js` there by itself and, the client being
- * `.mjs`, does not take it for a second plugin. Configuration is the environment: see docs/opencode-plugin.md.
+ * Install: copy this file and the modules it imports (dashboard-*.mjs) into `~/.config/opencode/plugin/`
+ * (every project) or a project's `.opencode/plugin/`, as the README's "Connect opencode" says; opencode
+ * loads `*.js` there by itself and, the modules being `.mjs`, does not take them for more plugins.
+ * Configuration is the environment: see docs/opencode-plugin.md.
  *
  * JavaScript rather than TypeScript: opencode (Bun) loads either, and plain JS also runs under the
  * Node 20 the tests use, with no compiler to install.
