@@ -12,10 +12,11 @@ import time
 import pytest
 import responses
 
+from shared.store.db import database
 from tests import opencode_events as oc
 from tests.processes import gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN
-from tests.temporal_support import notifications, wait_for
+from tests.temporal_support import next_second, notifications, wait_for
 
 PUSH_URL = "https://ntfy.example.test/agents-topic"
 SESSION = "ses_monitor"
@@ -145,3 +146,22 @@ def test_a_question_from_a_sub_agent_blocks_the_turn_and_is_answered_with_a_choi
     status, body = server.request("POST", f"/api/agent/{oc.AGENT_ID}/tasks/{PARENT_TURN}/unblock", {"choice": "SQLite"},
                                   DASHBOARD)
     assert status == 409, body
+
+
+def test_a_turn_is_quiet_only_while_its_sessions_are(temporal, server, push):
+    with database.connection_context():
+        database.execute_sql("UPDATE alert_rules SET delay_ms = 1000 WHERE id = 'idle-all'")
+    post(server, oc.session("ses_quiet"), oc.status("ses_quiet", "busy"))
+    turn = "ses_quiet.turn-1"
+
+    def idle_alerts():
+        return [n for n in notifications(turn) if n.trigger == "idle_too_long"]
+
+    first = wait_for(idle_alerts, timeout=30, what="the idle_too_long alert of a quiet turn")
+    assert first[0].title == "Idle: New session - 2026-12-02T10:00:00.000Z"
+    next_second(after=first[0].created_at)  # news in a later second starts a new quiet spell
+    # The model streams its answer: no status, no heartbeat, only the session's own events.
+    post(server, oc.oc("message.part.updated", {"part": {"id": "prt_quiet", "sessionID": "ses_quiet",
+                                                         "messageID": "msg_reply", "type": "text",
+                                                         "text": "Looking at the failing test"}}))
+    wait_for(lambda: len(idle_alerts()) == 2, timeout=30, what="a new quiet spell counted from the session's news")

@@ -121,12 +121,15 @@ class TaskActivities:
 
     def _idle_observation(self, ref: TaskRef, status: str, priority: str) -> TaskObservation:
         """A task in progress and not blocked: when its agent was last heard of, and whether an
-        idle_too_long rule is due for this quiet spell."""
+        idle_too_long rule is due for this quiet spell. A turn of an opencode session is heard of
+        whenever its session or a sub-agent's under it has news (a message, a part, a tool call)."""
         if status != "in_progress":
             return TaskObservation(status=status, priority=priority)
         with database.connection_context():
-            row = execute("SELECT a.last_heartbeat, t.updated_at, t.started_at FROM agent_tasks t"
-                          " JOIN agents a ON a.id = t.agent_id WHERE t.id = ?", (ref.task_id,)).fetchone()
+            row = execute("SELECT a.last_heartbeat, t.updated_at, t.started_at, (SELECT MAX(s.updated_at)"
+                          " FROM sessions s WHERE s.id = t.session_id OR s.parent_id = t.session_id)"
+                          " FROM agent_tasks t JOIN agents a ON a.id = t.agent_id WHERE t.id = ?",
+                          (ref.task_id,)).fetchone()
             idle_since = max((value for value in row or () if value), default=None)
             due = idle_since is not None and rules_pending("idle_too_long", ref.task_id, priority, idle_since,
                                                            clock_now())
