@@ -260,6 +260,8 @@ SQLITE_EVENT_SESSION = (
     " CASE WHEN substr(type, 1, 8) = 'session.' THEN json_extract(data, '$.info.id') END)")
 POSTGRESQL_EVENT_SESSION = "event_session_id(type, data)"
 
+# WITHOUT ROWID (SQLite): rows stored in key order, so summing them per session reads the table in
+# order instead of looking each row up through the key's index.
 USAGE_TABLE = """CREATE TABLE usage_rollup (
         session_id TEXT NOT NULL,
         model_id TEXT NOT NULL,
@@ -272,7 +274,7 @@ USAGE_TABLE = """CREATE TABLE usage_rollup (
         cost REAL NOT NULL DEFAULT 0,
         messages INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (session_id, model_id, hour)
-    )"""
+    ) WITHOUT ROWID"""
 
 COMMON = (
     USAGE_TABLE,
@@ -427,7 +429,8 @@ def postgresql_statements() -> tuple[str, ...]:
         .replace(" INTEGER", " BIGINT").replace("\n        )", ",\n            words tsvector NOT NULL\n        )"),
         "CREATE UNIQUE INDEX search_documents_ref ON search_documents (kind, ref_id)",
         "CREATE INDEX search_documents_words ON search_documents USING GIN (words)",
-        *(statement.replace(" INTEGER", " BIGINT").replace(" REAL", " DOUBLE PRECISION") for statement in COMMON),
+        *(statement.replace(" INTEGER", " BIGINT").replace(" REAL", " DOUBLE PRECISION").replace(" WITHOUT ROWID", "")
+          for statement in COMMON),
         f"CREATE INDEX inbound_events_session ON inbound_events ({POSTGRESQL_EVENT_SESSION}, received_at)",
         *(f"INSERT INTO {DOCUMENT_COLUMNS}, words) SELECT {document_values(source, 'r')},"
           f" {postgresql_words(source, 'r')} FROM {source.table} AS r ORDER BY 5, 2" for source in SOURCES),
