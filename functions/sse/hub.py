@@ -3,7 +3,9 @@
 N browsers cost one cheap check per tick, not N queries: on SQLite the poller asks `PRAGMA
 data_version` (which moves only when another connection commits) and reads `changes` only then.
 Because every writer — any gunicorn worker, the Temporal worker, the cron job — commits to the same
-database, every change reaches every stream in every process.
+database, every change reaches every stream in every process. The poller does not wait out its tick
+for that: a writer that committed changes pokes every process's poller at once (shared/store/wakeup.py),
+and the tick stays as the safety net for a lost poke.
 
 On PostgreSQL there is no data_version: the poller runs the feed query itself every tick (`id > n`
 on the primary key, an index probe that finds nothing most of the time), i.e. 20 small queries a
@@ -37,6 +39,7 @@ from typing import Any
 
 from shared.store.db import database, is_sqlite
 from shared.store.feed import changes_since, latest_change_id
+from shared.store.wakeup import Listener, listener_for
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class FeedHub:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._listener: Listener | None = None
         self._idle_since: float | None = None
         _hubs.add(self)
 
@@ -141,15 +145,23 @@ class FeedHub:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._listener is not None:
+            self._listener.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
         last_version = None
         credentials_checked = time.monotonic()
+        # Woken by every writer's commit, in any process (shared/store/wakeup.py); the interval is the
+        # safety net for a lost poke, and the pace of the credential checks.
+        listener = self._listener = listener_for(database.obj)
         try:
             database.connect(reuse_if_open=True)
-            while not self._stopping.wait(self.poll_interval_s):
+            while True:
+                listener.wait(self.poll_interval_s)
+                if self._stopping.is_set():
+                    return
                 if not self._still_needed():
                     self._winding_down()
                     return
@@ -165,6 +177,7 @@ class FeedHub:
             log.exception("the feed poller stopped on an error: its streams end, and their clients resume")
             self._end_every_stream(POLLER_FAILED)
         finally:
+            listener.close()
             database.close()
 
     def _still_needed(self) -> bool:

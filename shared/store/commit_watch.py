@@ -3,8 +3,9 @@
 A long poll (the agents' inbox) must return as soon as its answer is committed, and that commit may
 come from another gunicorn worker, another thread or the Temporal worker: only the database is shared.
 So, like the SSE function's feed poller, one thread per process asks SQLite's `PRAGMA data_version`
-every `CHECK_INTERVAL_S` — it reads nothing and moves only when another connection committed — and
-wakes every waiter when it moves. Waiters then re-read what they wait for. N waiting requests cost one
+every `CHECK_INTERVAL_S`, and at once when a writer that committed changes pokes it (shared/store/
+wakeup.py) — it reads nothing and moves only when another connection committed — and wakes every
+waiter when it moves. Waiters then re-read what they wait for. N waiting requests cost one
 cheap check per tick, not N queries. (Elsewhere than SQLite there is no such pragma: every tick wakes
 the waiters.) The thread starts with the first waiter and stops when none has come for a while.
 """
@@ -17,6 +18,7 @@ import threading
 import time
 
 from shared.store.db import database, is_sqlite
+from shared.store.wakeup import listener_for
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +67,11 @@ class CommitWatch:
         # The database this watch was started for, not whatever the proxy points at later: a process has
         # one, but a test run re-points it at each test's, and a watch winding down must not open the next.
         db = database.obj
+        listener = listener_for(db)  # woken by every writer's commit: shared/store/wakeup.py
         try:
             db.connect(reuse_if_open=True)
             while True:
-                time.sleep(self.interval_s)
+                listener.wait(self.interval_s)
                 with self._changed:
                     if not self._waiters and time.monotonic() - self._last_wait > IDLE_STOP_S:
                         self._thread = None
@@ -85,6 +88,7 @@ class CommitWatch:
             with self._changed:
                 self._thread = None
         finally:
+            listener.close()
             if not db.is_closed():
                 db.close()
 

@@ -30,6 +30,7 @@ from playhouse import db_url
 from playhouse.pool import PooledSqliteDatabase
 
 from shared.config import Settings
+from shared.store.wakeup import Wakeups
 
 database = peewee.DatabaseProxy()
 
@@ -78,6 +79,8 @@ def open_database(settings: Settings) -> peewee.Database:
         if on_disk:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
         db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
+        # Where this database's readers wait to be poked after a commit (shared/store/wakeup.py).
+        db.wakeups = Wakeups(db.database) if on_disk else None
     else:
         # peewee's PostgreSQL pool rolls back whatever transaction a connection comes back with (one a
         # failed statement aborted included), so the next request starts clean there too.
@@ -223,10 +226,13 @@ def write_transaction() -> Iterator[None]:
                 hold_writer_lock()  # in case the outer transaction was not a write_transaction
             yield
     elif is_sqlite():
+        _writer.changes_recorded = False
         with (database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), _first_error_kept(),
               database.atomic("IMMEDIATE")):
             yield
+        _wake_readers_if_changes_recorded()
     else:
+        _writer.changes_recorded = False
         with database.atomic():
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
             _writer.holding = True
@@ -234,6 +240,22 @@ def write_transaction() -> Iterator[None]:
                 yield
             finally:
                 _writer.holding = False
+        _wake_readers_if_changes_recorded()
+
+
+def changes_recorded() -> None:
+    """Say that this write transaction recorded changes (shared.store.feed.record_change): once it has
+    committed, the feed's readers in every process are woken to read them (shared/store/wakeup.py)."""
+    _writer.changes_recorded = True
+
+
+def _wake_readers_if_changes_recorded() -> None:
+    # After the commit, outside the write lock: a reader woken sooner would not see the changes yet.
+    if getattr(_writer, "changes_recorded", False):
+        _writer.changes_recorded = False
+        wakeups = getattr(database.obj, "wakeups", None)
+        if wakeups is not None:
+            wakeups.poke()
 
 
 def hold_writer_lock() -> None:

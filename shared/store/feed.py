@@ -16,7 +16,7 @@ from typing import Any
 import peewee
 
 from shared.clock import now
-from shared.store.db import database, hold_writer_lock, insert_returning_id, write_transaction
+from shared.store.db import changes_recorded, database, hold_writer_lock, insert_returning_id, write_transaction
 from shared.store.models import Change, Setting
 
 # The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
@@ -39,6 +39,7 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
     # On PostgreSQL, ids must commit in order for `id > last_id` readers (see shared.store.db.WRITER_LOCK_KEY);
     # inside a write_transaction this costs nothing, the lock is already held.
     hold_writer_lock()
+    changes_recorded()  # the readers are woken once the transaction commits
     # Plain SQL: every write path in the project comes through here, often several times a request.
     return insert_returning_id(
         INSERT_CHANGE, (topic, action, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), now()))
