@@ -128,3 +128,14 @@ def percentile(values: list[float], fraction: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def verdict(figure: str, measured: str, target: str, met: bool) -> bool:
+    """Print one figure with its target and "met" or "NOT met"; `make bench` collects these lines
+    (in the file BENCH_SUMMARY names) and prints them together at the end (bench/summary.py)."""
+    line = f"{figure}: {measured} (target {target}) -- {'met' if met else 'NOT met'}"
+    print(line, flush=True)
+    if summary := os.environ.get("BENCH_SUMMARY"):
+        with open(summary, "a", encoding="utf-8") as lines:
+            lines.write(line + "\n")
+    return met
