@@ -3,10 +3,11 @@ plugin installed exactly as the README tells a user, a scripted model on loopbac
 the real plugin, the dashboard under real gunicorn and its Temporal worker on a real dev server.
 
 One opencode session is played once for the module (`run`), then each test asserts one thing the dashboard
-shows through its API. The script: a todo list written, a file written, a shell command that needs permission (opencode
-asks; the permission is answered and the command runs), a question to the person (opencode's question
-tool), a sub-agent (opencode's task tool) that reports back, the todo list updated, a closing text; then
-a second prompt whose model call fails (HTTP 400), which opencode reports as the session's error.
+shows through its API. The script: a todo list written, a script written, a shell command that needs
+permission to run it (opencode asks; the dashboard answers; the command runs), a question to the person
+(opencode's question tool, answered from the dashboard too), a sub-agent (opencode's task tool) that
+reports back, the todo list updated, a closing text; then a second prompt whose model call fails (HTTP 400),
+which opencode reports as the session's error.
 
 Measured and printed at the end of the run (`figures`): events opencode emitted, accepted by the
 dashboard and visible through its API; from opencode's permission prompt to the dashboard showing it;
@@ -169,25 +170,23 @@ def play(run: Run) -> None:
 
     asked = events.wait_for(lambda e: e.type == "permission.asked" and e.properties.get("sessionID") == sid,
                             TURN_TIMEOUT_S, "the bash permission prompt")
-    task = answer_from_dashboard(run, asked, {"permission": True}, "permission")
+    task, answered_at = answer_from_dashboard(run, asked, {"permission": True}, "permission")
     replied = events.wait_for(lambda e: e.type == "permission.replied"
                               and e.properties.get("requestID") == asked.properties["id"],
                               TURN_TIMEOUT_S, "opencode taking the dashboard's answer to its permission prompt")
     ran = events.wait_for(lambda e: bash_part_completed(e, asked.properties["tool"]["callID"]),
                           TURN_TIMEOUT_S, "the bash command's result")
-    answered_at = run.timings.pop("answered")
     run.timings["permission answered on the dashboard → opencode's permission.replied (s)"] = replied.at - answered_at
     run.timings["permission answered on the dashboard → the command's output (s)"] = ran.at - answered_at
     run.prompts["permission"] = {"task": task, "replied": replied.event}
 
     question = events.wait_for(lambda e: e.type == "question.asked" and e.properties.get("sessionID") == sid,
                                TURN_TIMEOUT_S, "the question to the person")
-    task = answer_from_dashboard(run, question, {"choice": "bash"}, "question")
+    task, answered_at = answer_from_dashboard(run, question, {"choice": "bash"}, "question")
     replied = events.wait_for(lambda e: e.type == "question.replied" and e.properties.get("requestID")
                               == question.properties["id"], TURN_TIMEOUT_S,
                               "opencode taking the dashboard's answer to its question")
-    run.timings["question answered on the dashboard → opencode's question.replied (s)"] = \
-        replied.at - run.timings.pop("answered")
+    run.timings["question answered on the dashboard → opencode's question.replied (s)"] = replied.at - answered_at
     run.prompts["question"] = {"task": task, "replied": replied.event}
 
     events.wait_for(lambda e: text_part_is(e, sid, script.FINAL_TEXT), TURN_TIMEOUT_S, "the closing text")
@@ -215,9 +214,10 @@ def idles_missing(run: Run) -> dict[str, int]:
     return {session: count for session, count in (emitted - accepted).items() if count > 0}
 
 
-def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> dict[str, Any]:
+def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: str) -> tuple[dict[str, Any], float]:
     """Wait for the dashboard to show opencode's prompt as the pending question of the session's task and
-    for a new notification, then answer it there, as a person would. The task as the answer left it."""
+    for a new notification, then answer it there, as a person would. The task as the answer left it, and
+    when (time.monotonic()) the answer was sent."""
     request_id = asked.properties["id"]
     prompted = run.opencode.asked_at(request_id) or asked.wall  # opencode's log line, else its event
     task = wait_for(lambda: task_asking(run, request_id), SHOWN_TIMEOUT_S,
@@ -227,11 +227,11 @@ def answer_from_dashboard(run: Run, asked: Seen, answer: dict[str, Any], what: s
                             f"a notification that the task waits on the {what}", interval=0.05)
     run.timings[f"{what} prompt → the dashboard's notification (s)"] = time.time() - prompted
     run.notifications.append(notification)
-    run.timings["answered"] = time.monotonic()
+    answered_at = time.monotonic()
     status, body = run.dashboard.request(
         "POST", f"/api/agent/{task['agent_id']}/tasks/{task['id']}/unblock", answer, headers=DASHBOARD)
     assert status == 202, (status, body)
-    return body["task"]
+    return body["task"], answered_at
 
 
 def task_asking(run: Run, request_id: str) -> dict[str, Any] | None:
