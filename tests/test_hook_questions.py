@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from datetime import UTC, datetime
 
 from tests import opencode_events as oc
@@ -192,11 +193,13 @@ def test_the_plugin_relays_opencodes_permission_prompt_and_answers_opencode_from
             "ses_hitl.turn-1", "permission", "bash: rm -rf build")
         assert plugin.calls(0) == []  # opencode waits for a person
 
+        answered = time.monotonic()
         status, _ = server.request("POST", f"/api/agent/{AGENT_ID}/tasks/{task['id']}/unblock", {"permission": True},
                                    DASHBOARD)
         assert status == 202
         assert plugin.calls(1) == [["postSessionIdPermissionsPermissionId", {
             "path": {"id": "ses_hitl", "permissionID": "per_hitl"}, "body": {"response": "once"}}]]
+        print(f"\nthe dashboard's answer to opencode's client: {time.monotonic() - answered:.3f} s")
         assert plugin.command("settled", 30_000) == {"settled": True}
         # opencode's own permission.replied reaches the dashboard too, and changes nothing it decided.
         assert plugin.command("flush", 30_000) == {"flushed": True}
