@@ -15,11 +15,12 @@ def json_body(payload) -> dict:
 
 
 def test_a_browser_signs_in_writes_from_its_own_origin_and_signs_out(tmp_path):
-    env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN}
+    # A proxy on this machine (tailscale serve, say) is named as trusted, so its X-Forwarded-Proto counts.
+    env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "DASHBOARD_TRUSTED_PROXIES": "127.0.0.1"}
     with gunicorn(f"sqlite:///{tmp_path / 'dashboard.db'}", env) as server:
         origin = f"http://127.0.0.1:{server.port}"
         signed_in = server.send("POST", "/api/auth/login", body=b"token=" + DASHBOARD_TOKEN.encode(),
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+                                headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": origin})
         assert signed_in.status_code == 200, signed_in.text
         set_cookie = signed_in.headers["set-cookie"]
         attributes = {part.strip().split("=")[0].lower() for part in set_cookie.split(";")}
