@@ -10,6 +10,7 @@ route still answers 200 over everything stored.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -158,3 +159,34 @@ def test_an_envelope_field_that_could_not_be_kept_exactly_is_refused_naming_it(c
         "id": "a0"}), sent]})
     assert (response.status_code, response.json["error"]["field"]) == (422, f"events[1].{name}")
     assert counts() == (0, 0)
+
+
+def test_ids_of_one_kind_that_collide_with_anothers_are_stored_or_refused_and_stay_readable(client):
+    def send(*events):
+        return client.simulate_post("/api/events", headers=AGENT, json={"events": list(events)})
+
+    tool = event("tool.execute.before", {"tool": "bash", "sessionID": "ses_1", "callID": "c1", "args": {}})
+    assert send(tool).status_code == 202
+    # A message whose id is the tool call's row: refused, naming it; the call is untouched.
+    response = send(event("message.updated", {"info": {"id": "tool:c1", "sessionID": "ses_1", "role": "user"}}))
+    assert (response.status_code, response.json["error"]["field"]) == (422, "events[0].data.info.id")
+    response = send(event("message.part.updated", {"part": {"id": "p", "messageID": "linear:comment:1",
+                                                            "sessionID": "ses_1", "type": "text", "text": "x"}}))
+    assert (response.status_code, response.json["error"]["field"]) == (422, "events[0].data.part.messageID")
+    # Sessions that are each other's parent, or their own; an agent already named like a sub-agent; a todo
+    # whose own id is another's derived one; a message and a part named like the session.
+    assert send(event("session.created", {"info": {"id": "ses_2", "parentID": "ses_3"}}),
+                event("session.created", {"info": {"id": "ses_3", "parentID": "ses_2"}}),
+                event("session.created", {"info": {"id": "ses_4", "parentID": "ses_4"}}),
+                event("agent.registered", {"id": "sub-ses_5", "name": "x", "type": "primary"}),
+                event("session.created", {"info": {"id": "ses_5", "parentID": "ses_2"}}),
+                event("todo.updated", {"sessionID": "ses_1", "todos": [
+                    {"content": "Fix it", "status": "pending"},
+                    {"id": "#" + hashlib.sha256(b"Fix it").hexdigest()[:16], "content": "Fix", "status": "pending"},
+                    {"id": "1", "content": "a", "status": "pending"},
+                    {"id": "1", "content": "b", "status": "pending"}]}),
+                event("message.part.updated", {"part": {"id": "ses_1", "messageID": "ses_1", "sessionID": "ses_1",
+                                                        "type": "text", "text": "x"}}),
+                event("session.status", {"sessionID": "ses_3", "status": {"type": "busy"}}),
+                ).status_code == 202
+    assert every_read_answers(client) == {}
