@@ -21,13 +21,20 @@ test: $(VENV)/.installed-test
 test-postgres: $(VENV)/.installed-postgres
 	tests/with_postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every benchmark prints its figures with their targets and "met" / "NOT met", and appends those lines to
+# BENCH_SUMMARY; bench/summary.py prints them together at the end (docs/benchmarks.md).
+bench: export BENCH_SUMMARY = $(CURDIR)/.bench-summary
 bench: $(VENV)/.installed-run
+	rm -f $(BENCH_SUMMARY)
 	-$(BIN)/python bench/ingest.py
-	-$(BIN)/python bench/stream.py
+	-$(BIN)/python bench/stream.py --clients 1
+	-$(BIN)/python bench/stream.py --clients 500 --events 400 --rate 20
+	-$(BIN)/python bench/hook.py
 	-$(BIN)/python bench/capacity.py
 	-$(BIN)/python bench/linear_sync.py
 	-$(BIN)/python bench/memory.py
 	-$(BIN)/python bench/search.py
+	$(BIN)/python bench/summary.py $(BENCH_SUMMARY)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.servers import bench_env, free_port, gunicorn, percentile, prepare_database  # noqa: E402
+from bench.servers import bench_env, free_port, gunicorn, percentile, prepare_database, verdict  # noqa: E402
 
 P99_TARGET_S = 0.100
 PROBE_INTERVAL_S = 0.020
@@ -258,9 +258,13 @@ def report(args: argparse.Namespace, streams: int, closed: int, dropped: int, re
           f"max {worst * 1e3:.1f} ms   failed {health_failed}   (target p99 <= {P99_TARGET_S * 1e3:.0f} ms, 0 failed)")
     print(f"API calls: {succeeded} of {args.calls} succeeded"
           + (f"; failed with {sorted(set(failures))}" if failures else "") + "   (target: all)")
-    met = streams == args.streams and p99 <= P99_TARGET_S and health_failed == 0 and not failures
-    print("met" if met else "NOT met")
-    return met
+    held = verdict("capacity: streams held", f"{streams} of {args.streams}", "all", streams == args.streams)
+    health = verdict("capacity: /api/health p99 beside the streams and stalled heads",
+                     f"{p99 * 1e3:.1f} ms, {health_failed} failed", f"<= {P99_TARGET_S * 1e3:.0f} ms, 0 failed",
+                     p99 <= P99_TARGET_S and health_failed == 0)
+    calls = verdict("capacity: API calls beside them", f"{succeeded} of {args.calls} succeeded", "all",
+                    not failures)
+    return held and health and calls
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -61,6 +61,7 @@ from bench.servers import (  # noqa: E402
     gunicorn,
     percentile,
     prepare_database,
+    verdict,
     worker_pids,
 )
 
@@ -456,8 +457,7 @@ def micros(seconds: float, count: int) -> str:
 
 def print_ratio(label: str, numerator: Phase, denominator: Phase, target: float) -> None:
     ratio = numerator.rate / denominator.rate if denominator.rate else 0.0
-    verdict = "met" if ratio >= target else "NOT met"
-    print(f"{label:<48} {ratio:6.3f}  (target >= {target:.2f}: {verdict})")
+    verdict(label, f"{ratio:.3f}", f">= {target:.2f}", ratio >= target)
 
 
 def report(phases: list[Phase], stored: int, accepted: int, args: argparse.Namespace,

@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 from falcon import testing  # noqa: E402
 
 import functions.linear_webhook  # noqa: E402
+from bench.servers import verdict  # noqa: E402
 from functions.linear_sync.graphql_client import LinearClient  # noqa: E402
 from functions.linear_sync.sync import run_sync  # noqa: E402
 from shared.config import Settings  # noqa: E402
@@ -94,7 +95,12 @@ def bench_full_sync(settings: Settings, fake: FakeLinear) -> bool:
         idle = run_sync(client)
     print(f"idle incremental tick: {idle.requests} request(s) (target <= {MAX_IDLE_REQUESTS}), "
           f"{idle.seconds * 1000:.0f} ms")
-    return report.requests <= MAX_REQUESTS and idle.requests <= MAX_IDLE_REQUESTS and cached == len(fake.data["issues"])
+    every_issue = cached == len(fake.data["issues"])
+    full = verdict("Linear full sync, GraphQL requests", f"{report.requests} ({cached} issues cached)",
+                   f"<= {MAX_REQUESTS}, every issue", report.requests <= MAX_REQUESTS and every_issue)
+    tick = verdict("Linear idle tick, GraphQL requests", str(idle.requests), f"<= {MAX_IDLE_REQUESTS}",
+                   idle.requests <= MAX_IDLE_REQUESTS)
+    return full and tick
 
 
 def deliveries(count: int, issue_count: int) -> list[bytes]:
@@ -131,7 +137,8 @@ def bench_webhooks(settings: Settings, count: int, issue_count: int) -> bool:
     print(f"webhooks: {count} signed deliveries, statuses {statuses}, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
           f"(target <= {MAX_P99_MS:.0f} ms), max {max(latencies):.2f} ms, "
           f"{count / (sum(latencies) / 1000):,.0f} deliveries/s one at a time")
-    return p99 <= MAX_P99_MS and statuses == {200: count}
+    return verdict("Linear webhooks p99", f"{p99:.2f} ms, statuses {statuses}", f"<= {MAX_P99_MS:.0f} ms, all 200",
+                   p99 <= MAX_P99_MS and statuses == {200: count})
 
 
 def main() -> int:

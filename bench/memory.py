@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import REPO_ROOT, SERVER_PYTHON, bench_env, free_port
+from bench.servers import REPO_ROOT, SERVER_PYTHON, bench_env, free_port, verdict
 
 TARGET_MB = 350.0
 SETTLE_TOLERANCE = 0.02  # two samples this close (relative) in a row: settled
@@ -153,9 +153,8 @@ def main() -> None:
         each = ", ".join(f"{kb / 1024:.0f}" for kb in sorted(sizes, reverse=True))
         print(f"  {name:<24} {sum(sizes) / 1024:7.1f}   ({len(sizes)} processes: {each})")
     total = total_mb(processes)
-    verdict = "met" if total <= TARGET_MB else "NOT met"
-    print(f"idle stack total: {total:.0f} MB PSS over {len(processes)} processes "
-          f"(target ≤ {TARGET_MB:.0f} MB: {verdict}; ratio {total / TARGET_MB:.2f} of the target)")
+    verdict(f"idle stack, PSS summed over {len(processes)} processes", f"{total:.0f} MB",
+            f"<= {TARGET_MB:.0f} MB", total <= TARGET_MB)
 
 
 if __name__ == "__main__":

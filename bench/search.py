@@ -43,7 +43,7 @@ from falcon import testing  # noqa: E402
 import functions.events  # noqa: E402
 import functions.search  # noqa: E402
 from bench.ingest import make_event  # noqa: E402
-from bench.servers import percentile  # noqa: E402
+from bench.servers import percentile, verdict  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.store.db import database, open_database  # noqa: E402
 from shared.store.migrations import migrate  # noqa: E402
@@ -321,9 +321,11 @@ def main() -> int:
           f"max {max(searches):.1f} ms  (target p95 <= {SEARCH_TARGET_MS:.0f} ms: "
           f"{'met' if search_p95 <= SEARCH_TARGET_MS else 'MISSED'}); CPU p50 {percentile(search_cpu, 0.5):.1f} ms,"
           f" p95 {percentile(search_cpu, 0.95):.1f} ms")
+    verdict("search p95", f"{search_p95:.1f} ms", f"<= {SEARCH_TARGET_MS:.0f} ms", search_p95 <= SEARCH_TARGET_MS)
     print(f"usage   ({len(usages)} queries): p50 {percentile(usages, 0.5):.1f} ms, p95 {usage_p95:.1f} ms  "
           f"(target p95 <= {USAGE_TARGET_MS:.0f} ms: {'met' if usage_p95 <= USAGE_TARGET_MS else 'MISSED'});"
           f" CPU p50 {percentile(usage_cpu, 0.5):.1f} ms, p95 {percentile(usage_cpu, 0.95):.1f} ms")
+    verdict("usage p95", f"{usage_p95:.1f} ms", f"<= {USAGE_TARGET_MS:.0f} ms", usage_p95 <= USAGE_TARGET_MS)
     print(f"load average during the run: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
           f" on {os.cpu_count()} CPUs")
     for mix in MIXES:
@@ -332,6 +334,8 @@ def main() -> int:
         print(f"ingest  ({mix} mix, batches of 100, in-process, events per CPU second, median of {args.rounds}):"
               f" {on_rate:,.0f}/s with the index and rollup, {off_rate:,.0f}/s without; ratio {ratio:.2f}"
               f" (target >= {INGEST_TARGET_RATIO}: {'met' if ratio >= INGEST_TARGET_RATIO else 'MISSED'})")
+        verdict(f"ingest with the search index / without ({mix} mix)", f"{ratio:.2f}", f">= {INGEST_TARGET_RATIO}",
+                ratio >= INGEST_TARGET_RATIO)
     if args.keep:
         print(f"kept: {path}")
     else:
