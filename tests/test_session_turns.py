@@ -8,6 +8,8 @@ import pytest
 from falcon import testing
 
 from deploy import mount
+from shared.store.db import database
+from shared.store.feed import changes_since
 from tests.opencode_events import (
     AGENT_ID,
     idle,
@@ -85,6 +87,9 @@ def test_a_turn_with_no_prompt_seen_takes_the_session_title_and_follows_its_rena
     assert task["title"] == "New session - 2026-12-02T10:00:00.000Z"
     send(app, session("ses_t", title="Checkout flow fixes", kind="session.updated"))
     assert tasks(app)[0]["title"] == "Checkout flow fixes"
+    with database.connection_context():
+        renamed = [c for c in changes_since(0, topics=["task"]) if c["action"] == "retitled"]
+    assert [c["payload"]["title"] for c in renamed] == ["Checkout flow fixes"]  # the page hears of it
 
 
 def test_a_permission_blocks_the_turn_with_its_question_and_the_dashboards_answer_reaches_the_inbox(app):

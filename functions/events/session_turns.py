@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from functions.events.event import Event
-from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request
+from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request, task_with_question
 from shared.agents.task_workflow import FINISHED
 from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
 from shared.store.db import execute
+from shared.store.feed import record_change
 from shared.store.models import AgentTask
 
 TURN_PRIORITY = "high"  # a person is waited on: BLOCKED after the high threshold (10 minutes by default)
@@ -129,9 +130,13 @@ def session_waits(event: Event, session_id: str, now: int) -> None:
 def session_retitled(session_id: str, old_title: str | None, new_title: str | None) -> None:
     """opencode names a session after its first prompt has started: an open turn still titled by the
     old name takes the new one."""
-    if new_title and new_title != old_title:
-        execute(f"UPDATE agent_tasks SET title = ? WHERE session_id = ? AND title = ? AND {OPEN}",
-                (shorten(new_title), session_id, shorten(old_title or f"opencode session {session_id}")))
+    if not new_title or new_title == old_title:
+        return
+    renamed = execute(f"SELECT id FROM agent_tasks WHERE session_id = ? AND title = ? AND {OPEN}",
+                      (session_id, shorten(old_title or f"opencode session {session_id}"))).fetchall()
+    for (task_id,) in renamed:
+        execute("UPDATE agent_tasks SET title = ? WHERE id = ?", (shorten(new_title), task_id))
+        record_change("task", "retitled", task_with_question(task_id))
 
 
 # Kinds that may begin a turn (a busy status, a prompt), so the ingest starts the workflows of turns begun.
