@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.ingest import tree_cpu_seconds  # noqa: E402
 from bench.servers import bench_env, free_port, gunicorn, percentile, prepare_database, verdict  # noqa: E402
 
 STREAMS_PER_PROCESS = 25
@@ -147,11 +148,11 @@ def run(args: argparse.Namespace) -> bool:
         env.update(DASHBOARD_THREADS=str(args.clients + 32), DASHBOARD_SECRET_KEY="bench-" + "k" * 32)
         prepare_database(env)
         port = free_port()
-        with gunicorn(env, port, app=None, log_path=Path(tmp) / "gunicorn.log"):
-            return measure(port, env, args)
+        with gunicorn(env, port, app=None, log_path=Path(tmp) / "gunicorn.log") as server_pid:
+            return measure(port, server_pid, env, args)
 
 
-def measure(port: int, env: dict[str, str], args: argparse.Namespace) -> bool:
+def measure(port: int, server_pid: int, env: dict[str, str], args: argparse.Namespace) -> bool:
     context = multiprocessing.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
     sizes = [min(STREAMS_PER_PROCESS, args.clients - first) for first in range(0, args.clients,
@@ -166,14 +167,18 @@ def measure(port: int, env: dict[str, str], args: argparse.Namespace) -> bool:
     caller = context.Process(target=api_caller, args=(port, env["DASHBOARD_TOKEN"], stop_calls, call_results))
     caller.start()
     print(f"{opened} streams open; producing {args.events} events at {args.rate:g}/s ...", flush=True)
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), tree_cpu_seconds(server_pid)
     accepted = produce(port, env["DASHBOARD_API_KEY"], args.events, args.rate)
     produced_in = time.monotonic() - started
     streams = [stream for _ in browsers for stream in results.get(timeout=180 + args.events / 20)]
+    server_cpu = tree_cpu_seconds(server_pid) - cpu_before
     stop_calls.set()
     api_latencies, api_failures = call_results.get(timeout=30)
     for process in [*browsers, caller]:
         process.join(timeout=30)
+    print(f"server CPU (gunicorn master + workers) while producing and delivering: {server_cpu:.1f} s, "
+          f"{server_cpu / len(accepted) * 1e3:.2f} ms per event posted, "
+          f"{server_cpu / (len(accepted) * args.clients) * 1e6:.0f} µs per event and stream")
     return report(args.clients, streams, accepted, produced_in, api_latencies, api_failures)
 
 

@@ -29,6 +29,7 @@ open streams in under a second, in every worker.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -37,6 +38,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
+from functions.sse.frames import change_frame
 from shared.store.db import database, is_sqlite
 from shared.store.feed import changes_since, latest_change_id
 from shared.store.wakeup import Listener, listener_for
@@ -54,13 +56,22 @@ POLLER_FAILED = "poller failed"
 SERVER_STOPPING = "server stopping"
 
 
+class OfferedChange(dict):
+    """A change as the poller offers it to every stream of its process: its frame is encoded once, by
+    the first stream that sends it, not once per stream (500 streams, 500 json.dumps of the same change)."""
+
+    @functools.cached_property
+    def frame(self) -> bytes:
+        return change_frame(self)
+
+
 class Subscription:
     def __init__(self, topics: frozenset[str] | None, queue_size: int, start_id: int,
                  credential: Hashable | None = None):
         self.topics = topics
         self.start_id = start_id  # the hub's position when subscribed: live changes come after it
         self.credential = credential  # whose stream this is (None: nobody's to check)
-        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[OfferedChange | None] = queue.Queue(maxsize=queue_size)
         self.ended: str | None = None  # why the hub ended this stream, once it has
 
     @property
@@ -70,7 +81,7 @@ class Subscription:
     def wants(self, change: dict[str, Any]) -> bool:
         return self.topics is None or change["topic"] in self.topics
 
-    def offer(self, change: dict[str, Any]) -> None:
+    def offer(self, change: OfferedChange) -> None:
         if self.ended or not self.wants(change):
             return
         try:
@@ -229,7 +240,7 @@ class FeedHub:
             if not changes:
                 return
             with self._lock:
-                for change in changes:
+                for change in map(OfferedChange, changes):
                     for subscription in self._subscriptions:
                         subscription.offer(change)
                 self.position = changes[-1]["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from collections.abc import Generator, Iterator
@@ -23,6 +24,7 @@ from shared.web.query import list_param, whole_number
 
 BACKLOG_PAGE = 500
 RECONNECT_HINT_MS = 2000
+LIVE_WRITE_MAX = 100  # changes sent in one write when a stream has several waiting
 
 
 class StreamTokenResource:
@@ -119,13 +121,19 @@ class StreamResource:
             if wait <= 0:
                 return
             try:
-                change = subscription.queue.get(timeout=wait)
+                waiting = [subscription.queue.get(timeout=wait)]
             except queue.Empty:  # nothing new: keep the connection (and proxies, tunnels) warm
                 yield frames.HEARTBEAT
                 continue
-            if change is not None and change["id"] > sent_id:
-                yield frames.change_frame(change)
-                sent_id = change["id"]
+            # Whatever else has queued meanwhile goes in the same write: a stream that fell behind (many
+            # streams, a burst of changes) catches up in one write, not one per change.
+            with contextlib.suppress(queue.Empty):
+                while waiting[-1] is not None and len(waiting) < LIVE_WRITE_MAX:
+                    waiting.append(subscription.queue.get_nowait())
+            fresh = [change for change in waiting if change is not None and change["id"] > sent_id]
+            if fresh:
+                yield b"".join(change.frame for change in fresh)
+                sent_id = fresh[-1]["id"]
         # Ended by the hub (overflowed, its poller failed, its credential ended): end cleanly. The client
         # reconnects with Last-Event-ID, is authenticated again and catches up from the feed.
 
