@@ -102,10 +102,14 @@ class SocketListener(Listener):
         self._registration = wakeups.directory / self.name
         self._address = wakeups.address(self.name)
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        self._socket.bind(self._address)
-        self._socket.setblocking(False)
-        wakeups.directory.mkdir(mode=0o700, exist_ok=True)
-        self._registration.touch()
+        try:
+            self._socket.bind(self._address)
+            self._socket.setblocking(False)
+            wakeups.directory.mkdir(mode=0o700, exist_ok=True)
+            self._registration.touch()
+        except OSError:
+            self._socket.close()
+            raise
 
     def wait(self, timeout_s: float) -> None:
         if not self._woken.is_set():
