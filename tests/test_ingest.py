@@ -79,6 +79,28 @@ def test_every_applied_event_records_a_change_in_the_same_transaction(events_cli
     assert [t["content"] for t in change.payload["todos"]] == ["Write tests"]
 
 
+def test_a_batch_projects_only_the_last_todo_list_and_heartbeat_of_each_session_and_agent(events_client):
+    """A todo list and a heartbeat replace what was there whole: of a batch's, only the last counts, one
+    change each, while the other events of the batch still come in their order."""
+    lists = [todo_event(session, [{"id": "1", "content": f"{session} v{n}", "status": "pending"},
+                                  {"id": str(n + 2), "content": f"only in v{n}", "status": "in_progress"}])
+             for n in range(3) for session in ("ses_a", "ses_b")]
+    beats = [event("agent.heartbeat", {"id": "beater"}, timestamp=f"2026-11-24T10:00:0{n}Z") for n in range(3)]
+    message = event("message.updated", {"info": {"id": "msg_1", "sessionID": "ses_a", "role": "user"}})
+    batch = [lists[0], beats[0], lists[1], message, *lists[2:4], beats[1], *lists[4:], beats[2]]
+    assert post(events_client, {"events": batch}).json == {"accepted": len(batch), "duplicates": 0, "unknown": 0}
+    for session in ("ses_a", "ses_b"):
+        todos = Todo.select().where(Todo.session_id == session).order_by(Todo.position)
+        assert [(t.content, t.status) for t in todos] == [(f"{session} v2", "pending"), ("only in v2", "in_progress")]
+    assert Agent.get(Agent.id == "beater").to_json()["last_heartbeat"] == "2026-11-24T10:00:02Z"
+    changes = [(c.topic, c.action, c.payload.get("session_id") or c.payload.get("id"))
+               for c in Change.select().order_by(Change.id)]
+    assert changes.count(("todo", "replaced", "ses_a")) == changes.count(("todo", "replaced", "ses_b")) == 1
+    assert changes.count(("agent", "heartbeat", "beater")) == 1
+    assert changes.index(("agent", "registered", "beater")) < changes.index(("message", "updated", "ses_a"))
+    assert Session.select().count() == 2 and InboundEvent.select().count() == len(batch)
+
+
 # Bad input: the right status, the one error shape, and nothing written ---------------------------------
 
 @pytest.mark.parametrize(("body", "field"), [

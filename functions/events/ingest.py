@@ -8,7 +8,7 @@ from functions.events.event import Event
 from functions.events.kinds import KINDS
 from functions.events.projections import as_json
 from shared.clock import now as clock_now
-from shared.store.db import execute, execute_many, write_transaction
+from shared.store.db import batch_memo, execute, execute_many, write_transaction
 
 
 @dataclass
@@ -32,7 +32,7 @@ def ingest(events: list[Event]) -> IngestResult:
     All or nothing: if one projection fails, the transaction rolls back and nothing is stored."""
     result = IngestResult()
     now = clock_now()
-    with write_transaction():
+    with write_transaction(), batch_memo():
         # Inside the write lock, so two requests carrying the same id cannot both apply it.
         ids = [event.id for event in events]
         seen = {row[0] for row in execute(
@@ -51,9 +51,14 @@ def ingest(events: list[Event]) -> IngestResult:
                 "INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in kept])
-        for event in fresh:
+        last = last_of_each_state(fresh)
+        for position, event in enumerate(fresh):
             if event.known:
-                KINDS[event.type].project(event, now)
+                kind = KINDS[event.type]
+                if kind.replaces is not None and last[(event.type, kind.replaces(event))] != position:
+                    kind.superseded(event, now)
+                else:
+                    kind.project(event, now)
             else:
                 result.unknown += 1
                 if event.type not in result.unknown_types:
@@ -61,3 +66,13 @@ def ingest(events: list[Event]) -> IngestResult:
     result.accepted = len(fresh)
     result.applied = fresh
     return result
+
+
+def last_of_each_state(events: list[Event]) -> dict[tuple[str, str], int]:
+    """For kinds whose events replace a state whole (`Kind.replaces`): the position of the last event
+    of each (kind, state) in the batch, the one that is projected."""
+    last: dict[tuple[str, str], int] = {}
+    for position, event in enumerate(events):
+        if event.known and (replaces := KINDS[event.type].replaces) is not None:
+            last[(event.type, replaces(event))] = position
+    return last

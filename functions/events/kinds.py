@@ -33,6 +33,11 @@ class Kind:
     check: Callable[[Event], None] | None = None  # more validation, before anything of the batch is written
     properties: Mapping[str, Schema] = field(default_factory=dict)  # the schema of the fields `check` reads
     stored: bool = True  # False: accepted and checked, but not even the raw event is kept
+    # For a kind whose event replaces some state whole (a session's todo list, an agent's last
+    # heartbeat): the key of that state. Of a batch's events with the same key, only the last is
+    # projected; each earlier one only does `superseded` (makes sure its rows exist, in its turn).
+    replaces: Callable[[Event], str] | None = None
+    superseded: Callable[[Event, int], None] | None = None
 
     @property
     def schema(self) -> Schema:
@@ -106,7 +111,8 @@ KINDS: dict[str, Kind] = {
     "message.part.delta": Kind((SESSION, MESSAGE, need_id("partID"), may("field"), may("delta")),
                                p.part_streamed, stored=False),
     "command.executed": Kind((need("name"), SESSION, may("arguments"), may_id("messageID")), p.command_executed),
-    "todo.updated": Kind((SESSION, need("todos", list, items=TODO)), p.todo_updated),
+    "todo.updated": Kind((SESSION, need("todos", list, items=TODO)), p.todo_updated,
+                         replaces=p.session_of_event, superseded=p.todo_list_superseded),
     "tool.execute.before": Kind((*TOOL_CALL, may("args", dict)), p.tool_executed),
     "tool.execute.after": Kind((*TOOL_CALL, may("title"), may("output")), p.tool_executed),
     "file.edited": Kind((need("file", max_length=MAX_PATH_LENGTH), may_id("sessionID")), p.file_edited),
@@ -126,7 +132,8 @@ KINDS: dict[str, Kind] = {
                               may("soul_md"), may("skills", list), may("config", dict)), p.agent_registered),
     "agent.status": Kind((need_id("id"), need("status", choices=AGENT_STATUSES), may_id("current_task_id"),
                           may("reason")), p.agent_status),
-    "agent.heartbeat": Kind((need_id("id"),), p.agent_heartbeat),
+    "agent.heartbeat": Kind((need_id("id"),), p.agent_heartbeat, replaces=p.agent_of_event,
+                            superseded=p.heartbeat_superseded),
     "task.created": Kind((need_id("id"), need_id("agent_id"), need("title"),
                           may("priority", choices=TASK_PRIORITIES), may_id("linear_issue_id"), may_id("project_id")),
                          p.task_created),

@@ -26,7 +26,7 @@ from functions.events.session_turns import (
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.store.db import MAX_INTEGER, execute, insert_returning_id
+from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id
 from shared.store.feed import record_change
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
@@ -69,6 +69,15 @@ def agent_heartbeat(event: Event, now: int) -> None:
     beat(event.data["id"], event.occurred_at, now)
 
 
+def agent_of_event(event: Event) -> str:
+    return event.data["id"]
+
+
+def heartbeat_superseded(event: Event, now: int) -> None:
+    """A later heartbeat of the same batch sets the agent's last heartbeat: this one only registers it."""
+    ensure_agent(event.data["id"], now)
+
+
 def beat(agent_id: str, at: int, now: int) -> None:
     execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id))
     record_change("agent", "heartbeat", {"id": agent_id, "last_heartbeat": iso_from_unix(at)})
@@ -102,6 +111,8 @@ def touch_session(session_id: str, now: int, **fields: Any) -> None:
     """Create the session if this is the first we hear of it; update `fields` and `updated_at`."""
     if not fields.keys() <= SESSION_FIELDS:  # column names go into the SQL text: only known ones
         raise ValueError(f"not session columns: {sorted(fields.keys() - SESSION_FIELDS)}")
+    if not first_in_batch(("session", session_id)) and not fields:
+        return  # an earlier event of the batch created or touched it: updated_at is `now` already
     columns = [*fields, "updated_at"]
     values = [*fields.values(), now]
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns)
@@ -320,6 +331,15 @@ def todo_updated(event: Event, now: int) -> None:
                 " agent = excluded.agent, position = excluded.position, updated_at = excluded.updated_at", row)
     stored = [Todo.json_from_db(TODO_COLUMNS, row) for row in rows_as_stored(session_id)]
     record_change("todo", "replaced", {"session_id": session_id, "todos": stored})
+
+
+def session_of_event(event: Event) -> str:
+    return event.data["sessionID"]
+
+
+def todo_list_superseded(event: Event, now: int) -> None:
+    """A later list of the same batch replaces this one whole: only its session is made sure of."""
+    touch_session(event.data["sessionID"], now)
 
 
 def todo_ids(session_id: str, todos: list[dict[str, Any]]) -> list[str]:

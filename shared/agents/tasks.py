@@ -12,7 +12,7 @@ from typing import Any
 from shared.agents.questions import promote_queued, task_with_question, withdraw_pending
 from shared.agents.task_workflow import FINISHED, task_workflow_id
 from shared.linear.cache import link_task
-from shared.store.db import execute
+from shared.store.db import execute, first_in_batch
 from shared.store.feed import record_change
 from shared.store.models import Agent
 
@@ -27,6 +27,8 @@ def ensure_agent(agent_id: str, now: int, *, name: str | None = None, type: str 
     as it is: what it said about itself in agent.registered wins over what we infer."""
     if parent_agent_id:
         ensure_agent(parent_agent_id, now)
+    if not first_in_batch(("agent", agent_id)):
+        return  # made sure of already by an earlier event of the batch
     inserted = execute(
         "INSERT INTO agents (id, name, type, parent_agent_id, status, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, 'idle', ?, ?) ON CONFLICT (id) DO NOTHING",

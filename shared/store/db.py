@@ -298,6 +298,34 @@ def _busy_timeout_at_most(seconds: float) -> Iterator[None]:
         connection.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
 
 
+# Rows known to exist, within one ingest batch ---------------------------------------------------------
+
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batch_memo() -> Iterator[None]:
+    """Remember, for the length of one write transaction that applies a batch, which rows the batch has
+    made sure of (`first_in_batch`), so a thousand events about one session create it (or touch it) once.
+    Only inside a write transaction that deletes none of them: the memo trusts the rows stay."""
+    _batch.seen = set()
+    try:
+        yield
+    finally:
+        _batch.seen = None
+
+
+def first_in_batch(key: tuple[str, ...]) -> bool:
+    """True the first time `key` is asked about in this batch, and always outside one (no memo then)."""
+    seen = getattr(_batch, "seen", None)
+    if seen is None:
+        return True
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 # The hot write paths (ingest, the feed) run fixed SQL statements through these: building a statement
 # with peewee's query builder costs ~100 µs, running it ~10 µs. Statements use `?` placeholders.
 
