@@ -98,3 +98,16 @@ def test_a_reader_whose_process_is_gone_is_forgotten_at_the_next_poke(tmp_path):
     finally:
         listening.close()
     assert os.listdir(wakeups.directory) == []
+
+
+def test_off_linux_there_is_no_rendezvous_and_the_readers_poll(tmp_path, monkeypatch):
+    """macOS has no abstract socket namespace: the database opens without a rendezvous (readers keep their
+    timed poll) rather than failing when the first stream subscribes."""
+    from shared.config import Settings
+    from shared.store.db import open_database
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    db = open_database(Settings(database_url=f"sqlite:///{tmp_path / 'mac.db'}"))
+    assert db.wakeups is None
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert open_database(Settings(database_url=f"sqlite:///{tmp_path / 'linux.db'}")).wakeups is not None

@@ -18,6 +18,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -80,7 +81,9 @@ def open_database(settings: Settings) -> peewee.Database:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
         db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
         # Where this database's readers wait to be poked after a commit (shared/store/wakeup.py).
-        db.wakeups = Wakeups(db.database) if on_disk else None
+        # Linux only: the rendezvous uses Linux's abstract socket namespace (and SOCK_CLOEXEC). Elsewhere
+        # (a Mac mini) the readers keep their timed poll, as on PostgreSQL.
+        db.wakeups = Wakeups(db.database) if on_disk and sys.platform.startswith("linux") else None
     else:
         # peewee's PostgreSQL pool rolls back whatever transaction a connection comes back with (one a
         # failed statement aborted included), so the next request starts clean there too.

@@ -16,8 +16,9 @@ socket path, which a deep database path would break); the registration file's na
 name. A registration whose socket is gone (its process was killed) refuses the poke, and the writer
 removes it. Anyone on the machine may poke: a poke only makes a reader look sooner.
 
-Only for SQLite on a file. An in-memory database lives in one process, and PostgreSQL's readers keep
-their timed poll (LISTEN/NOTIFY would be the equivalent there: docs/postgresql.md).
+Only for SQLite on a file, on Linux. An in-memory database lives in one process; on macOS (no abstract
+namespace) and on PostgreSQL the readers keep their timed poll (LISTEN/NOTIFY would be the equivalent
+there: docs/postgresql.md).
 """
 
 from __future__ import annotations
