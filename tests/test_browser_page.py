@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.chromium import chromium, screenshot, session_cookie
+from tests.chromium import SCREENSHOTS, chromium, screenshot, session_cookie
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, STATES, issue_node, project_node, state_node
 from tests.processes import REPO, gunicorn
@@ -73,6 +73,9 @@ def server(tmp_path_factory, linear):
 
 
 def open_at(browser, server, viewport, url="/"):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_MS)  # a loaded machine may take more than the default 5 s
     context = browser.new_context(viewport=viewport)
     context.add_cookies([session_cookie(server, DASHBOARD_TOKEN)])
     page = context.new_page()
@@ -99,6 +102,12 @@ def small_touch_targets(page) -> list[str]:
       .filter(([, box]) => box.height < least || box.width < least)
       .map(([element, box]) => `${element.tagName} "${(element.textContent || element.getAttribute('aria-label')
         || '').trim().slice(0, 30)}" ${Math.round(box.width)}x${Math.round(box.height)}`)""", TOUCH_TARGET_PX)
+
+
+def screen(page, name: str) -> None:
+    """What the screen shows (a long transcript's full page is slow to capture)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), timeout=60_000)
 
 
 def top(page, selector) -> float:

@@ -8,6 +8,7 @@ in the timeline (filtered by agent) and in the chart of events per minute, live.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -75,13 +76,14 @@ def test_a_search_hit_opens_its_session_at_the_message_with_the_sessions_cost(br
     expect(hit).to_contain_text("index <b>was</b> missing")  # text, never markup
     screenshot(page, "search-01-hit")
 
-    hit.locator("a").click()
-    expect(page.locator("#session-filter")).to_have_value("ses_walrus")
-    found = page.locator("#message-list .message.found")
+    hit.locator("a").click()  # the session's transcript opens at the message
+    expect(page).to_have_url(re.compile(r"\?session=ses_walrus&message=\d+$"))
+    found = page.locator("#view li.turn.target")
     expect(found).to_have_count(1)
     expect(found).to_contain_text("The walrus migration failed")
-    expect(page.locator("#session-usage")).to_have_text("This session: $0.75 · 2000 tokens · 2 messages")
+    expect(page.locator("#view .session-usage")).to_have_text("This session: $0.75 · 2000 tokens · 2 messages")
     screenshot(page, "search-02-opened")
+    page.go_back()  # to the dashboard, where the search box is
 
     page.get_by_label("Search messages, tool output, todos, tasks and issues").fill('"')
     page.get_by_label("Search messages, tool output, todos, tasks and issues").press("Enter")
@@ -97,8 +99,7 @@ def test_a_search_link_opens_the_session_at_the_message_on_a_fresh_page(browser,
     assert status == 200, body
     page = open_page(browser, server)
     page.goto(f"http://127.0.0.1:{server.port}{body['hits'][0]['link']}")
-    expect(page.locator("#session-filter")).to_have_value("ses_link")
-    expect(page.locator("#message-list .message.found")).to_contain_text("A pelican report.")
+    expect(page.locator("#view li.turn.target")).to_contain_text("A pelican report.")
     assert page.errors == []
 
 

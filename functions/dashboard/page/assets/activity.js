@@ -2,6 +2,7 @@
 
 import { byCreated } from "./state.js";
 import { h, replaceKeepingFocus, timeElement, truncate } from "./dom.js";
+import { sessionLink } from "./router.js";
 
 const MESSAGES_SHOWN = 60;
 const TODO_MARKS = { completed: "✓", in_progress: "▸", cancelled: "✕", pending: "○" };
@@ -15,6 +16,9 @@ export function renderSessionFilter(select, { sessions }, selectedSessionId) {
   }
   select.replaceChildren(...options);
   select.value = selectedSessionId ?? "";
+  const open = document.getElementById("session-open");
+  open.hidden = !selectedSessionId;
+  if (selectedSessionId) open.href = sessionLink(selectedSessionId);
 }
 
 export function renderActivity(todoList, messageList, { sessions, todos, messages }, selectedSessionId) {
@@ -45,7 +49,8 @@ function messageItem(message, label) {
   return h("li", { class: `message message-${message.type}`, dataset: { messageId: message.id } },
     h("div", { class: "message-meta muted" },
       h("span", { class: `badge kind-${message.type}` }, kind),
-      h("span", {}, label(message.session_id)),
+      message.session_id ? h("a", { href: sessionLink(message.session_id, message.id), "data-route": "",
+        class: "session-link" }, label(message.session_id)) : h("span", {}, label(message.session_id)),
       message.agent ? h("span", {}, message.agent) : null,
       timeElement(message.created_at)),
     h("div", { class: "message-content" }, truncate(message.content, 600) || h("span", { class: "muted" }, "…")));

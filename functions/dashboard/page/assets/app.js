@@ -7,6 +7,7 @@ import { busiestProject, renderBoard, renderProjectHeader, renderProjects } from
 import { byId, h, refreshRelativeTimes, toast } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { renderNotifications } from "./notifications.js";
+import { currentRoute, navigate, routeKey, routeLinks, sessionLink } from "./router.js";
 import { renderNeedsYou } from "./sections.js";
 import { showSignIn } from "./signin.js";
 import { addMessage, applyChange, clearState, findCard, placeCard, removeCard, state } from "./state.js";
@@ -14,6 +15,7 @@ import { setUpSearch } from "./search.js";
 import { renderTasks } from "./tasks.js";
 import { refreshTimeline, renderTimelineFilters, setUpTimeline, timelineChanged } from "./timeline.js";
 import { loadUsage, sessionUsage } from "./usage.js";
+import { closeTranscript, openTranscript, transcriptChange } from "./transcript.js";
 
 const RELATIVE_TIME_TICK_MS = 10000;
 const LOAD_WITHOUT_STREAM_AFTER_MS = 3000;
@@ -27,7 +29,8 @@ const USAGE_REFRESH_MS = 2000;
 const ui = {
   selectedSessionId: null,
   selectedProjectId: localStorage.getItem("ocd.project"),
-  deepLink: deepLink(),
+  deepLink: {}, // the agent and task an address like /agents/<agent>?task=<task> picks out
+  route: null, // the key of the view on the screen (router.js)
   loading: false,
   loaded: false,
   pending: [], // changes that arrive while a load is under way, applied after it
@@ -36,14 +39,28 @@ const ui = {
   usageTimer: null,
 };
 
-// A push notification opens /agents/<agent>?task=<task>: show that agent and task. A search hit's link
-// /?session=<session>&message=<id> opens that session at that message.
-function deepLink() {
-  const match = location.pathname.match(/^\/agents\/([^/]+)$/);
-  const query = new URLSearchParams(location.search);
-  return { agentId: match ? decodeURIComponent(match[1]) : null, taskId: query.get("task"),
-    sessionId: match ? null : query.get("session"), messageId: Number(query.get("message")) || null };
+// The view the address names (router.js): the dashboard, a session's transcript, an agent's profile.
+function showRoute() {
+  const route = currentRoute();
+  const key = routeKey(route);
+  if (key === ui.route) return;
+  ui.route = key;
+  const detail = route.view !== "home";
+  byId("view").hidden = !detail;
+  byId("panels").hidden = detail;
+  byId("sections").classList.toggle("away", detail);
+  if (route.view === "session") openTranscript(byId("view"), route.sessionId, route.messageId, state);
+  else closeTranscript();
+  if (route.view === "home") {
+    ui.deepLink = { agentId: route.agentId, taskId: route.taskId };
+    redraw("agents", "tasks");
+    requestAnimationFrame(showDeepLink);
+  } else {
+    window.scrollTo(0, 0);
+  }
 }
+
+routeLinks(showRoute);
 
 // Drawing ------------------------------------------------------------------------------------------------
 // Views marked dirty are drawn once per animation frame; a hidden tab gets no frames, so it draws
@@ -170,33 +187,6 @@ async function showSessionUsage() {
   line.hidden = !text;
 }
 
-// A search hit (or a /?session=&message= link) opens its session, at its message when it has one.
-async function openSession({ sessionId, messageId }) {
-  ui.selectedSessionId = sessionId;
-  try {
-    const { session, todos, messages } = await api(path`/api/sess/${sessionId}`);
-    state.sessions.set(session.id, { ...state.sessions.get(session.id), ...session });
-    state.todos.set(session.id, todos);
-    for (const message of messages) addMessage(message);
-    if (messageId && !state.messages.has(messageId)) { // older than the session's latest
-      const { messages: older } = await api(path`/api/msgs?session_id=${sessionId}` + "&limit=500");
-      for (const message of older) if (message.id === messageId) addMessage(message);
-    }
-  } catch (error) {
-    if (error.status !== 401) toast(`Could not open the session: ${error.message}`, "error");
-    return;
-  }
-  redraw("sessions", "activity");
-  showSessionUsage().catch(() => {});
-  requestAnimationFrame(() => requestAnimationFrame(() => {
-    const target = messageId ? document.querySelector(`[data-message-id="${messageId}"]`) : byId("activity");
-    if (!target) return;
-    document.querySelector(".message.found")?.classList.remove("found");
-    target.classList.add("found");
-    target.scrollIntoView({ block: "center" });
-  }));
-}
-
 async function loadProjects() {
   try {
     const projects = await listAll("/api/projects?limit=100", "projects");
@@ -247,12 +237,7 @@ async function loadBoard() {
 }
 
 function showDeepLink() {
-  const { agentId, taskId, sessionId, messageId } = ui.deepLink;
-  if (sessionId) {
-    ui.deepLink.sessionId = null; // once: a reload of the data must not jump back
-    openSession({ sessionId, messageId });
-    return;
-  }
+  const { agentId, taskId } = ui.deepLink;
   const target = (taskId && document.querySelector(`[data-task-id="${CSS.escape(taskId)}"]`))
     || (agentId && document.querySelector(`[data-agent-id="${CSS.escape(agentId)}"]`));
   target?.scrollIntoView({ block: "center" });
@@ -267,6 +252,7 @@ function apply(change) {
   redraw(...views);
   timelineChanged();
   if (change.topic === "message") usageChanged();
+  transcriptChange(change);
   if (change.topic === "notification" && change.action === "created") toast(change.payload.title);
 }
 
@@ -395,6 +381,8 @@ function showDashboard(user) {
     user?.avatar_url ? h("img", { src: user.avatar_url, alt: "", width: 20, height: 20, class: "avatar" }) : null,
     user?.login ?? "signed in"].filter(Boolean));
   ui.loaded = false;
+  ui.route = null;
+  showRoute();
   feed.start();
   // If the stream cannot open (say a proxy strips it), still show what there is.
   clearTimeout(loadFallback);
@@ -437,11 +425,12 @@ byId("project-select").addEventListener("change", (event) => {
 
 byId("session-filter").addEventListener("change", (event) => {
   ui.selectedSessionId = event.currentTarget.value || null;
-  redraw("activity");
+  redraw("activity", "sessions");
   showSessionUsage().catch(() => {});
 });
 
-setUpSearch({ onOpen: openSession });
+// A search hit on a message or a todo opens its session's transcript, at the message.
+setUpSearch({ onOpen: ({ sessionId, messageId }) => navigate(sessionLink(sessionId, messageId)) });
 setUpTimeline();
 
 const notificationsToggle = byId("notifications-toggle");

@@ -8,7 +8,10 @@ export function h(tag, attributes = {}, ...children) {
     else if (name === "dataset") Object.assign(element.dataset, value);
     else element.setAttribute(name, value === true ? "" : String(value));
   }
-  element.append(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  const kept = children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false);
+  // Spreading a very long list into one call would overflow the stack (a huge message has many parts).
+  if (kept.length < 4096) element.append(...kept);
+  else for (const child of kept) element.append(child);
   return element;
 }
 
