@@ -240,10 +240,16 @@ def question_summary(question: dict[str, Any]) -> str:
     return f"asks: {question['text']}"
 
 
+def agent_name(agent_id: str) -> str:
+    agent = Agent.get_or_none(Agent.id == agent_id)
+    return agent.name if agent is not None and agent.name else agent_id
+
+
 def notification_text(alert: AlertInput, task: dict[str, Any],
                       question: dict[str, Any] | None = None) -> tuple[str, str]:
-    """A notification's title and body; `question` is the task's latest question, if it asked one."""
-    agent = task["agent_id"]
+    """A notification's title and body; `question` is the task's latest question, if it asked one. The
+    agent is named as a person knows it (its name), not by its id."""
+    agent = agent_name(task["agent_id"])
     if alert.trigger == "blocked":
         blocked_for = duration(clock_now() - alert.episode)
         if question is not None and question["status"] == "pending":

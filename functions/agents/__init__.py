@@ -39,5 +39,6 @@ def create_app(settings: Settings | None = None) -> falcon.App:
     app.add_route("/api/alert-rules/{rule_id}", rules, suffix="item")
     notifications = NotificationsResource()
     app.add_route("/api/notifications", notifications)
+    app.add_route("/api/notifications/read", notifications, suffix="read_all")
     app.add_route(f"/api/notifications/{{notification_id:{ROW_ID}}}/read", notifications, suffix="read")
     return app

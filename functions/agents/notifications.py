@@ -1,10 +1,11 @@
-"""The notifications alert rules leave: GET /api/notifications, POST /api/notifications/{id}/read."""
+"""The notifications alert rules leave: GET /api/notifications, POST /api/notifications/{id}/read, and
+POST /api/notifications/read (every unread one)."""
 
 from __future__ import annotations
 
 import falcon
 
-from shared.agents.alerts import CHANNELS, TRIGGERS
+from shared.agents.alerts import CHANNELS, TRIGGERS, mark_read
 from shared.clock import now
 from shared.store.db import write_transaction
 from shared.store.feed import record_change
@@ -47,3 +48,11 @@ class NotificationsResource:
                 notification = Notification.get_by_id(notification_id)
                 record_change("notification", "read", notification_json(notification))
         resp.media = {"notification": notification_json(notification)}
+
+    def on_post_read_all(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Every unread notification is read now."""
+        with write_transaction():
+            ids = [row.id for row in Notification.select(Notification.id).where(Notification.read_at.is_null())
+                   .order_by(Notification.id)]
+            mark_read(ids, now())
+        resp.media = {"marked_read": len(ids)}

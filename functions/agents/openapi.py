@@ -204,4 +204,10 @@ PATHS: dict[str, Schema] = {
                                {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}, example=1)],
         responses={200: json_response("The notification", obj({"notification": ref("Notification")})),
                    404: 404})},
+    "/api/notifications/read": {"post": operation(
+        "Mark every unread notification read", tag=TAG, security=DASHBOARD_AUTH,
+        description="Open pages hear it on the feed as `notification` `read_many` {ids, read_at}, as they do "
+                    "when a task's blocked notifications settle because the task was answered or unblocked.",
+        responses={200: json_response("How many were unread and are now read",
+                                      obj({"marked_read": {"type": "integer", "minimum": 0}}))})},
 }

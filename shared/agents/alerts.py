@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.clock import iso_from_unix
 from shared.store.db import execute, insert_returning_id
 from shared.store.feed import record_change
 from shared.store.models import AlertRule, Notification
+
+MARK_READ_BATCH = 500  # ids per UPDATE: well under SQLite's bound-variable limit
 
 TRIGGERS = ("blocked", "completed", "error", "idle_too_long", "question_timeout")
 CHANNELS = ("push", "in_app", "both")
@@ -69,3 +72,22 @@ def fire_rules(trigger: str, task: dict[str, Any], episode: int, now: int, *, ti
         if rule.channel in PUSHED:
             to_push.append(notification_id)
     return to_push
+
+
+def settle_blocked_notifications(task_id: str, now: int) -> None:
+    """The task is no longer blocked (answered, unblocked, moved on): its unread "blocked" notifications
+    are read, since there is nothing left for a person to do about them. Inside the caller's write
+    transaction."""
+    ids = [row[0] for row in execute("SELECT id FROM notifications WHERE task_id = ? AND trigger = 'blocked'"
+                                     " AND read_at IS NULL ORDER BY id", (task_id,)).fetchall()]
+    mark_read(ids, now)
+
+
+def mark_read(ids: list[int], now: int) -> None:
+    """Mark these (unread) notifications read, and tell open pages: `read_many` {ids, read_at}."""
+    if not ids:
+        return
+    for start in range(0, len(ids), MARK_READ_BATCH):
+        batch = ids[start:start + MARK_READ_BATCH]
+        execute(f"UPDATE notifications SET read_at = ? WHERE id IN ({', '.join('?' * len(batch))})", (now, *batch))
+    record_change("notification", "read_many", {"ids": ids, "read_at": iso_from_unix(now)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.agents.alerts import settle_blocked_notifications
 from shared.agents.questions import promote_queued, task_with_question, withdraw_pending
 from shared.agents.task_workflow import FINISHED, task_workflow_id
 from shared.linear.cache import link_task
@@ -81,6 +82,7 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
                 (status, at, reason, now, task_id))
     else:
         withdraw_pending(task_id, now)  # moved on without an answer: nobody can answer it any more
+        settle_blocked_notifications(task_id, now)
         finished = at if status in FINISHED else None
         execute("UPDATE agent_tasks SET status = ?, blocked_at = NULL, blocked_reason = NULL,"
                 " started_at = CASE WHEN ? = 'in_progress' THEN COALESCE(started_at, ?) ELSE started_at END,"
