@@ -96,6 +96,8 @@ def _check(value: Any, depth: int, lengths: list[int]) -> bool:
 def _share(lengths: list[int]) -> int:
     """The length every string is cut to: MAX_STRING_CHARS, or less, shared out evenly, when the event's
     strings together would hold more than MAX_EVENT_CHARS (the short ones are kept whole)."""
+    if sum(lengths) <= MAX_EVENT_CHARS:  # the common case, told without sorting
+        return MAX_STRING_CHARS
     capped = sorted(min(length, MAX_STRING_CHARS) for length in lengths)
     if sum(capped) <= MAX_EVENT_CHARS:
         return MAX_STRING_CHARS

@@ -8,10 +8,9 @@ says exactly what ingest accepts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from functions.events.event import lookup
 from shared.web.errors import invalid
 from shared.web.openapi import Schema
 
@@ -35,6 +34,12 @@ class Rule:
     items: tuple[Rule, ...] | None = None  # a list of objects, each checked against these rules
     max_length: int | None = None
     reserved: tuple[str, ...] = ()
+
+    # The path's keys, split once: every event of a batch is checked against the same rules.
+    steps: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.path.split(".")))
 
     def schema(self) -> Schema:
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
@@ -75,12 +80,15 @@ def may_id(path: str) -> Rule:
 def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> None:
     """Raise a 422 naming the first field (`events[3].data.info.id`) that breaks a rule."""
     for rule in rules:
-        value = lookup(data, rule.path)
-        where = prefix + rule.path
+        value: Any = data
+        for step in rule.steps:
+            value = value.get(step) if isinstance(value, dict) else None
         if value is None:
             if rule.required:
+                where = prefix + rule.path
                 raise invalid(where, f"{where} is required for this event type.")
             continue
+        where = prefix + rule.path
         if not isinstance(value, rule.kind) or (isinstance(value, bool) and rule.kind is not bool):
             raise invalid(where, f"{where} must be {_json_type_name(rule.kind)}.")
         if rule.kind is str and rule.required and not value:
