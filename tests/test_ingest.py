@@ -101,6 +101,26 @@ def test_a_batch_projects_only_the_last_todo_list_and_heartbeat_of_each_session_
     assert Session.select().count() == 2 and InboundEvent.select().count() == len(batch)
 
 
+def test_a_batch_publishes_each_message_once_as_the_batch_left_it(events_client):
+    """opencode re-sends a message while it streams: a batch's updates of one message make one change, with
+    the message as the last of them left it, and a message removed in the batch only its removal."""
+    info = {"id": "msg_1", "sessionID": "ses_1", "role": "assistant", "tokens": {"input": 1, "output": 1}}
+    part = {"id": "prt_1", "messageID": "msg_1", "sessionID": "ses_1", "type": "text", "text": "Hello"}
+    gone = {"id": "msg_2", "sessionID": "ses_1", "role": "user"}
+    batch = [event("message.updated", {"info": info}),
+             event("message.part.updated", {"part": part}),
+             event("message.updated", {"info": gone}),
+             event("message.updated", {"info": {**info, "tokens": {"input": 5, "output": 9}}}),
+             event("message.removed", {"sessionID": "ses_1", "messageID": "msg_2"})]
+    assert post(events_client, {"events": batch}).json == {"accepted": 5, "duplicates": 0, "unknown": 0}
+    changes = [(c.action, c.payload) for c in Change.select().where(Change.topic == "message").order_by(Change.id)]
+    assert [(action, payload.get("external_id")) for action, payload in changes] == [
+        ("removed", "msg_2"), ("updated", "msg_1")]
+    published = changes[1][1]
+    assert (published["content"], published["tokens"]) == ("Hello", {"input": 5, "output": 9})
+    assert published == Message.get(Message.external_id == "msg_1").to_json()
+
+
 # Bad input: the right status, the one error shape, and nothing written ---------------------------------
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from functions.events.event import Event
 from functions.events.kinds import KINDS
-from functions.events.projections import as_json
+from functions.events.projections import as_json, publish_messages
 from shared.clock import now as clock_now
 from shared.store.db import batch_memo, execute, execute_many, write_transaction
 
@@ -63,6 +63,7 @@ def ingest(events: list[Event]) -> IngestResult:
                 result.unknown += 1
                 if event.type not in result.unknown_types:
                     result.unknown_types.append(event.type)
+        publish_messages()
     result.accepted = len(fresh)
     result.applied = fresh
     return result

@@ -26,8 +26,8 @@ from functions.events.session_turns import (
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id
-from shared.store.feed import record_change
+from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id, pending_in_batch
+from shared.store.feed import record_change, record_changes
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
 
@@ -227,7 +227,27 @@ def session_error(event: Event, now: int) -> None:
 # Messages -----------------------------------------------------------------------------------------------
 
 def publish_message(external_id: str, action: str) -> None:
-    record_change("message", action, Message.fetch_json("external_id = ?", (external_id,)))
+    """The message's change; in a batch, one per message at the batch's end (`publish_messages`)."""
+    pending = pending_in_batch("message")
+    if pending is None:
+        record_change("message", action, Message.fetch_json("external_id = ?", (external_id,)))
+    else:
+        pending[external_id] = action
+
+
+def publish_messages() -> None:
+    """Publish the batch's changed messages, each once, as the batch left it (one read, one insert). A
+    message removed since has no row, and its `removed` change says so already."""
+    pending = pending_in_batch("message")
+    if not pending:
+        return
+    cursor = execute(f"SELECT * FROM messages WHERE external_id IN ({', '.join('?' * len(pending))})", list(pending))
+    columns = [d[0] for d in cursor.description]
+    key = columns.index("external_id")
+    stored = {row[key]: Message.json_from_db(columns, row) for row in cursor.fetchall()}
+    record_changes("message", [(action, stored[external_id]) for external_id, action in pending.items()
+                               if external_id in stored])
+    pending.clear()
 
 
 def message_updated(event: Event, now: int) -> None:

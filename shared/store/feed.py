@@ -16,7 +16,14 @@ from typing import Any
 import peewee
 
 from shared.clock import now
-from shared.store.db import changes_recorded, database, hold_writer_lock, insert_returning_id, write_transaction
+from shared.store.db import (
+    changes_recorded,
+    database,
+    execute_many,
+    hold_writer_lock,
+    insert_returning_id,
+    write_transaction,
+)
 from shared.store.models import Change, Setting
 
 # The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
@@ -32,6 +39,21 @@ INSERT_CHANGE = "INSERT INTO changes (topic, action, payload, created_at) VALUES
 
 def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
     """Append a change to the feed inside the caller's transaction; return its id."""
+    _about_to_record(topic, action)
+    # Plain SQL: every write path in the project comes through here, often several times a request.
+    return insert_returning_id(INSERT_CHANGE, (topic, action, _dumps(payload), now()))
+
+
+def record_changes(topic: str, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Append several changes of `topic` ((action, payload), in order) in one statement."""
+    if not changes:
+        return
+    _about_to_record(topic, changes[0][0])
+    at = now()
+    execute_many(INSERT_CHANGE, [(topic, action, _dumps(payload), at) for action, payload in changes])
+
+
+def _about_to_record(topic: str, action: str) -> None:
     if not database.in_transaction():
         raise ChangeOutsideTransaction(
             f"record_change({topic!r}, {action!r}) must run inside the transaction that makes the change"
@@ -40,9 +62,10 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
     # inside a write_transaction this costs nothing, the lock is already held.
     hold_writer_lock()
     changes_recorded()  # the readers are woken once the transaction commits
-    # Plain SQL: every write path in the project comes through here, often several times a request.
-    return insert_returning_id(
-        INSERT_CHANGE, (topic, action, json.dumps(payload, separators=(",", ":"), ensure_ascii=False), now()))
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def changes_since(
