@@ -1,6 +1,7 @@
 // The agent tree: each primary agent with the sub-agents it spawned beneath it.
 
 import { h, replaceKeepingFocus, timeElement } from "./dom.js";
+import { agentLink } from "./router.js";
 
 export function renderAgents(container, { agents, tasks }, selectedAgentId) {
   const children = new Map(); // parent id (null: top level) -> agents
@@ -29,7 +30,8 @@ function agentRow(agent, currentTask, selected) {
     h("span", { class: `status-dot status-${agent.status}`, "aria-hidden": "true" }),
     h("div", { class: "agent-main" },
       h("div", { class: "agent-title" },
-        h("strong", { class: "agent-name" }, agent.name || agent.id),
+        h("a", { href: agentLink(agent.id), "data-route": "", class: "agent-link",
+          "aria-label": `${agent.name || agent.id}: profile` }, h("strong", { class: "agent-name" }, agent.name || agent.id)),
         h("span", { class: "badge" }, agent.type === "sub-agent" ? "sub-agent" : "primary"),
         h("span", { class: `pill status-${agent.status}`, dataset: { role: "status" } }, agent.status)),
       h("div", { class: "agent-meta muted" },

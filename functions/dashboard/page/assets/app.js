@@ -8,6 +8,7 @@ import { byId, h, refreshRelativeTimes, toast } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { renderNotifications } from "./notifications.js";
 import { currentRoute, navigate, routeKey, routeLinks, sessionLink } from "./router.js";
+import { closeProfile, openProfile, profileChange } from "./profile.js";
 import { renderNeedsYou } from "./sections.js";
 import { showSignIn } from "./signin.js";
 import { addMessage, applyChange, clearState, findCard, placeCard, removeCard, state } from "./state.js";
@@ -51,6 +52,8 @@ function showRoute() {
   byId("sections").classList.toggle("away", detail);
   if (route.view === "session") openTranscript(byId("view"), route.sessionId, route.messageId, state);
   else closeTranscript();
+  if (route.view === "agent") openProfile(byId("view"), route.agentId);
+  else closeProfile();
   if (route.view === "home") {
     ui.deepLink = { agentId: route.agentId, taskId: route.taskId };
     redraw("agents", "tasks");
@@ -76,8 +79,8 @@ const VIEWS = {
   sessions: () => renderSessionFilter(byId("session-filter"), state, ui.selectedSessionId),
   timelineFilters: () => renderTimelineFilters(state),
   activity: () => renderActivity(byId("todo-list"), byId("message-list"), state, ui.selectedSessionId),
-  notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"), state,
-    { onRead: markRead }),
+  notifications: () => renderNotifications(byId("notifications-list"), byId("notifications-count"),
+    byId("notifications-read-all"), state, { onRead: markRead, onOpen: openNotification }),
   projects: () => renderProjects(byId("project-select"), state, ui.selectedProjectId),
   board: () => {
     renderProjectHeader(byId("project-header"), state, { onSaveProdUrl: saveProdUrl });
@@ -253,6 +256,7 @@ function apply(change) {
   timelineChanged();
   if (change.topic === "message") usageChanged();
   transcriptChange(change);
+  profileChange(change);
   if (change.topic === "notification" && change.action === "created") toast(change.payload.title);
 }
 
@@ -332,6 +336,25 @@ async function markRead(notification) {
     if (error.status !== 401) toast(`Could not mark it read: ${error.message}`, "error");
   }
   redraw("notifications");
+}
+
+async function markAllRead() {
+  try {
+    await api("/api/notifications/read", { method: "POST" });
+    const at = new Date().toISOString();
+    for (const [id, notification] of state.notifications) {
+      if (!notification.read_at) state.notifications.set(id, { ...notification, read_at: at, read: true });
+    }
+  } catch (error) {
+    if (error.status !== 401) toast(`Could not mark them read: ${error.message}`, "error");
+  }
+  redraw("notifications");
+}
+
+// Opening a notification (its link goes to what it is about) reads it and closes the panel.
+function openNotification(notification) {
+  showNotifications(false);
+  if (!notification.read_at) markRead(notification);
 }
 
 // The card shows in its new column at once; Linear's refusal puts it back where it was.
@@ -439,6 +462,7 @@ function showNotifications(open) {
   notificationsToggle.setAttribute("aria-expanded", String(open));
 }
 notificationsToggle.addEventListener("click", () => showNotifications(byId("notifications").hidden));
+byId("notifications-read-all").addEventListener("click", markAllRead);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && !byId("notifications").hidden) {
     showNotifications(false);

@@ -74,7 +74,14 @@ const HANDLERS = {
     return ["activity"];
   },
   notification(action, payload) {
-    state.notifications.set(payload.id, payload);
+    if (action === "read_many") { // all marked read, or a task's blocked ones settled: {ids, read_at}
+      for (const id of payload.ids) {
+        const notification = state.notifications.get(id);
+        if (notification) state.notifications.set(id, { ...notification, read_at: payload.read_at, read: true });
+      }
+    } else {
+      state.notifications.set(payload.id, payload);
+    }
     return ["notifications"];
   },
   "linear.project"(action, payload) {

@@ -46,7 +46,7 @@ export async function loadUsage() {
     table("Model", "model", modelsToday.groups, modelsWeek.groups));
 }
 
-function summary(totals) {
+export function summary(totals) {
   return `${formatCost(totals.cost)} · ${formatTokens(tokens(totals))} tokens · ${totals.messages} messages`;
 }
 
