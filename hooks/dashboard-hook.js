@@ -26,7 +26,8 @@ import { promptRelay } from "./dashboard-questions.mjs";
 /** opencode bus events sent on, under the same name. Others (tui.*, lsp.*, installation.*) are not. */
 const FORWARDED = new Set([
   "session.created", "session.updated", "session.deleted", "session.idle", "session.error", "session.status",
-  "message.updated", "message.removed", "message.part.updated",
+  "session.diff", "session.compacted", "command.executed",
+  "message.updated", "message.removed", "message.part.updated", "message.part.removed",
   "todo.updated", "file.edited",
   "permission.asked", "permission.replied", "permission.v2.asked", "permission.v2.replied",
   "question.asked", "question.replied", "question.rejected",
@@ -48,6 +49,7 @@ function snapshotKey(type, properties) {
     "message.updated": properties?.info?.id,
     "session.updated": properties?.info?.id,
     "session.status": properties?.sessionID,
+    "session.diff": properties?.sessionID,
     "todo.updated": properties?.sessionID,
   }[type];
   return key === undefined ? undefined : `${type}:${key}`;
@@ -77,6 +79,8 @@ function dashboardHooks(client, prompts, log = (message) => console.error(`[dash
       const type = RENAMED[event?.type] ?? event?.type;
       if (!FORWARDED.has(type)) return;
       const properties = event.properties ?? {};
+      // opencode 1.18.33 sends `"diff": []` about ten times a session, whatever it wrote: nothing to tell.
+      if (type === "session.diff" && !properties.diff?.length) return;
       client.send(type, properties, { coalesceKey: snapshotKey(type, properties) });
       prompts?.seen({ type, properties });
     }),

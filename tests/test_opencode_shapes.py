@@ -144,6 +144,14 @@ def test_a_later_diff_replaces_the_earlier_one(events_client):
     assert topics()[-1] == ("session", "files")
 
 
+def test_an_empty_diff_keeps_the_files_the_session_edited(events_client):
+    # What opencode 1.18.33 really sends, after its write tool created a file.
+    send(events_client, event("session.created", v2_session("ses_1")),
+         event("file.edited", {"file": "script.sh", "sessionID": "ses_1"}),
+         event("session.diff", {"sessionID": "ses_1", "diff": []}))
+    assert [f["file"] for f in session_view(events_client, "ses_1")["files"]] == ["script.sh"]
+
+
 def test_file_edited_goes_to_the_session_its_agent_worked_in_last(events_client):
     send(events_client, event("session.created", v2_session("ses_old")),
          event("session.created", v2_session("ses_new")),

@@ -412,10 +412,15 @@ def latest_session_of(agent_id: str | None) -> str | None:
 
 
 def session_diff(event: Event, now: int) -> None:
-    """The session's whole diff against where it started: its list of changed files is replaced by it."""
+    """The session's whole diff against where it started: its list of changed files is replaced by it.
+
+    A diff naming no file leaves the list alone: opencode 1.18.33 sends `"diff": []` however many files
+    its session wrote, and trusting it would wipe what `file.edited` recorded."""
     session_id = event.data["sessionID"]
     touch_session(session_id, now)
     files = {diff["file"]: diff for diff in event.data["diff"] if isinstance(diff.get("file"), str) and diff["file"]}
+    if not files:
+        return
     execute("DELETE FROM session_files WHERE session_id = ?", (session_id,))
     for file, diff in files.items():
         execute("INSERT INTO session_files (session_id, file, status, additions, deletions, updated_at)"
