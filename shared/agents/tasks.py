@@ -82,7 +82,9 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
                 (status, at, reason, now, task_id))
     else:
         withdraw_pending(task_id, now)  # moved on without an answer: nobody can answer it any more
-        settle_blocked_notifications(task_id, now)
+        # Leaving blocked settles its notifications (looked for only then: the table has no task index).
+        if execute("SELECT status FROM agent_tasks WHERE id = ?", (task_id,)).fetchone() == ("blocked",):
+            settle_blocked_notifications(task_id, now)
         finished = at if status in FINISHED else None
         execute("UPDATE agent_tasks SET status = ?, blocked_at = NULL, blocked_reason = NULL,"
                 " started_at = CASE WHEN ? = 'in_progress' THEN COALESCE(started_at, ?) ELSE started_at END,"
