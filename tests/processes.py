@@ -133,7 +133,7 @@ def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int
                                    cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(port, process, log_path)
     try:
-        _wait_until_serving(server)
+        _wait_until_serving(server, workers)
         yield server
     finally:
         stop(process, timeout=15)
@@ -161,13 +161,15 @@ def stop(process: subprocess.Popen, timeout: float) -> None:
         process.wait()
 
 
-def _wait_until_serving(server: Server, timeout: float = 20.0) -> None:
+def _wait_until_serving(server: Server, workers: int, timeout: float = 20.0) -> None:
+    """Until the server answers and every worker is forked: on a loaded machine the last workers come up
+    after the first answers, and a test that acts on "the workers" (limits them, kills one) must see them all."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
         try:
-            if server.request("GET", "/api/health")[0] == 200:
+            if server.request("GET", "/api/health")[0] == 200 and len(server.worker_pids()) >= workers:
                 return
         except OSError:
             pass
