@@ -131,3 +131,12 @@ def node() -> str:
             pytest.fail("node is missing, but CI must run the hook's tests (.ci/run installs Debian's nodejs)")
         pytest.skip("node is not installed here: the opencode hook's tests need Node 18+ (CI installs it)")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Real headless Chromium for a module's browser tests (tests/chromium.py)."""
+    from tests.chromium import chromium
+
+    with chromium() as running:
+        yield running

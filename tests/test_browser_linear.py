@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.chromium import chromium, screenshot
+from tests.chromium import screenshot
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, STATES, issue_node, project_node, state_node
 from tests.processes import REPO
@@ -32,12 +32,6 @@ open_database(Settings.from_env())
 with write_transaction():
     cache.apply_comment(comment_data("comment-live", "Deployed to staging, please check"))
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.chromium import SCREENSHOTS, chromium, screenshot, session_cookie
+from tests.chromium import SCREENSHOTS, screenshot, session_cookie
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, STATES, issue_node, project_node, state_node
 from tests.processes import REPO, gunicorn
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1440, "height": 900}
 TOUCH_TARGET_PX = 44
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-from tests.chromium import chromium
 from tests.processes import REPO, gunicorn
 from tests.support import DASHBOARD, event
 from tests.test_browser import FIRE_BLOCKED_ALERT, expect_live, post_events, server_env
@@ -30,12 +29,6 @@ I lead **releases**. I never skip the changelog.
 
 <script>window.pwned = 'soul'</script>
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,12 @@ import time
 
 import pytest
 
-from tests.chromium import chromium, screenshot
+from tests.chromium import screenshot
 from tests.processes import gunicorn
 from tests.support import AGENT, API_KEY, DASHBOARD, DASHBOARD_TOKEN, event
 from tests.test_browser import expect_live, open_page
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from tests.chromium import chromium
 from tests.processes import REPO, gunicorn
 from tests.support import event
 from tests.test_browser import expect_live, post_events, server_env
@@ -67,12 +66,6 @@ def say(session: str, message: str, text: str, *, role: str = "assistant", at: f
             event("message.part.updated", {"part": {"id": f"{message}-text", "messageID": message, "sessionID": session,
                                                     "type": "text", "text": text}}, agent_id="writer",
                   timestamp=millis)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
