@@ -79,8 +79,8 @@ def server(tmp_path_factory, linear):
         yield running
 
 
-def open_page(browser, server, *, signed_in=True):
-    context = browser.new_context(viewport=VIEWPORT)
+def open_page(browser, server, *, signed_in=True, viewport=VIEWPORT, url="/"):
+    context = browser.new_context(viewport=viewport)
     if signed_in:
         context.add_cookies([session_cookie(server, DASHBOARD_TOKEN)])
     page = context.new_page()
@@ -91,7 +91,7 @@ def open_page(browser, server, *, signed_in=True):
     # answer: those are the flows under test (a wrong token, a refused move, a server that is down).
     page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
             and errors.append(message.text))
-    page.goto(f"http://127.0.0.1:{server.port}/")
+    page.goto(f"http://127.0.0.1:{server.port}{url}")
     page.errors = errors
     return page
 

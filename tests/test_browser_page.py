@@ -12,12 +12,12 @@ import sys
 
 import pytest
 
-from tests.chromium import SCREENSHOTS, screenshot, session_cookie
+from tests.chromium import SCREENSHOTS, screenshot
 from tests.fake_linear import FakeLinear
 from tests.linear_support import LINEAR_API_KEY, STATES, issue_node, project_node, state_node
 from tests.processes import REPO, gunicorn
-from tests.support import DASHBOARD_TOKEN, event
-from tests.test_browser import EXPECT_MS, expect_live, post_events, server_env
+from tests.support import event
+from tests.test_browser import EXPECT_MS, expect_live, open_page, post_events, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -70,17 +70,7 @@ def open_at(browser, server, viewport, url="/"):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_MS)  # a loaded machine may take more than the default 5 s
-    context = browser.new_context(viewport=viewport)
-    context.add_cookies([session_cookie(server, DASHBOARD_TOKEN)])
-    page = context.new_page()
-    page.set_default_timeout(EXPECT_MS)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
-            and errors.append(message.text))
-    page.goto(f"http://127.0.0.1:{server.port}{url}")
-    page.errors = errors
-    return page
+    return open_page(browser, server, viewport=viewport, url=url)
 
 
 def no_horizontal_scroll(page) -> bool:
