@@ -144,6 +144,8 @@ export function sessionOf(type, data) {
  * limit down to 1 KiB; past that it goes as it is. `data` itself is never modified.
  */
 export function cutToSize(data, { maxStringBytes, maxEventBytes }) {
+  // Nearly every event is far below both limits: a walk that neither copies nor serialises says so.
+  if (jsonBytesAtMost(data, Math.floor(maxStringBytes / 3), maxEventBytes) >= 0) return { data, truncated: undefined };
   for (let limit = maxStringBytes; ; limit = Math.max(KIB, Math.floor(limit / 2))) {
     const truncated = {};
     const cut = cutStrings(data, limit, "data", truncated);
@@ -151,6 +153,47 @@ export function cutToSize(data, { maxStringBytes, maxEventBytes }) {
       return { data: cut, truncated: Object.keys(truncated).length ? truncated : undefined };
     }
   }
+}
+
+/**
+ * An upper bound on the bytes of `value`'s JSON, or -1 once it is over `budget` or a string is longer than
+ * `maxChars` UTF-16 units (either may need cutting). A unit takes at most 6 bytes in JSON (`\u001f`), a
+ * number at most 24. Anything else (a `toJSON`, a BigInt) answers -1 too: the full cut decides.
+ */
+function jsonBytesAtMost(value, maxChars, budget) {
+  switch (typeof value) {
+    case "string":
+      return value.length > maxChars ? -1 : 2 + 6 * value.length;
+    case "number":
+      return 24;
+    case "boolean":
+    case "undefined":
+      return 5;
+    case "object":
+      break;
+    default:
+      return -1;
+  }
+  if (value === null) return 4;
+  if (typeof value.toJSON === "function") return -1;
+  let bytes = 2;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const itemBytes = jsonBytesAtMost(item, maxChars, budget - bytes);
+      if (itemBytes < 0) return -1;
+      bytes += itemBytes + 1;
+      if (bytes > budget) return -1;
+    }
+    return bytes;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const itemBytes = jsonBytesAtMost(value[key], maxChars, budget - bytes);
+    if (itemBytes < 0) return -1;
+    bytes += itemBytes + 4 + 6 * key.length;
+    if (bytes > budget) return -1;
+  }
+  return bytes;
 }
 
 function cutStrings(value, limit, path, truncated) {

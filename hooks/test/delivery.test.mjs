@@ -345,6 +345,28 @@ test("nothing cut: the same data, no truncated", () => {
   assert.equal(cutToSize(data, LIMITS).data, data);
 });
 
+test("at the limits: a string of exactly the limit stays whole, one byte over is cut, whatever its characters", () => {
+  for (const [char, bytes] of [["x", 1], ["é", 2], ["€", 3], ["😀", 4]]) {
+    const fits = char.repeat(Math.floor(LIMITS.maxStringBytes / bytes));
+    assert.equal(cutToSize({ text: fits }, LIMITS).data.text, fits, `${char}: within the limit`);
+    const over = { nested: [{ text: `${fits}${"x".repeat(bytes)}` }] };
+    assert.deepEqual(cutToSize(over, LIMITS).truncated, { "data.nested[0].text": Buffer.byteLength(over.nested[0].text) },
+      `${char}: over the limit`);
+  }
+});
+
+test("an event just under the event limit goes whole, just over it is cut, however its JSON is escaped", () => {
+  const strings = (count, text) => ({ todos: Array.from({ length: count }, () => ({ content: text })) });
+  const under = strings(12, "\u0001".repeat(3_600)); // 6 bytes of JSON a character: 259 391 bytes in all
+  assert.ok(Buffer.byteLength(JSON.stringify(under)) <= LIMITS.maxEventBytes);
+  assert.equal(cutToSize(under, LIMITS).data, under);
+  const over = strings(12, "\u0001".repeat(3_700));
+  assert.ok(Buffer.byteLength(JSON.stringify(over)) > LIMITS.maxEventBytes);
+  const { data, truncated } = cutToSize(over, LIMITS);
+  assert.equal(Object.keys(truncated).length, 12);
+  assert.ok(Buffer.byteLength(JSON.stringify(data)) <= LIMITS.maxEventBytes);
+});
+
 test("a cut never splits a character", () => {
   for (const char of ["é", "€", "😀"]) {
     const { data } = cutToSize({ text: char.repeat(20_000) }, LIMITS);
