@@ -32,7 +32,8 @@ const MIB = 1024 * KIB;
 export const DEFAULTS = Object.freeze({
   url: "http://127.0.0.1:3000",
   batchMs: 200, // how long the first event of a batch waits for company
-  batchMax: 100, // events per request (the dashboard takes up to 1 000)
+  batchMax: 1000, // events per request: the most the dashboard takes in one
+  batchMaxBytes: 1 * MIB, // and at most this much JSON (the dashboard's own limit is 8 MiB by default)
   retryBaseMs: 500,
   retryMaxMs: 30_000,
   requestTimeoutMs: 10_000,
@@ -44,6 +45,9 @@ export const DEFAULTS = Object.freeze({
   maxStringBytes: 32 * KIB, // longer strings in an event's data are cut to this (UTF-8 bytes)
   maxEventBytes: 256 * KIB, // an event still larger after that has its strings cut shorter, down to 1 KiB
 });
+
+/** A batch's body is `{"events":[` + each event's JSON, a comma between them + `]}`: 12 bytes and one an event. */
+const ENVELOPE_BYTES = '{"events":[]}'.length - 1;
 
 /** The dead-letter file's name in the spool directory, unless DASHBOARD_DEAD_LETTER_FILE says otherwise. */
 export const DEAD_LETTER_NAME = "dead-letters.jsonl";
@@ -61,6 +65,7 @@ export function configFromEnv(env = process.env) {
     spoolDir: env.DASHBOARD_SPOOL_DIR || defaultSpoolDir(env),
     batchMs: number("DASHBOARD_BATCH_MS", DEFAULTS.batchMs),
     batchMax: Math.min(1000, Math.max(1, number("DASHBOARD_BATCH_MAX", DEFAULTS.batchMax))),
+    batchMaxBytes: Math.max(KIB, number("DASHBOARD_BATCH_MAX_BYTES", DEFAULTS.batchMaxBytes)),
     retryBaseMs: number("DASHBOARD_RETRY_BASE_MS", DEFAULTS.retryBaseMs),
     retryMaxMs: number("DASHBOARD_RETRY_MAX_MS", DEFAULTS.retryMaxMs),
     requestTimeoutMs: number("DASHBOARD_TIMEOUT_MS", DEFAULTS.requestTimeoutMs),
@@ -243,6 +248,7 @@ export class DashboardClient {
     this.fetch = fetch ?? globalThis.fetch.bind(globalThis);
     this.stats = { posts: 0, accepted: 0, duplicates: 0, dropped: 0, deadLettered: 0, spooled: 0, cut: 0 };
     this.queue = []; // entries {event, key, session} not yet sent, oldest first
+    this.json = new WeakMap(); // event -> its JSON, made once when it is taken into a batch
     this.inflight = null; // events of the batch under way and not settled yet, when it came from the queue
     this.failures = 0; // consecutive failed deliveries: the backoff's exponent
     this.brokenTries = new Map(); // event id -> times it answered a 5xx on its own
@@ -405,11 +411,11 @@ export class DashboardClient {
       let events, fromSpool;
       if (this.spool.pending()) {
         this.spoolEvents(this.takeQueued(Infinity)); // queued events go behind the spooled ones
-        fromSpool = this.spool.head(this.config.batchMax);
+        fromSpool = this.spool.head(this.config.batchMax, this.config.batchMaxBytes - ENVELOPE_BYTES);
         if (!fromSpool) continue; // the head segment held nothing readable and was removed
         events = fromSpool.events.filter((event) => !this.settled.has(event.id));
       } else if (this.queue.length) {
-        events = this.inflight = this.takeQueued(this.config.batchMax);
+        events = this.inflight = this.takeBatch();
       } else return;
 
       const outcome = await this.deliver(events);
@@ -502,12 +508,15 @@ export class DashboardClient {
   /** Done with these events: nothing to try again, nothing to spool if the process exits now. */
   settle(events) {
     for (const event of events) this.brokenTries.delete(event.id);
-    if (this.inflight) this.inflight = this.inflight.filter((event) => !events.includes(event));
+    if (!this.inflight) return;
+    const settled = new Set(events);
+    this.inflight = this.inflight.filter((event) => !settled.has(event));
   }
 
   /** One request with a batch; counts what the dashboard says it took. */
   async post(events) {
-    const result = await this.fetchOnce("POST", "/api/events", { events }, {});
+    const body = `{"events":[${events.map((event) => this.jsonOf(event)).join(",")}]}`;
+    const result = await this.fetchOnce("POST", "/api/events", body, {});
     this.stats.posts += 1;
     if (verdictOf(result) === "accepted") {
       this.stats.accepted += result.body?.accepted ?? 0;
@@ -533,7 +542,20 @@ export class DashboardClient {
       + `answered ${answered}: ${errorMessage(result)}${kept ? `; kept in ${this.deadLetters.path}` : ""}`);
   }
 
-  /** One request. Resolves {status, body, retryAfterMs} or, when no answer came, {status: 0, error}. */
+  /** An event's JSON, made once however often it is sent. */
+  jsonOf(event) {
+    let json = this.json.get(event);
+    if (json === undefined) {
+      json = JSON.stringify(event);
+      this.json.set(event, json);
+    }
+    return json;
+  }
+
+  /**
+   * One request; `body` is a value to send as JSON, or JSON already made. Resolves {status, body,
+   * retryAfterMs} or, when no answer came, {status: 0, error}.
+   */
   async fetchOnce(method, path, body, { signal, timeoutMs }) {
     const controller = new AbortController();
     const stop = () => controller.abort();
@@ -545,7 +567,7 @@ export class DashboardClient {
         method,
         headers: { Authorization: `Bearer ${this.config.apiKey}`,
           ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
         signal: controller.signal,
       });
       const text = await response.text();
@@ -589,6 +611,19 @@ export class DashboardClient {
 
   takeQueued(count) {
     return this.queue.splice(0, count).map((entry) => entry.event);
+  }
+
+  /** The next batch from the queue: up to `batchMax` events and a body of `batchMaxBytes`, at least one. */
+  takeBatch() {
+    const { batchMax, batchMaxBytes } = this.config;
+    let count = 0;
+    let bytes = ENVELOPE_BYTES;
+    while (count < batchMax && count < this.queue.length) {
+      bytes += Buffer.byteLength(this.jsonOf(this.queue[count].event)) + 1;
+      if (count > 0 && bytes > batchMaxBytes) break;
+      count += 1;
+    }
+    return this.takeQueued(count);
   }
 
   /**
@@ -731,18 +766,20 @@ export class Spool {
   }
 
   /**
-   * The oldest undelivered events, up to `max`: {segment, events, bytes, ends}, or null if none could be
-   * read. `ends[n]` is how many bytes from the offset the first n+1 events take (for `consume`).
+   * The oldest undelivered events, up to `max` and `maxBytes` of lines (the first whatever its size):
+   * {segment, events, bytes, ends}, or null if none could be read. `ends[n]` is how many bytes from the offset the first n+1 events take (for `consume`).
    */
-  head(max) {
+  head(max, maxBytes = Infinity) {
     while (this.segments.length) {
       const segment = this.segments[0];
       const offset = this.offsets.get(segment) ?? 0;
       let text, more;
-      // Read a chunk, and a larger one only if it does not hold `max` whole lines and there is more.
+      // Read a chunk, and a larger one only if it holds neither `max` whole lines nor `maxBytes` and a
+      // line, and there is more.
       for (let limit = 256 * 1024; ; limit *= 4) {
         ({ text, more } = readFrom(this.path(segment), offset, limit));
-        if (!more || countLines(text) >= max) break;
+        const lines = countLines(text);
+        if (!more || lines >= max || (limit >= maxBytes && lines >= 1)) break;
       }
       if (!text) { // nothing left in it (or it is gone)
         this.remove(segment);
@@ -756,7 +793,9 @@ export class Spool {
         const end = text.indexOf("\n", start);
         if (end < 0) break;
         const line = text.slice(start, end);
-        bytes += Buffer.byteLength(line) + 1;
+        const lineBytes = Buffer.byteLength(line) + 1;
+        if (events.length && bytes + lineBytes > maxBytes) break; // the first event goes whatever its size
+        bytes += lineBytes;
         start = end + 1;
         try {
           events.push(JSON.parse(line));

@@ -7,8 +7,8 @@ Each request takes the next step of `plan` (then plain forwarding once the plan 
 - `(status, headers)`: answer that status in the project's error shape without asking the server.
 Besides, a batch of events holding one of `failing_ids` is answered 500 `internal_error` every time, as
 the server answers an event it fails on (whatever the plan says; the plan is not used up by it).
-Every request that reached the proxy is kept in `seen`, as (path, parsed JSON body), and when it came
-in `seen_at` (time.monotonic()).
+Every request that reached the proxy is kept in `seen`, as (path, parsed JSON body), when it came in
+`seen_at` (time.monotonic()) and its body's size in bytes in `seen_bytes`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class FlakyProxy:
         self.failing_ids = failing_ids
         self.seen: list[tuple[str, Any]] = []
         self.seen_at: list[float] = []
+        self.seen_bytes: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -51,6 +52,7 @@ class FlakyProxy:
         with self._lock:
             self.seen.append((path, document))
             self.seen_at.append(time.monotonic())
+            self.seen_bytes.append(len(body))
             if self.failing_ids & set(event_ids(document)):
                 return (500, {})
             return self.plan.pop(0) if self.plan else "forward"

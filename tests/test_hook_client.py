@@ -89,6 +89,47 @@ def test_many_events_go_in_a_few_batched_requests_and_all_are_stored(node, serve
     assert result["stats"]["accepted"] == 200
 
 
+def test_with_its_own_settings_the_hook_sends_up_to_a_thousand_events_a_request_in_order(node, server, tmp_path):
+    steps = [["repeat", 1200, *error_event("ses-thousand-$n")], ["close", 60_000]]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), steps)
+
+    assert result["results"] == [["close", True]]
+    assert [len(batch) for batch in posts(proxy)] == [1000, 200]
+    assert stored_ids(server.database, result["ids"]) == result["ids"]
+
+
+def test_a_request_holds_at_most_the_bytes_the_hook_is_told_and_as_many_events_as_fit(node, server, tmp_path):
+    limit = 16 * 1024
+    event = ["session.error", {"sessionID": "ses-bytes-$n", "error": {"name": "E", "data": {
+        "message": {"$repeat": ["long message ", 100]}}}}]
+    with FlakyProxy(server.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, tmp_path / "spool"), [["repeat", 120, *event], ["close", 30_000]],
+                          batchMs=60_000, batchMaxBytes=limit)
+
+    assert result["results"] == [["close", True]]
+    sizes, batches = proxy.seen_bytes, posts(proxy)
+    assert all(size <= limit for size in sizes), sizes
+    assert all(size > limit - 1_500 for size in sizes[:-1]), f"each request but the last is full: {sizes}"
+    assert [event_id for batch in batches for event_id in batch] == result["ids"]
+    assert stored_ids(server.database, result["ids"]) == result["ids"]
+
+
+def test_a_dashboard_with_a_smaller_body_limit_gets_the_batch_split_and_takes_every_event_in_order(node, tmp_path):
+    database, spool = tmp_path / "dashboard.db", tmp_path / "spool"
+    event = ["session.error", {"sessionID": "ses-413-$n", "error": {"name": "E", "data": {
+        "message": {"$repeat": ["long message ", 100]}}}}]
+    with gunicorn(f"sqlite:///{database}", SERVER_ENV | {"DASHBOARD_MAX_BODY_BYTES": "32768"}) as small, \
+            FlakyProxy(small.port) as proxy:
+        result, _ = drive(node, drive_env(proxy.url, spool), [["repeat", 200, *event], ["close", 60_000]],
+                          **FAST_RETRIES)
+
+    assert result["results"] == [["close", True]]
+    assert proxy.seen_bytes[0] > 32768, "the hook's own batch is larger than this dashboard takes"
+    assert stored_ids(database, result["ids"]) == result["ids"]
+    assert dead_letters(spool) == [] and result["stats"]["dropped"] == 0
+
+
 def test_events_a_moment_apart_wait_for_each_other_and_share_one_request(node, server, tmp_path):
     steps = [["send", *error_event("ses-window")], ["sleep", 30], ["send", *error_event("ses-window")],
              ["sleep", 30], ["send", *error_event("ses-window")], ["flush", 10_000], ["close", 1000]]

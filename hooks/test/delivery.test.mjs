@@ -137,6 +137,76 @@ test("a snapshot already on its way is not merged into: the newer one follows it
   assert.deepEqual(storedAs(dashboard), [status("s", "busy"), status("s", "idle")]);
 });
 
+// Batches ---------------------------------------------------------------------------------------------
+
+/** A stand-in that also keeps each request body's size in bytes, in `sizes`. */
+function measuringStandIn() {
+  const dashboard = standIn();
+  const take = dashboard.fetch;
+  dashboard.sizes = [];
+  dashboard.fetch = async (url, init) => {
+    dashboard.sizes.push(Buffer.byteLength(init.body));
+    return take(url, init);
+  };
+  return dashboard;
+}
+
+test("with its settings, the client sends what is waiting in requests of up to 1 000 events, in order", async () => {
+  const dashboard = standIn();
+  const hook = client(dashboard, { batchMs: 60_000 });
+  const ids = [];
+  for (let n = 0; n < 2_500; n++) ids.push(hook.send(...error(`s${n % 7}`)));
+  assert.equal(await hook.close(20_000), true);
+  assert.deepEqual(dashboard.posts.map((post) => post.length), [1_000, 1_000, 500]);
+  assert.deepEqual(dashboard.stored.map((event) => event.id), ids);
+});
+
+test("a request holds at most batchMaxBytes, as many events as fit; a larger event goes alone", async () => {
+  const dashboard = measuringStandIn();
+  const limit = 8 * 1024;
+  const hook = client(dashboard, { batchMs: 60_000, batchMaxBytes: limit });
+  const ids = [];
+  for (let n = 0; n < 40; n++) {
+    ids.push(hook.send(...part(n % 2 ? "a" : "b", `p${n}`, "x".repeat(n === 20 ? 12_000 : 900))));
+  }
+  assert.equal(await hook.close(20_000), true);
+
+  assert.deepEqual(dashboard.stored.map((event) => event.id), ids);
+  const eventBytes = (id) => Buffer.byteLength(JSON.stringify(dashboard.stored.find((event) => event.id === id)));
+  for (const [n, post] of dashboard.posts.entries()) {
+    if (post.includes(ids[20])) {
+      assert.deepEqual(post, [ids[20]], "the event larger than the limit goes alone");
+      continue;
+    }
+    assert.ok(dashboard.sizes[n] <= limit, `request ${n}: ${dashboard.sizes[n]} bytes`);
+    const next = ids[ids.indexOf(post.at(-1)) + 1];
+    if (next && next !== ids[20]) {
+      assert.ok(dashboard.sizes[n] + eventBytes(next) + 1 > limit, `request ${n} had room for the next event`);
+    }
+  }
+});
+
+test("a batch from the spool is bounded by bytes the same way", async () => {
+  let down = true;
+  const dashboard = measuringStandIn();
+  const take = dashboard.fetch;
+  dashboard.fetch = async (url, init) => {
+    if (down) throw new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } });
+    return take(url, init);
+  };
+  const limit = 4 * 1024;
+  const hook = client(dashboard, { batchMaxBytes: limit });
+  const ids = [];
+  for (let n = 0; n < 30; n++) ids.push(hook.send(...part("s", `p${n}`, "y".repeat(500))));
+  await waitFor(() => hook.spool.pending() && !hook.queue.length, "the events to be spooled while the dashboard is down");
+  down = false;
+  assert.equal(await hook.close(20_000), true);
+
+  assert.deepEqual(dashboard.stored.map((event) => event.id), ids);
+  assert.ok(dashboard.posts.length >= Math.ceil((30 * 600) / limit), `${dashboard.posts.length} requests`);
+  assert.ok(dashboard.sizes.every((bytes) => bytes <= limit), `${dashboard.sizes}`);
+});
+
 test("the session an event belongs to, in opencode's v1 and v2 shapes", () => {
   assert.equal(sessionOf("session.status", { sessionID: "s1" }), "s1");
   assert.equal(sessionOf("message.updated", { info: { id: "m1", sessionID: "s1" } }), "s1");

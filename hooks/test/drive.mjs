@@ -47,7 +47,8 @@ function numbered(value, n) {
 const steps = {
   send: (type, data, options) => ids.push(client.send(type, expanded(data), options)),
   repeat: (count, type, data) => {
-    for (let n = 0; n < count; n++) ids.push(client.send(type, numbered(data, n)));
+    const whole = expanded(data);
+    for (let n = 0; n < count; n++) ids.push(client.send(type, numbered(whole, n)));
   },
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   flush: async (timeoutMs) => results.push(["flush", await client.flush(timeoutMs)]),
