@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from functions.events.event import Event
 from functions.events.kinds import KINDS
-from functions.events.projections import as_json, publish_messages
+from functions.events.message_rows import batch_messages
+from functions.events.projections import as_json, message_of
 from shared.clock import now as clock_now
 from shared.store.db import batch_memo, execute, execute_many, write_transaction
 
@@ -52,18 +53,20 @@ def ingest(events: list[Event]) -> IngestResult:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in kept])
         last = last_of_each_state(fresh)
-        for position, event in enumerate(fresh):
-            if event.known:
-                kind = KINDS[event.type]
-                if kind.replaces is not None and last[(event.type, kind.replaces(event))] != position:
-                    kind.superseded(event, now)
+        with batch_messages(filter(None, (message_of(e) for e in fresh if e.known))) as messages:
+            for position, event in enumerate(fresh):
+                if event.known:
+                    kind = KINDS[event.type]
+                    if kind.replaces is not None and last[(event.type, kind.replaces(event))] != position:
+                        kind.superseded(event, now)
+                    else:
+                        kind.project(event, now)
                 else:
-                    kind.project(event, now)
-            else:
-                result.unknown += 1
-                if event.type not in result.unknown_types:
-                    result.unknown_types.append(event.type)
-        publish_messages()
+                    result.unknown += 1
+                    if event.type not in result.unknown_types:
+                        result.unknown_types.append(event.type)
+            messages.flush()
+            messages.publish_all()
     result.accepted = len(fresh)
     result.applied = fresh
     return result

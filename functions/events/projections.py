@@ -10,11 +10,11 @@ costs about ten times what SQLite needs to run these statements. Reads for the A
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from typing import Any
 
 from functions.events.event import Event, lookup, ms_to_unix
+from functions.events.message_rows import messages
 from functions.events.session_turns import (
     BUSY,
     prompt_asked,
@@ -26,8 +26,8 @@ from functions.events.session_turns import (
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id, pending_in_batch
-from shared.store.feed import record_change, record_changes
+from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id
+from shared.store.feed import record_change
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
 
@@ -225,72 +225,68 @@ def session_error(event: Event, now: int) -> None:
 
 
 # Messages -----------------------------------------------------------------------------------------------
+# A batch's messages are rows in memory (message_rows.py): each event changes its message's row as its SQL
+# would have, a new message is inserted in its turn, and the batch's end writes and publishes each once.
 
-def publish_message(external_id: str, action: str) -> None:
-    """The message's change; in a batch, one per message at the batch's end (`publish_messages`)."""
-    pending = pending_in_batch("message")
-    if pending is None:
-        record_change("message", action, Message.fetch_json("external_id = ?", (external_id,)))
-    else:
-        pending[external_id] = action
+def message_of(event: Event) -> str | None:
+    """The external id of the message an event of a message kind changes (None for other kinds)."""
+    data = event.data
+    match event.type:
+        case "message.updated":
+            return data["info"]["id"]
+        case "message.part.updated":
+            return data["part"]["messageID"]
+        case "message.part.removed" | "message.removed":
+            return data["messageID"]
+        case "tool.execute.before" | "tool.execute.after":
+            return tool_message(data)
+    return None
 
 
-def publish_messages() -> None:
-    """Publish the batch's changed messages, each once, as the batch left it (one read, one insert). A
-    message removed since has no row, and its `removed` change says so already."""
-    pending = pending_in_batch("message")
-    if not pending:
-        return
-    cursor = execute(f"SELECT * FROM messages WHERE external_id IN ({', '.join('?' * len(pending))})", list(pending))
-    columns = [d[0] for d in cursor.description]
-    key = columns.index("external_id")
-    stored = {row[key]: Message.json_from_db(columns, row) for row in cursor.fetchall()}
-    record_changes("message", [(action, stored[external_id]) for external_id, action in pending.items()
-                               if external_id in stored])
-    pending.clear()
+def tool_message(data: dict[str, Any]) -> str:
+    return f"tool:{data['callID']}"
 
 
 def message_updated(event: Event, now: int) -> None:
     info = event.data["info"]
     touch_session(info["sessionID"], now)
-    created = ms_to_unix(lookup(info, "time.created")) or event.occurred_at
-    execute(
-        "INSERT INTO messages (external_id, type, content, parts, session_id, role, agent, model_id,"
-        " provider_id, cost, tokens, completed_at, created_at, updated_at)"
-        " VALUES (?, 'chat', '', '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (external_id) DO UPDATE SET session_id = excluded.session_id, role = excluded.role,"
-        " agent = excluded.agent, model_id = excluded.model_id, provider_id = excluded.provider_id,"
-        " cost = excluded.cost, tokens = excluded.tokens, completed_at = excluded.completed_at,"
-        " updated_at = excluded.updated_at",
-        (info["id"], info["sessionID"], info["role"], info.get("mode") or event.agent_id, info.get("modelID"),
-         info.get("providerID"), info.get("cost"), as_json(info.get("tokens")),
-         ms_to_unix(lookup(info, "time.completed")), created, now))
-    publish_message(info["id"], "updated")
+    rows = messages()
+    values = {"session_id": info["sessionID"], "role": info["role"], "agent": info.get("mode") or event.agent_id,
+              "model_id": info.get("modelID"), "provider_id": info.get("providerID"), "cost": info.get("cost"),
+              "tokens": info.get("tokens"), "completed_at": ms_to_unix(lookup(info, "time.completed")),
+              "updated_at": now}
+    if rows.get(info["id"]) is None:
+        created = ms_to_unix(lookup(info, "time.created")) or event.occurred_at
+        rows.insert(info["id"], "chat", created, content="", parts=[], **values)
+    else:
+        rows.update(info["id"], **values)
+    rows.publish(info["id"], "updated")
 
 
 def message_part_updated(event: Event, now: int) -> None:
     part = event.data["part"]
     touch_session(part["sessionID"], now)
-    parts = [p for p in stored_parts(part["messageID"]) if p.get("id") != part["id"]]
+    rows = messages()
+    row = rows.get(part["messageID"])
+    parts = [p for p in parts_of(row) if p.get("id") != part["id"]]
     parts.append(part)
-    # Parts can arrive before their message: then the part creates it, and message.updated fills it in.
-    execute("INSERT INTO messages (external_id, type, content, parts, session_id, agent, created_at, updated_at)"
-            " VALUES (?, 'chat', ?, ?, ?, ?, ?, ?) ON CONFLICT (external_id) DO UPDATE SET"
-            " content = excluded.content, parts = excluded.parts, updated_at = excluded.updated_at",
-            (part["messageID"], text_of(parts), as_json(parts), part["sessionID"], event.agent_id,
-             event.occurred_at, now))
-    publish_message(part["messageID"], "updated")
+    if row is None:  # parts can arrive before their message: then the part creates it, and message.updated fills it in
+        rows.insert(part["messageID"], "chat", event.occurred_at, content=text_of(parts), parts=parts,
+                    session_id=part["sessionID"], agent=event.agent_id, updated_at=now)
+    else:
+        rows.update(part["messageID"], content=text_of(parts), parts=parts, updated_at=now)
+    rows.publish(part["messageID"], "updated")
 
 
 def message_part_removed(event: Event, now: int) -> None:
     data = event.data
-    parts = stored_parts(data["messageID"])
+    rows = messages()
+    parts = parts_of(rows.get(data["messageID"]))
     kept = [p for p in parts if p.get("id") != data["partID"]]
     if len(kept) == len(parts):
         return  # a part never seen (or removed already): nothing changes
-    execute("UPDATE messages SET content = ?, parts = ?, updated_at = ? WHERE external_id = ?",
-            (text_of(kept), as_json(kept), now, data["messageID"]))
-    publish_message(data["messageID"], "updated")
+    rows.update(data["messageID"], content=text_of(kept), parts=kept, updated_at=now)
+    rows.publish(data["messageID"], "updated")
 
 
 def part_streamed(event: Event, now: int) -> None:
@@ -298,8 +294,9 @@ def part_streamed(event: Event, now: int) -> None:
     stored (not even the raw event): the part's message.part.updated carries its whole text."""
 
 
-def stored_parts(external_id: str) -> list[dict[str, Any]]:
-    stored = json.loads(scalar("SELECT parts FROM messages WHERE external_id = ?", (external_id,)) or "[]")
+def parts_of(row: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A message's parts as stored, or none: anything in its parts that is not a part is left out."""
+    stored = None if row is None else row["parts"]
     return [part for part in stored if isinstance(part, dict)] if isinstance(stored, list) else []
 
 
@@ -310,25 +307,28 @@ def text_of(parts: list[dict[str, Any]]) -> str:
 
 def message_removed(event: Event, now: int) -> None:
     external_id = event.data["messageID"]
-    execute("DELETE FROM messages WHERE external_id = ?", (external_id,))
+    messages().delete(external_id)
     record_change("message", "removed", {"external_id": external_id, "session_id": event.data["sessionID"]})
 
 
 def tool_executed(event: Event, now: int) -> None:
     data = event.data
     touch_session(data["sessionID"], now)
-    external_id = f"tool:{data['callID']}"
-    call = (stored_parts(external_id) or [{}])[0]
+    rows = messages()
+    external_id = tool_message(data)
+    row = rows.get(external_id)
+    call = dict((parts_of(row) or [{}])[0])
     call.update({key: data[key] for key in ("tool", "callID", "args", "title", "output") if key in data})
     finished = event.type == "tool.execute.after"
     call["state"] = "completed" if finished else "running"
-    execute("INSERT INTO messages (external_id, type, role, content, parts, session_id, agent, completed_at,"
-            " created_at, updated_at) VALUES (?, 'tool', 'tool', ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (external_id) DO UPDATE SET content = excluded.content, parts = excluded.parts,"
-            " completed_at = excluded.completed_at, updated_at = excluded.updated_at",
-            (external_id, data.get("title") or data["tool"], as_json([call]), data["sessionID"], event.agent_id,
-             event.occurred_at if finished else None, event.occurred_at, now))
-    publish_message(external_id, "tool")
+    values = {"content": data.get("title") or data["tool"], "parts": [call],
+              "completed_at": event.occurred_at if finished else None, "updated_at": now}
+    if row is None:
+        rows.insert(external_id, "tool", event.occurred_at, role="tool", session_id=data["sessionID"],
+                    agent=event.agent_id, **values)
+    else:
+        rows.update(external_id, **values)
+    rows.publish(external_id, "tool")
 
 
 # Todos --------------------------------------------------------------------------------------------------

@@ -309,22 +309,13 @@ _batch = threading.local()
 @contextlib.contextmanager
 def batch_memo() -> Iterator[None]:
     """Remember, for the length of one write transaction that applies a batch, which rows the batch has
-    made sure of (`first_in_batch`), so a thousand events about one session create it (or touch it) once,
-    and which entities changed (`pending_in_batch`), so each gets one change, with its final state.
+    made sure of (`first_in_batch`), so a thousand events about one session create it (or touch it) once.
     Only inside a write transaction that deletes none of the rows it remembers."""
     _batch.seen = set()
-    _batch.pending = {}
     try:
         yield
     finally:
-        _batch.seen = _batch.pending = None
-
-
-def pending_in_batch(topic: str) -> dict[str, str] | None:
-    """The entities of `topic` whose change the batch publishes once, at its end (id -> the change's
-    action, in the order first touched); None outside a batch (publish at once then)."""
-    pending = getattr(_batch, "pending", None)
-    return None if pending is None else pending.setdefault(topic, {})
+        _batch.seen = None
 
 
 def first_in_batch(key: tuple[str, ...]) -> bool:

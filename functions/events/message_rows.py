@@ -1,0 +1,151 @@
+"""The messages a batch of events touches, held as rows in memory while the batch is applied.
+
+opencode re-sends a message many times while it streams (its info with new tokens, each part as a
+growing snapshot). Written one event at a time, every snapshot would rewrite the row, re-index its
+text for search (a trigger) and re-count its usage (another), then read it back to publish it. Instead
+a batch reads the rows of all the messages it touches at once, when it starts; each event changes its
+message's row in memory, exactly as its SQL would have; a message the batch creates is inserted in its
+turn (so its id, and its search entry's, fall where one event per request puts them); and at the end
+each changed row is written once (`flush`: one executemany) and published once, as the batch left it,
+from memory. Whatever reads messages with SQL in the middle of a batch (a turn's title is its prompt's
+text) calls `flush_messages` first, so it sees what one event per request would have left.
+
+Everything here runs inside the ingest's write transaction (one writer: no other can change the rows
+in between).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from shared.clock import iso_from_unix
+from shared.store.db import execute, execute_many, insert_returning_id
+from shared.store.feed import record_changes
+from shared.store.models import JSONField, Message, UnixTimeField
+
+COLUMNS = tuple(field.column_name for field in Message._meta.sorted_fields)  # the API's order
+JSON_COLUMNS = frozenset(field.column_name for field in Message._meta.sorted_fields if isinstance(field, JSONField))
+TIME_COLUMNS = frozenset(field.column_name for field in Message._meta.sorted_fields
+                         if isinstance(field, UnixTimeField))
+# What ingest writes; a new row takes the table's defaults for the rest (read 0, no todo).
+WRITTEN = ("content", "parts", "session_id", "role", "agent", "model_id", "provider_id", "cost", "tokens",
+           "completed_at", "updated_at")
+INSERTED = ("external_id", "type", "created_at", *WRITTEN)
+
+INSERT = f"INSERT INTO messages ({', '.join(INSERTED)}) VALUES ({', '.join('?' * len(INSERTED))})"
+UPDATE = f"UPDATE messages SET {', '.join(f'{column} = ?' for column in WRITTEN)} WHERE id = ?"
+
+Row = dict[str, Any]  # column -> value as the database holds it, JSON columns decoded
+
+
+class MessageRows:
+    """The rows of one batch's messages by external id (None: no such message), and what it changed."""
+
+    def __init__(self, external_ids: Iterable[str]):
+        self.rows: dict[str, Row | None] = {}
+        self.changed: dict[str, None] = {}  # written at the next flush, in the order first changed
+        self.published: dict[str, str] = {}  # external id -> the change's action, in the order first touched
+        self.load(list(dict.fromkeys(external_ids)))
+
+    def load(self, external_ids: list[str]) -> None:
+        if not external_ids:
+            return
+        cursor = execute(f"SELECT {', '.join(COLUMNS)} FROM messages"
+                         f" WHERE external_id IN ({', '.join('?' * len(external_ids))})", external_ids)
+        self.rows.update(dict.fromkeys(external_ids))
+        for values in cursor.fetchall():
+            row = dict(zip(COLUMNS, values, strict=True))
+            for column in JSON_COLUMNS:
+                if row[column] is not None:
+                    row[column] = json.loads(row[column])
+            self.rows[row["external_id"]] = row
+
+    def get(self, external_id: str) -> Row | None:
+        if external_id not in self.rows:
+            self.load([external_id])
+        return self.rows[external_id]
+
+    def insert(self, external_id: str, type: str, created_at: int, **values: Any) -> None:
+        """A message first heard of now: its row, inserted in its turn."""
+        row: Row = {column: None for column in COLUMNS} | {"read": 0, "external_id": external_id, "type": type,
+                                                            "created_at": created_at}
+        row.update(stored(values))
+        row["id"] = insert_returning_id(INSERT, [database_value(column, row[column]) for column in INSERTED])
+        self.rows[external_id] = row
+
+    def update(self, external_id: str, **values: Any) -> None:
+        self.rows[external_id].update(stored(values))
+        self.changed[external_id] = None
+
+    def delete(self, external_id: str) -> None:
+        """The row goes now, with whatever it held (its search entry and usage take out what they hold)."""
+        execute("DELETE FROM messages WHERE external_id = ?", (external_id,))
+        self.rows[external_id] = None
+        self.changed.pop(external_id, None)
+
+    def publish(self, external_id: str, action: str) -> None:
+        self.published[external_id] = action
+
+    def flush(self) -> None:
+        """Write every row changed since the last flush, once."""
+        rows = [row for external_id in self.changed if (row := self.rows[external_id]) is not None]
+        self.changed.clear()
+        if rows:
+            execute_many(UPDATE, [[*(database_value(column, row[column]) for column in WRITTEN), row["id"]]
+                                  for row in rows])
+
+    def publish_all(self) -> None:
+        """One change per message the batch changed, as the batch left it. A message removed since has no
+        row, and its `removed` change says so already."""
+        record_changes("message", [(action, api_json(row)) for external_id, action in self.published.items()
+                                   if (row := self.rows[external_id]) is not None])
+        self.published.clear()
+
+
+def stored(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the database gives them back: a cost is a REAL column (an integer 0 reads 0.0)."""
+    if values.get("cost") is not None:
+        values["cost"] = float(values["cost"])
+    return values
+
+
+def database_value(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS and value is not None:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
+
+
+def api_json(row: Row) -> dict[str, Any]:
+    """The row as the API shows it (`Message.to_json`)."""
+    return Message.present({column: iso_from_unix(value) if column in TIME_COLUMNS else value
+                            for column, value in row.items()})
+
+
+# The batch being applied, on this thread ----------------------------------------------------------------
+
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batch_messages(external_ids: Iterable[str]) -> Iterator[MessageRows]:
+    _batch.rows = MessageRows(external_ids)
+    try:
+        yield _batch.rows
+    finally:
+        _batch.rows = None
+
+
+def messages() -> MessageRows:
+    """The batch's messages (projections run only inside a batch)."""
+    return _batch.rows
+
+
+def flush_messages() -> None:
+    """Before reading messages with SQL inside a batch: write what the batch changed so far."""
+    rows = getattr(_batch, "rows", None)
+    if rows is not None:
+        rows.flush()

@@ -1,0 +1,212 @@
+"""A batch leaves exactly what the same events sent one per request leave.
+
+A batch holds a message's rows in memory and writes each once at its end (functions/events/message_rows.py),
+and projects only the last of a session's todo lists: nothing a reader can see may depend on that. Each
+test sends the same opencode events to two fresh databases — one event per request, then all in one
+batch — and compares everything the API shows: sessions, messages, todos, agents, the turns' tasks,
+search hits, usage totals, and the feed's last change of each thing (a batch publishes each thing it
+changed once, as it left it, where single events publish every step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from falcon import testing
+
+import functions.events.ingest
+from deploy import mount
+from shared.store.db import open_database
+from shared.store.feed import changes_since
+from shared.store.migrations import migrate
+from tests.databases import close_pool, database_url_in
+from tests.support import AGENT, DASHBOARD, event
+
+NOW = 1_764_000_000  # the server's clock, stopped: `updated_at` is the time a row was written
+AGENT_ID = "opencode-shop"
+WORDS = ("checkout", "rounding", "snapshot0", "snapshot23", "regression", "tests", "gone", "removedpart")
+
+
+def turn(session: str, number: int, snapshots: int = 24) -> list[tuple[str, dict[str, Any]]]:
+    """One turn of an opencode session, as the plugin forwards it: busy, the prompt, the assistant's
+    message re-sent as its tokens grow, its text part streamed as growing snapshots, a tool call (the tool
+    hooks and its part going pending, running, completed), the todo list twice, a part removed, idle."""
+    user, assistant, call = f"msg_u_{session}_{number}", f"msg_a_{session}_{number}", f"call_{session}_{number}"
+    started = (NOW - 60) * 1000
+
+    def info(tokens: int, completed: bool = False) -> dict[str, Any]:
+        return {"info": {"id": assistant, "sessionID": session, "role": "assistant", "parentID": user,
+                         "modelID": "claude-sonnet-4", "providerID": "anthropic", "mode": "build",
+                         "time": {"created": started, **({"completed": started + 30_000} if completed else {})},
+                         "cost": tokens / 100_000, "tokens": {"input": 1000 + tokens, "output": tokens,
+                                                               "reasoning": 0, "cache": {"read": 7, "write": 0}}}}
+
+    def text(n: int) -> tuple[str, dict[str, Any]]:
+        words = " ".join(["Looking at the checkout flow", *(["and more"] * n), f"snapshot{n}"])
+        return "message.part.updated", {"part": {"id": f"prt_text_{session}_{number}", "sessionID": session,
+                                                 "messageID": assistant, "type": "text", "text": words}}
+
+    def tool_part(state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "message.part.updated", {"part": {"id": f"prt_tool_{session}_{number}", "sessionID": session,
+                                                 "messageID": assistant, "type": "tool", "callID": call,
+                                                 "tool": "bash", "state": state}}
+
+    command = {"command": "npm test -- checkout"}
+    todos = [{"id": "1", "content": "Reproduce the failing checkout test", "status": "completed"},
+             {"id": "2", "content": "Fix the rounding in the total", "status": "in_progress", "priority": "high"}]
+    return [
+        ("message.updated", {"info": {"id": user, "sessionID": session, "role": "user",
+                                      "time": {"created": started}}}),
+        ("message.part.updated", {"part": {"id": f"prt_prompt_{session}_{number}", "sessionID": session,
+                                           "messageID": user, "type": "text",
+                                           "text": f"Fix the checkout test, turn {number}\nwith care"}}),
+        # Busy after the prompt: the turn's title is the prompt's text, read in the middle of a batch.
+        ("session.status", {"sessionID": session, "status": {"type": "busy"}}),
+        ("message.updated", info(0)),
+        *(text(n) for n in range(snapshots // 2)),
+        ("message.updated", info(50)),
+        tool_part({"status": "pending", "input": {}}),
+        ("tool.execute.before", {"tool": "bash", "sessionID": session, "callID": call, "args": command}),
+        tool_part({"status": "running", "input": command}),
+        ("tool.execute.after", {"tool": "bash", "sessionID": session, "callID": call, "title": "Run the tests",
+                                "output": "PASS checkout.test.js"}),
+        tool_part({"status": "completed", "input": command, "output": "PASS checkout.test.js"}),
+        ("todo.updated", {"sessionID": session, "todos": todos}),
+        ("message.part.updated", {"part": {"id": f"prt_gone_{session}_{number}", "sessionID": session,
+                                           "messageID": assistant, "type": "text", "text": "removedpart "}}),
+        *(text(n) for n in range(snapshots // 2, snapshots)),
+        ("message.part.removed", {"sessionID": session, "messageID": assistant,
+                                  "partID": f"prt_gone_{session}_{number}"}),
+        ("todo.updated", {"sessionID": session, "todos": [{**todos[1], "status": "completed"}, todos[0]]}),
+        ("message.updated", info(340, completed=True)),
+        ("session.status", {"sessionID": session, "status": {"type": "idle"}}),
+        ("session.idle", {"sessionID": session}),
+    ]
+
+
+def sessions_created() -> list[tuple[str, dict[str, Any]]]:
+    return [("session.created", {"info": {"id": session, "title": f"Shop {session}", "directory": "/home/me/shop",
+                                          "time": {"created": (NOW - 120) * 1000}}})
+            for session in ("ses_a", "ses_b")]
+
+
+def interleaved(*turns: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The turns' events taken in turn, as two sessions working at once send them."""
+    longest = max(len(events) for events in turns)
+    return [events[n] for n in range(longest) for events in turns if n < len(events)]
+
+
+def a_message_removed_and_sent_again() -> list[tuple[str, dict[str, Any]]]:
+    info = {"id": "msg_again", "sessionID": "ses_a", "role": "user", "time": {"created": (NOW - 10) * 1000}}
+    part = {"id": "prt_again", "sessionID": "ses_a", "messageID": "msg_again", "type": "text", "text": "gone soon"}
+    return [("message.updated", {"info": info}), ("message.part.updated", {"part": part}),
+            ("message.removed", {"sessionID": "ses_a", "messageID": "msg_again"}),
+            ("message.part.updated", {"part": {**part, "text": "back again"}})]
+
+
+def as_events(steps: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [event(kind, data, id=f"evt-{n}", agent_id=AGENT_ID, timestamp=(NOW - 30) * 1000)
+            for n, (kind, data) in enumerate(steps)]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    monkeypatch.setattr(functions.events.ingest, "clock_now", lambda: NOW)
+
+
+@pytest.fixture
+def two_databases(tmp_path, settings, postgres_databases, clock) -> Iterator[tuple[Any, Any]]:
+    """`open(n)`: a client of the whole app over fresh database number n (0 or 1), the other one closed."""
+    urls = [settings.database_url, database_url_in(tmp_path, postgres_databases, name="batched.db")]
+
+    def client(number: int) -> testing.TestClient:
+        close_pool(urls[1 - number])
+        numbered = settings.__class__(**{**vars(settings), "database_url": urls[number]})
+        open_database(numbered)
+        migrate()
+        return testing.TestClient(mount.create_app(numbered))
+
+    yield client
+    close_pool(urls[1])
+    if postgres_databases is not None:
+        postgres_databases.release(urls[1])
+
+
+def what_the_api_shows(client: testing.TestClient) -> dict[str, Any]:
+    def get(path: str) -> Any:
+        response = client.simulate_get(path, headers=DASHBOARD)
+        assert response.status_code == 200, (path, response.text)
+        return response.json
+
+    shown = {
+        "sessions": get("/api/sess?limit=100"),
+        "messages": get("/api/msgs?order=oldest_first&limit=500"),
+        "todos": get("/api/todos?limit=100"),
+        "agents": get("/api/agents"),
+        "tasks": get(f"/api/agent/{AGENT_ID}/tasks"),
+        "usage": {group: get(f"/api/usage?group_by={group}") for group in ("agent", "session", "model", "hour")},
+        "search": {word: search_hits(get(f"/api/search?q={word}")) for word in WORDS},
+    }
+    last_changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for change in changes_since(0, limit=100_000):
+        payload = change["payload"]
+        key = payload.get("external_id") or payload.get("id") or payload.get("session_id")
+        last_changes[(change["topic"], str(key))] = {"action": change["action"], "payload": payload}
+    shown["feed"] = last_changes
+    return shown
+
+
+def search_hits(found: dict[str, Any]) -> dict[str, Any]:
+    """The hits, newest first, except todos: a batch projects only a session's last todo list, so its
+    todos are indexed where that list comes, after things one event per request indexes later than them."""
+    hits = found["hits"]
+    todos = sorted((hit for hit in hits if hit["kind"] == "todo"), key=lambda hit: hit["id"])
+    return {"hits": [hit for hit in hits if hit["kind"] != "todo"], "todos": todos, "more": found["next_cursor"]}
+
+
+def one_by_one_and_batched(two_databases, steps: list[tuple[str, dict[str, Any]]]) -> tuple[dict, dict]:
+    events = as_events(steps)
+    single = two_databases(0)
+    for one in events:
+        response = single.simulate_post("/api/events", json=one, headers=AGENT)
+        assert response.status_code == 202, response.text
+    by_one = what_the_api_shows(single)
+    batched = two_databases(1)
+    response = batched.simulate_post("/api/events", json={"events": events}, headers=AGENT)
+    assert response.json == {"accepted": len(events), "duplicates": 0, "unknown": 0}
+    return by_one, what_the_api_shows(batched)
+
+
+def test_a_batch_of_two_sessions_turns_leaves_what_one_event_per_request_leaves(two_databases):
+    steps = [*sessions_created(), *interleaved(turn("ses_a", 1), turn("ses_b", 1)), *turn("ses_a", 2),
+             *a_message_removed_and_sent_again()]
+    by_one, batched = one_by_one_and_batched(two_databases, steps)
+    # What is compared is there to compare: the texts' last snapshots, the turns, usage, search hits.
+    assert sorted(task["title"] for task in by_one["tasks"]["tasks"]) == ["Fix the checkout test, turn 1",
+                                                                         "Fix the checkout test, turn 1",
+                                                                         "Fix the checkout test, turn 2"]
+    assert by_one["usage"]["session"]["totals"]["messages"] == 3
+    assert by_one["search"]["snapshot23"]["hits"] and not by_one["search"]["snapshot0"]["hits"]
+    assert not by_one["search"]["removedpart"]["hits"] and by_one["search"]["rounding"]["todos"]
+    assert by_one["messages"]["messages"][-1]["content"] == "back again"
+    for what in by_one:
+        assert batched[what] == by_one[what], what
+
+
+def test_a_message_sent_in_many_batches_ends_as_in_one(two_databases):
+    """The same events cut into batches of every size in between leave the same as one per request."""
+    steps = [*sessions_created()[:1], *turn("ses_a", 1, snapshots=10)]
+    events = as_events(steps)
+    single = two_databases(0)
+    for one in events:
+        assert single.simulate_post("/api/events", json=one, headers=AGENT).status_code == 202
+    by_one = what_the_api_shows(single)
+    batched = two_databases(1)
+    for first in range(0, len(events), 7):
+        response = batched.simulate_post("/api/events", json={"events": events[first:first + 7]}, headers=AGENT)
+        assert response.status_code == 202, response.text
+    shown = what_the_api_shows(batched)
+    for what in by_one:
+        assert shown[what] == by_one[what], what
