@@ -12,7 +12,11 @@
  * (opencode's bus delivers them across ticks too, and the client sends while they come).
  *
  * It ends once the last event (a marker session's status) is visible through GET /api/timeline, and
- * prints one JSON line: {events, firstSendMs, lastVisibleMs, stats} (times from performance.now()).
+ * prints one JSON line: {events, firstSendMs, lastSendMs, flushedMs, lastVisibleMs (times from
+ * performance.now()), acceptMs (the time spent inside the plugin's hooks: what taking the events cost the
+ * agent), cpuMs (this process's CPU from the first event to the last visible: the hooks, the delivery's
+ * serialising and requests, and this driver's own making of the events), driverCpuMs (the CPU of making
+ * the same events with nobody taking them, measured first), stats (the client's counters)}.
  */
 
 import { setImmediate as nextTick } from "node:timers/promises";
@@ -81,9 +85,15 @@ function turn(s, t) {
   return calls;
 }
 
+let acceptMs = 0;
+
+/** One call on the plugin, timed: its work is done before it returns (what it returns is already settled). */
 async function call(step) {
-  if (step.kind === "event") return hooks.event({ event: { type: step.type, properties: step.properties } });
-  return hooks[step.kind](step.input, step.output);
+  const start = performance.now();
+  const settled = step.kind === "event" ? hooks.event({ event: { type: step.type, properties: step.properties } })
+    : hooks[step.kind](step.input, step.output);
+  acceptMs += performance.now() - start;
+  await settled;
 }
 
 async function visible(sessionID) {
@@ -96,33 +106,42 @@ async function visible(sessionID) {
   }
 }
 
-const sessions = [];
-for (let s = 0; s < SESSIONS; s++) {
-  sessions.push(bus("session.created", { info: { id: `ses_bench_${s}`, projectID: "prj_shop", directory: "/home/me/shop",
-    title: `Bench session ${s}`, version: "1.18.33", time: { created: now(), updated: now() } } }));
+/** Make the `count` calls, in order, and give each to `take`: the whole run, or the driver alone. */
+async function feed(take) {
+  let sent = 0;
+  for (let s = 0; s < SESSIONS; s++) {
+    await take(bus("session.created", { info: { id: `ses_bench_${s}`, projectID: "prj_shop",
+      directory: "/home/me/shop", title: `Bench session ${s}`, version: "1.18.33",
+      time: { created: now(), updated: now() } } }));
+    sent++;
+  }
+  for (let t = 0; sent < count - 1; t++) {
+    for (const step of turn(t % SESSIONS, Math.floor(t / SESSIONS))) {
+      if (sent >= count - 1) break;
+      await take(step);
+      if (++sent % EVENTS_PER_TICK === 0) await nextTick();
+    }
+  }
+  // The last event, on a session of its own: once it is visible, everything before it is (one batch at a
+  // time, in order).
+  await take(bus("session.status", { sessionID: "ses_bench_last", status: { type: "idle" } }));
+  return sent + 1;
 }
 
+// What making the events costs this driver by itself, to tell the client's CPU from its own.
+const cpuBeforeDry = process.cpuUsage();
+await feed(async () => {});
+const dry = process.cpuUsage(cpuBeforeDry);
+
+const cpuAtStart = process.cpuUsage();
 const firstSendMs = performance.now();
-let sent = 0;
-for (const step of sessions) {
-  await call(step);
-  sent++;
-}
-for (let t = 0; sent < count - 1; t++) {
-  for (const step of turn(t % SESSIONS, Math.floor(t / SESSIONS))) {
-    if (sent >= count - 1) break;
-    await call(step);
-    if (++sent % EVENTS_PER_TICK === 0) await nextTick();
-  }
-}
-// The last event, on a session of its own: once it is visible, everything before it is (one batch at a time, in order).
-await call(bus("session.status", { sessionID: "ses_bench_last", status: { type: "idle" } }));
-sent++;
+const sent = await feed(call);
 const lastSendMs = performance.now();
 await client.flush();
 const flushedMs = performance.now();
 await visible("ses_bench_last");
 const lastVisibleMs = performance.now();
-process.stdout.write(`${JSON.stringify({ events: sent, firstSendMs, lastSendMs, flushedMs, lastVisibleMs,
-  stats: client.stats })}\n`);
+const cpu = process.cpuUsage(cpuAtStart);
+process.stdout.write(`${JSON.stringify({ events: sent, firstSendMs, lastSendMs, flushedMs, lastVisibleMs, acceptMs,
+  cpuMs: (cpu.user + cpu.system) / 1000, driverCpuMs: (dry.user + dry.system) / 1000, stats: client.stats })}\n`);
 await client.close();

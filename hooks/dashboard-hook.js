@@ -44,15 +44,25 @@ const TOOL_OUTPUT_MAX_CHARS = 8_000; // a file read's whole output belongs in op
  * updated many times a second, and only its latest state matters to the dashboard.
  */
 function snapshotKey(type, properties) {
-  const key = {
-    "message.part.updated": properties?.part?.id,
-    "message.updated": properties?.info?.id,
-    "session.updated": properties?.info?.id,
-    "session.status": properties?.sessionID,
-    "session.diff": properties?.sessionID,
-    "todo.updated": properties?.sessionID,
-  }[type];
+  const key = snapshotOf(type, properties);
   return key === undefined ? undefined : `${type}:${key}`;
+}
+
+/** What an event is a whole snapshot of (opencode's types: each of these carries the thing entire). */
+function snapshotOf(type, properties) {
+  switch (type) {
+    case "message.part.updated":
+      return properties?.part?.id;
+    case "message.updated": // `info` is the whole Message (v1 and v2), not a change to it
+    case "session.updated":
+      return properties?.info?.id;
+    case "session.status":
+    case "session.diff":
+    case "todo.updated":
+      return properties?.sessionID;
+    default:
+      return undefined;
+  }
 }
 
 /** The dashboard's agent id for this opencode: DASHBOARD_AGENT_ID, else `opencode-<project folder>`. */

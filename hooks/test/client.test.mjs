@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { backoffDelay, configFromEnv, retryAfterMs, Spool } from "../dashboard-client.mjs";
+import { backoffDelay, configFromEnv, newEventId, retryAfterMs, Spool } from "../dashboard-client.mjs";
 
 const config = { retryBaseMs: 500, retryMaxMs: 30_000 };
 const events = (from, to) => Array.from({ length: to - from }, (_, n) => ({ id: `e${from + n}`, type: "x", data: {} }));
@@ -114,4 +114,10 @@ test("the plugin file exports its plugin function and nothing else (opencode cal
   const plugin = await import("../dashboard-hook.js");
   assert.deepEqual(Object.keys(plugin), ["DashboardHook"]);
   assert.equal(typeof plugin.DashboardHook, "function");
+});
+
+test("event ids are evt_ and 128 random bits in hex, never the same twice", () => {
+  const made = Array.from({ length: 10_000 }, () => newEventId());
+  assert.ok(made.every((id) => /^evt_[0-9a-f]{32}$/.test(id)), made[0]);
+  assert.equal(new Set(made).size, made.length);
 });
