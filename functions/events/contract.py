@@ -12,7 +12,7 @@ from typing import Any
 from functions.events.event import MAX_EPOCH_MS, Event
 from functions.events.kinds import KINDS, SESSION_OF_A_SESSION_EVENT, SESSION_OF_ANY_EVENT
 from functions.events.limits import checked
-from functions.events.rules import MAX_ID_LENGTH, check_rules
+from functions.events.rules import MAX_ID_LENGTH, Fields
 from shared.clock import unix_from_iso
 from shared.web.errors import invalid
 
@@ -43,16 +43,28 @@ def parse_event(item: Any, index: int | None) -> Event:
     if not isinstance(data, dict):
         raise invalid(f"{prefix}data", "data is required and must be a JSON object.")
     data = checked(data, f"{prefix}data")  # what is stored, whatever the kind: readable, long text cut
-    check_rules(data, SESSION_OF_ANY_EVENT, f"{prefix}data.")
-    if event_type.startswith("session."):
-        check_rules(data, SESSION_OF_A_SESSION_EVENT, f"{prefix}data.")
+    fields_of(event_type).check(data, f"{prefix}data.")
     kind = KINDS.get(event_type)
     event = Event(index, event_id, event_type, _timestamp(item, prefix), agent_id, data, known=kind is not None)
-    if kind is not None:
-        check_rules(data, kind.rules, f"{prefix}data.")
-        if kind.check is not None:
-            kind.check(event)
+    if kind is not None and kind.check is not None:
+        kind.check(event)
     return event
+
+
+def _fields(event_type: str) -> Fields:
+    """What an event's data must carry: where the timeline finds its session (any event), then its kind's
+    own fields, checked in that order (the first field at fault is the one a 422 names)."""
+    kind = KINDS.get(event_type)
+    return Fields((*SESSION_OF_ANY_EVENT, *(SESSION_OF_A_SESSION_EVENT if event_type.startswith("session.") else ()),
+                   *(kind.rules if kind is not None else ())))
+
+
+FIELDS = {event_type: _fields(event_type) for event_type in KINDS}
+UNKNOWN_SESSION_KIND, UNKNOWN_KIND = _fields("session.*"), _fields("*")
+
+
+def fields_of(event_type: str) -> Fields:
+    return FIELDS.get(event_type) or (UNKNOWN_SESSION_KIND if event_type.startswith("session.") else UNKNOWN_KIND)
 
 
 def _string(item: dict[str, Any], name: str, prefix: str) -> str:

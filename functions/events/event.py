@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Epoch milliseconds up to the year 9999; larger numbers are a unit mistake, not a date.
 MAX_EPOCH_MS = 253_402_300_799_999
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):  # a tuple: made a thousand times a batch, and cheaper to make than a frozen dataclass
     index: int | None  # position in the batch, None for a single event
     id: str
     type: str

@@ -60,30 +60,53 @@ class _Refused(Exception):
 
 def _check(value: Any, depth: int, lengths: list[int]) -> bool:
     """Raise for what cannot be stored; note each string's length. True when some text holds a NUL."""
+    if depth > MAX_DEPTH:
+        raise _Refused(f"is nested deeper than {MAX_DEPTH} levels of objects and lists.")
+    nul = False
+    # The ingest's hottest loop: leaves are checked here rather than in a call of their own, by their exact
+    # type first (JSON gives nothing else), anything else (a subclass) through `_leaf`.
+    if type(value) is dict:
+        for key, item in value.items():
+            if len(key) > MAX_KEY_LENGTH or "\x00" in key:
+                if len(key) > MAX_KEY_LENGTH:
+                    raise _Refused(f"has a key longer than {MAX_KEY_LENGTH} characters.")
+                nul = True
+            kind = type(item)
+            try:
+                if kind is str:
+                    lengths.append(len(item))
+                    nul = nul or "\x00" in item
+                elif kind is dict or kind is list:
+                    nul = _check(item, depth + 1, lengths) or nul
+                elif kind is not bool and item is not None:
+                    nul = _leaf(item, depth + 1, lengths) or nul
+            except _Refused as refused:
+                refused.steps.append(f".{key}")
+                raise
+    else:
+        for position, item in enumerate(value):
+            kind = type(item)
+            try:
+                if kind is str:
+                    lengths.append(len(item))
+                    nul = nul or "\x00" in item
+                elif kind is dict or kind is list:
+                    nul = _check(item, depth + 1, lengths) or nul
+                elif kind is not bool and item is not None:
+                    nul = _leaf(item, depth + 1, lengths) or nul
+            except _Refused as refused:
+                refused.steps.append(f"[{position}]")
+                raise
+    return nul
+
+
+def _leaf(value: Any, depth: int, lengths: list[int]) -> bool:
+    """A number (or a subclass of any JSON type, checked as its type)."""
     if isinstance(value, str):
         lengths.append(len(value))
         return "\x00" in value
     if isinstance(value, dict | list):
-        if depth > MAX_DEPTH:
-            raise _Refused(f"is nested deeper than {MAX_DEPTH} levels of objects and lists.")
-        nul = False
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if len(key) > MAX_KEY_LENGTH:
-                    raise _Refused(f"has a key longer than {MAX_KEY_LENGTH} characters.")
-                try:
-                    nul = _check(item, depth + 1, lengths) or "\x00" in key or nul
-                except _Refused as refused:
-                    refused.steps.append(f".{key}")
-                    raise
-        else:
-            for position, item in enumerate(value):
-                try:
-                    nul = _check(item, depth + 1, lengths) or nul
-                except _Refused as refused:
-                    refused.steps.append(f"[{position}]")
-                    raise
-        return nul
+        return _check(value, depth, lengths)
     if isinstance(value, bool) or value is None:
         return False
     if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:

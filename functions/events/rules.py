@@ -7,9 +7,12 @@ says exactly what ingest accepts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import jsonschema_rs
 
 from shared.web.errors import invalid
 from shared.web.openapi import Schema
@@ -104,6 +107,67 @@ def check_rules(data: dict[str, Any], rules: Iterable[Rule], prefix: str) -> Non
                 if not isinstance(item, dict):
                     raise invalid(f"{where}[{position}]", f"Each item of {where} must be a JSON object.")
                 check_rules(item, rule.items, f"{where}[{position}].")
+
+
+class Fields:
+    """Rules checked together, with a compiled validator of them (jsonschema-rs) that answers the common
+    case, valid, in about a microsecond; `check` explains a refusal with `check_rules`' 422. The
+    validator's schema (`strict_schema`) is at least as strict as the rules, never laxer: whatever it
+    accepts, they accept, and what it refuses that they accept (a value it cannot even read, like a lone
+    surrogate) is only checked the slow way."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self.rules = tuple(rules)
+        self._validator = jsonschema_rs.validator_for(strict_schema(self.rules))
+
+    def check(self, data: dict[str, Any], prefix: str) -> None:
+        try:
+            if self._validator.is_valid(data):
+                return
+        except (ValueError, TypeError, OverflowError):  # a value JSON Schema has no word for
+            pass
+        check_rules(data, self.rules, prefix)
+
+
+def strict_schema(rules: Iterable[Rule]) -> Schema:
+    """A JSON schema that accepts only what `check_rules` accepts (and may refuse more): every object on a
+    rule's path is an object, every one on a required rule's path is required."""
+    root: Schema = {"type": "object", "properties": {}, "required": []}
+    for rule in rules:
+        node = root
+        for step in rule.steps[:-1]:
+            if rule.required and step not in node["required"]:
+                node["required"].append(step)
+            node = node["properties"].setdefault(step, {})
+            node.setdefault("type", "object")
+            node.setdefault("properties", {})
+            node.setdefault("required", [])
+        _constrain(node, rule.steps[-1], rule)
+    return root
+
+
+def _constrain(node: Schema, name: str, rule: Rule) -> None:
+    """Add `rule`'s constraints on `name` to the object schema `node` (several rules may name it: all hold)."""
+    field = node["properties"].setdefault(name, {})
+    checks = field.setdefault("allOf", [])
+    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+    schema: Schema = {"type": "number"} if kinds == NUMBER else {"type": JSON_TYPES[kinds[0]]}
+    if rule.kind is str and rule.required:
+        schema["minLength"] = 1
+    if rule.max_length is not None:
+        schema["maxLength"] = rule.max_length
+    if rule.reserved:
+        schema["not"] = {"pattern": "^(" + "|".join(re.escape(prefix) for prefix in rule.reserved) + ")"}
+    if rule.choices is not None:
+        schema["enum"] = sorted(rule.choices)
+    if rule.items is not None:
+        schema["items"] = strict_schema(rule.items)
+    if rule.required:
+        if name not in node["required"]:
+            node["required"].append(name)
+    else:
+        schema = {"anyOf": [{"type": "null"}, schema]}
+    checks.append(schema)
 
 
 def data_schema(rules: Iterable[Rule]) -> Schema:
