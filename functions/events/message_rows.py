@@ -25,7 +25,7 @@ from typing import Any
 from shared.clock import iso_from_unix
 from shared.store.db import execute, execute_many, insert_returning_id
 from shared.store.feed import record_changes
-from shared.store.models import JSONField, Message, UnixTimeField
+from shared.store.models import JSONField, Message, UnixTimeField, compact_json
 
 COLUMNS = tuple(field.column_name for field in Message._meta.sorted_fields)  # the API's order
 JSON_COLUMNS = frozenset(field.column_name for field in Message._meta.sorted_fields if isinstance(field, JSONField))
@@ -115,7 +115,7 @@ def stored(values: dict[str, Any]) -> dict[str, Any]:
 
 def database_value(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS and value is not None:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return compact_json(value)
     return value
 
 

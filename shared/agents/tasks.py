@@ -6,7 +6,6 @@ so every writer moves agents and tasks the same way. Plain SQL, because ingest i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared.agents.alerts import settle_blocked_notifications
@@ -15,11 +14,11 @@ from shared.agents.task_workflow import FINISHED, task_workflow_id
 from shared.linear.cache import link_task
 from shared.store.db import execute, first_in_batch
 from shared.store.feed import record_change
-from shared.store.models import Agent
+from shared.store.models import Agent, compact_json
 
 
 def as_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return None if value is None else compact_json(value)
 
 
 def ensure_agent(agent_id: str, now: int, *, name: str | None = None, type: str = "primary",

@@ -9,7 +9,6 @@ repeats a change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +23,7 @@ from shared.store.db import (
     insert_returning_id,
     write_transaction,
 )
-from shared.store.models import Change, Setting
+from shared.store.models import Change, Setting, compact_json
 
 # The id of the newest change ever pruned: a reader that last saw an older id has missed changes.
 PRUNED_THROUGH_KEY = "feed_pruned_through"
@@ -65,7 +64,7 @@ def _about_to_record(topic: str, action: str) -> None:
 
 
 def _dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(payload)
 
 
 def changes_since(
