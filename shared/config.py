@@ -41,10 +41,13 @@ class Settings:
     sse_max_stream_s: float = 0.0  # 0: a stream stays open until the client leaves
     stream_token_ttl_s: int = 300
     # Capacity (docs/capacity.md). Threads per gunicorn worker; of them, `api_threads` are never given to
-    # a request that holds its thread for long (a stream, a long poll): past the rest, such a request is a
-    # 503 with Retry-After. A request head must arrive whole within `header_timeout_s` (else 408).
+    # a request that holds its thread for long (a long poll, a stream while it replays its backlog): past
+    # the rest, such a request is a 503 with Retry-After; so is a stream past `streams` open in a worker
+    # (each is a connection, a file descriptor, once it no longer holds a thread). A request head must
+    # arrive whole within `header_timeout_s` (else 408).
     threads: int = 96
     api_threads: int = 16
+    streams: int = 1000
     header_timeout_s: float = 10.0
     feed_retention_days: float = 7.0
     record_retention_days: float = 30.0
@@ -113,6 +116,7 @@ class Settings:
             stream_token_ttl_s=_integer(env, "STREAM_TOKEN_TTL_S", cls.stream_token_ttl_s, minimum=1),
             threads=_integer(env, "DASHBOARD_THREADS", cls.threads, minimum=2),
             api_threads=_integer(env, "DASHBOARD_API_THREADS", cls.api_threads, minimum=1),
+            streams=_integer(env, "DASHBOARD_STREAMS", cls.streams, minimum=1),
             header_timeout_s=_number(env, "DASHBOARD_HEADER_TIMEOUT_S", cls.header_timeout_s, minimum=0.1),
             feed_retention_days=_number(env, "FEED_RETENTION_DAYS", cls.feed_retention_days, minimum=0.001),
             record_retention_days=_number(env, "RECORD_RETENTION_DAYS", cls.record_retention_days, minimum=1),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import time
 from collections.abc import Generator, Iterator
 
 import falcon
@@ -12,6 +9,7 @@ import falcon
 from functions.sse import frames
 from functions.sse.credentials import Credential, StreamCredentials
 from functions.sse.hub import FeedHub, Subscription
+from functions.sse.socket_stream import SocketStream
 from functions.sse.tokens import issue_stream_token, verify_stream_token
 from shared.clock import iso_from_unix
 from shared.config import Settings
@@ -19,12 +17,12 @@ from shared.store.db import database
 from shared.store.feed import changes_since, latest_change_id, pruned_through
 from shared.web.auth import DASHBOARD, PUBLIC, require_signing_key
 from shared.web.errors import ApiError, bad_query
-from shared.web.long_requests import Slot, long_request_budget
+from shared.web.handover import TAKE_SOCKET, TakeSocket
+from shared.web.long_requests import Slot, long_request_budget, stream_budget
 from shared.web.query import list_param, whole_number
 
 BACKLOG_PAGE = 500
 RECONNECT_HINT_MS = 2000
-LIVE_WRITE_MAX = 100  # changes sent in one write when a stream has several waiting
 
 
 class StreamTokenResource:
@@ -46,8 +44,12 @@ class StreamResource:
 
     Authenticates itself (hence PUBLIC to the middleware): a dashboard token or session as for every
     dashboard route, or a stream token in the query string. The stream ends when that credential does
-    (the hub checks). It holds a thread for as long as it is open, so it takes a place in the worker's
-    budget for long requests: past it, a 503 with Retry-After (shared/web/long_requests.py)."""
+    (the hub checks). It holds a thread while it sends its headers and replays its backlog, then hands
+    its connection to the process's feed poller, which writes it from then on with every other stream
+    (shared/web/handover.py; under a server that cannot, it keeps its thread and writes the same frames
+    itself). So it takes a place in the worker's budget for long requests for that while, and one among
+    the worker's open streams for as long as it is open: past either, a 503 with Retry-After
+    (shared/web/long_requests.py)."""
 
     auth = PUBLIC
 
@@ -60,12 +62,18 @@ class StreamResource:
         credential = self.authenticate(req)
         last_event_id = requested_resume_id(req)
         topics = list_param(req, "topics") or None
-        slot = long_request_budget().hold(self.settings.long_request_slots)
+        open_slot = stream_budget().hold(self.settings.streams)
+        try:
+            thread_slot = long_request_budget().hold(self.settings.long_request_slots)
+        except ApiError:
+            open_slot.release()
+            raise
         resp.content_type = "text/event-stream; charset=utf-8"
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")  # nginx and friends: don't hold frames back
         # The frames are made after the request's middleware has closed its connection: they use their own.
-        resp.stream = HeldStream(self.frames(topics, last_event_id, credential), slot)
+        resp.stream = HeldStream(self.frames(topics, last_event_id, credential, req.env.get(TAKE_SOCKET), open_slot),
+                                 thread_slot, open_slot)
 
     def authenticate(self, req: falcon.Request) -> Credential:
         token = req.get_param("token")
@@ -78,17 +86,23 @@ class StreamResource:
                            "(signed out or expired); sign in again.", headers={"WWW-Authenticate": "Bearer"})
         return credential
 
-    def frames(self, topics: list[str] | None, last_event_id: int | None,
-               credential: Credential | None = None) -> Iterator[bytes]:
-        subscription = self.hub.subscribe(topics, credential)
+    def frames(self, topics: list[str] | None, last_event_id: int | None, credential: Credential | None = None,
+               take_socket: TakeSocket | None = None, open_slot: Slot | None = None) -> Iterator[bytes]:
+        subscription = self.hub.subscribe(topics, credential, self.settings.sse_heartbeat_s,
+                                          self.settings.sse_max_stream_s)
+        handed_over = False
         try:
             yield frames.retry_frame(RECONNECT_HINT_MS)
             with database.connection_context():
-                sent_id = yield from self.catch_up(subscription, topics, last_event_id)
-            yield from self.live(subscription, sent_id)
+                subscription.sent_id = yield from self.catch_up(subscription, topics, last_event_id)
+            # What the poller queued meanwhile waits in the subscription, and goes first (after sent_id).
+            handed_over = take_socket is not None and self.hand_over(subscription, take_socket, open_slot)
+            if not handed_over:
+                yield from self.live(subscription)
         finally:
             # Also runs when the client goes away: the server closes this generator at its next write.
-            self.hub.unsubscribe(subscription)
+            if not handed_over:
+                self.hub.unsubscribe(subscription)
 
     def catch_up(self, subscription: Subscription, topics: list[str] | None,
                  last_event_id: int | None) -> Generator[bytes, None, int]:
@@ -112,39 +126,36 @@ class StreamResource:
             cursor = page[-1]["id"]
         return max(last_event_id, live_from)
 
-    def live(self, subscription: Subscription, sent_id: int) -> Iterator[bytes]:
-        heartbeat = self.settings.sse_heartbeat_s
-        limit = self.settings.sse_max_stream_s
-        ends_at = time.monotonic() + limit if limit else None
-        while not subscription.ended:
-            wait = heartbeat if ends_at is None else min(heartbeat, ends_at - time.monotonic())
-            if wait <= 0:
-                return
-            try:
-                waiting = [subscription.queue.get(timeout=wait)]
-            except queue.Empty:  # nothing new: keep the connection (and proxies, tunnels) warm
-                yield frames.HEARTBEAT
-                continue
-            # Whatever else has queued meanwhile goes in the same write: a stream that fell behind (many
-            # streams, a burst of changes) catches up in one write, not one per change.
-            with contextlib.suppress(queue.Empty):
-                while waiting[-1] is not None and len(waiting) < LIVE_WRITE_MAX:
-                    waiting.append(subscription.queue.get_nowait())
-            fresh = [change for change in waiting if change is not None and change["id"] > sent_id]
-            if fresh:
-                yield b"".join(change.frame for change in fresh)
-                sent_id = fresh[-1]["id"]
-        # Ended by the hub (overflowed, its poller failed, its credential ended): end cleanly. The client
-        # reconnects with Last-Event-ID, is authenticated again and catches up from the feed.
+    def hand_over(self, subscription: Subscription, take_socket: TakeSocket, open_slot: Slot | None) -> bool:
+        """Give the connection to the feed poller, which writes the stream from now on; whether it was
+        taken (False: this server cannot, and this thread goes on writing it)."""
+        taken = take_socket()
+        if taken is None:
+            return False
+        sock, chunked = taken
+        stream = SocketStream(sock, chunked, on_close=open_slot.transfer().release if open_slot else lambda: None)
+        if not self.hub.hand_over(subscription, stream):
+            stream.close(clean=True)  # it ended meanwhile (sign-out, server stopping): its client resumes
+        return True
+
+    def live(self, subscription: Subscription) -> Iterator[bytes]:
+        """The threaded way of writing a stream: this thread waits for what the poller queues (changes,
+        heartbeats) and writes it, several waiting changes in one write."""
+        while (data := subscription.next_write(block=True)) is not None:
+            if data:
+                yield data
+        # Ended by the hub (overflowed, its poller failed, its credential ended, its time limit): end
+        # cleanly. The client reconnects with Last-Event-ID, is authenticated again and catches up.
 
 
 class HeldStream:
-    """A stream's frames, holding its place in the long-request budget until the server closes it —
-    even if it closes it before the first frame, when a generator's own `finally` would never run."""
+    """A stream's frames, holding its places in the budgets until the server closes it — even if it
+    closes it before the first frame, when a generator's own `finally` would never run. (A stream
+    handed over takes its place among the open streams with it: `Slot.transfer`.)"""
 
-    def __init__(self, frames: Iterator[bytes], slot: Slot):
+    def __init__(self, frames: Iterator[bytes], *slots: Slot):
         self.frames = frames
-        self.slot = slot
+        self.slots = slots
 
     def __iter__(self) -> Iterator[bytes]:
         return self.frames
@@ -153,7 +164,8 @@ class HeldStream:
         try:
             self.frames.close()
         finally:
-            self.slot.release()
+            for slot in self.slots:
+                slot.release()
 
 
 def requested_resume_id(req: falcon.Request) -> int | None:

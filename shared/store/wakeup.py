@@ -29,7 +29,6 @@ import itertools
 import os
 import select
 import socket
-import threading
 from pathlib import Path
 
 _listener_numbers = itertools.count(1)
@@ -77,58 +76,64 @@ class Wakeups:
 
 
 class Listener:
-    """A reader's wait between looks at the feed: `timeout_s`, or less when woken."""
+    """A reader's wait between looks at the feed: `timeout_s`, or less when woken. Its `fileno` lets a
+    reader that also waits on other sockets (the SSE hub's stream writer) wait on it in its own selector,
+    then `drain` it."""
 
     def __init__(self) -> None:
-        self._woken = threading.Event()
+        # Only ever woken by `wake` (the reader is stopping, or has new work): a datagram to itself.
+        self._socket, self._waker = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._waker.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
 
     def wait(self, timeout_s: float) -> None:
-        self._woken.wait(timeout_s)
-        self._woken.clear()
+        select.select([self._socket], [], [], timeout_s)
+        self.drain()
+
+    def drain(self) -> None:
+        """Take every poke waiting: they are all answered by the one look that follows."""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self._socket.recv(1)
 
     def wake(self) -> None:
-        """End the current (or next) wait now: the reader is stopping."""
-        self._woken.set()
+        """End the current (or next) wait now."""
+        with contextlib.suppress(OSError):  # full: it is woken already
+            self._waker.send(b"")
 
     def close(self) -> None:
-        pass
+        self._socket.close()
+        self._waker.close()
 
 
 class SocketListener(Listener):
     """A Listener that a writer in any process on this machine wakes by poking its socket."""
 
     def __init__(self, wakeups: Wakeups):
-        super().__init__()
         self.name = f"{os.getpid()}-{next(_listener_numbers)}"
         self._registration = wakeups.directory / self.name
-        self._address = wakeups.address(self.name)
+        address = wakeups.address(self.name)
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
-            self._socket.bind(self._address)
+            self._socket.bind(address)
             self._socket.setblocking(False)
             wakeups.directory.mkdir(mode=0o700, exist_ok=True)
             self._registration.touch()
         except OSError:
             self._socket.close()
             raise
-
-    def wait(self, timeout_s: float) -> None:
-        if not self._woken.is_set():
-            select.select([self._socket], [], [], timeout_s)
-        self._woken.clear()
-        with contextlib.suppress(BlockingIOError):  # every poke waiting is answered by the one look
-            while True:
-                self._socket.recv(1)
-
-    def wake(self) -> None:
-        super().wake()
-        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as poke:
-            poke.sendto(b"", self._address)
+        # Woken by its own process as any writer pokes it.
+        self._waker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._waker.setblocking(False)
+        self._waker.connect(address)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._registration.unlink()
-        self._socket.close()
+        super().close()
 
 
 def listener_for(db: object) -> Listener:

@@ -1,11 +1,15 @@
-"""Requests that hold a thread for long — a live stream, a long poll — share one budget per process.
+"""Requests that hold a thread for long share one budget per process; live streams have one of their own.
 
-A gunicorn worker has `threads` threads. A stream holds one for as long as its browser tab is open, a
-long poll (the agents' inbox) for up to 30 s; left alone, 150 open tabs took every thread and
-`/api/health` timed out. So at most `settings.long_request_slots` such requests run at once in a worker
-(the other `api_threads` threads are always left for ordinary calls), and one more is refused at once:
-503 with Retry-After, in the project's JSON error shape. The page and the opencode hook both wait as
-long as Retry-After says before they try again. docs/capacity.md has the figures.
+A gunicorn worker has `threads` threads. A long poll (the agents' inbox) holds one for up to 30 s, and a
+stream holds one while it authenticates and replays what its client missed (then its connection is
+handed to the process's stream writer, functions/sse/socket_stream.py; under a server that cannot hand
+it over, for as long as it is open). Left alone, 150 open tabs took every thread and `/api/health`
+timed out. So at most `settings.long_request_slots` such requests run at once in a worker (the other
+`api_threads` threads are always left for ordinary calls). A stream that no longer holds a thread
+still holds a connection, a file descriptor: at most `settings.streams` are open at once in a worker.
+One more of either is refused at once: 503 with Retry-After, in the project's JSON error shape. The
+page and the opencode hook both wait as long as Retry-After says before they try again.
+docs/capacity.md has the figures.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class Slot:
         if budget is not None:
             budget._release()
 
+    def transfer(self) -> Slot:
+        """The same place, for a new owner to release: this one no longer releases anything."""
+        budget, self._budget = self._budget, None
+        return Slot(budget)
+
     def __enter__(self) -> Slot:
         return self
 
@@ -64,11 +73,21 @@ def too_busy() -> ApiError:
                     f"try again in {RETRY_AFTER_S} s.", headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-_budgets: dict[int, LongRequestBudget] = {}
+_budgets: dict[tuple[int, str], LongRequestBudget] = {}
 _budgets_lock = threading.Lock()
 
 
 def long_request_budget() -> LongRequestBudget:
-    """This process's budget (one per pid: every forked gunicorn worker has its own threads)."""
+    """This process's budget of threads for long requests (one per pid: every forked gunicorn worker has
+    its own threads)."""
+    return _budget("threads")
+
+
+def stream_budget() -> LongRequestBudget:
+    """This process's budget of open live streams (one per pid: every gunicorn worker has its own)."""
+    return _budget("streams")
+
+
+def _budget(name: str) -> LongRequestBudget:
     with _budgets_lock:
-        return _budgets.setdefault(os.getpid(), LongRequestBudget())
+        return _budgets.setdefault((os.getpid(), name), LongRequestBudget())
