@@ -1,14 +1,16 @@
 """gunicorn settings for the mounted functions: `gunicorn -c deploy/gunicorn.conf.py`.
 
 Bound to loopback by default; reach it from elsewhere through an SSH tunnel or Tailscale.
-gthread workers because browser streams (Server-Sent Events) are long-lived: each open stream holds
-one thread for as long as it is open, and the sync worker would kill it at its timeout. The project's
-own subclass (deploy/gunicorn_worker.py) gives a connection a thread only once its request head has
-arrived whole, and drops a head that has not within DASHBOARD_HEADER_TIMEOUT_S.
+gthread workers, through the project's own subclass (deploy/gunicorn_worker.py): it gives a connection a
+thread only once its request head has arrived whole, drops a head that has not within
+DASHBOARD_HEADER_TIMEOUT_S, and lets a browser stream (Server-Sent Events, long-lived) hand its
+connection to the worker's feed poller once it has replayed its backlog, so that an open stream holds no
+thread.
 
 Capacity (docs/capacity.md): DASHBOARD_THREADS threads per worker (96), of which DASHBOARD_API_THREADS
-(16) are kept for ordinary API calls; streams and long polls share the other 80 per worker, and past
-them are answered 503 with Retry-After. 4 workers: 320 streams and long polls at once.
+(16) are kept for ordinary API calls; long polls (and streams while they replay) share the other 80 per
+worker, and open streams are bounded by DASHBOARD_STREAMS per worker (1 000); past either, 503 with
+Retry-After. 4 workers: 4 000 open streams, 320 long polls at once.
 
 Four processes rather than two on the reference 2-core machine: writes are serialised by SQLite, and
 a process whose writer must win the GIL back from threads parsing other requests holds the write lock
@@ -19,7 +21,7 @@ DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 import os
 
 from deploy.http_errors import answer_in_json
-from functions.sse.hub import end_every_stream_in_this_process
+from functions.sse.hub import stop_every_hub_in_this_process
 from shared.config import Settings
 
 # JSON log lines unless asked otherwise; set here so the workers' functions inherit it.
@@ -59,9 +61,9 @@ preload_app = True
 
 def worker_int(worker) -> None:
     """A worker told to quit at once (SIGINT or SIGQUIT: gunicorn's quick stop, which `make run` asks for
-    on Ctrl-C). Open browser streams would hold its threads, and so the stop, until the graceful timeout:
-    they end now, cleanly, and their browsers reconnect to whichever server answers next."""
-    end_every_stream_in_this_process()
+    on Ctrl-C). Its open browser streams end now, cleanly (the feed poller sends each the end of its
+    body before the worker exits), and their browsers reconnect to whichever server answers next."""
+    stop_every_hub_in_this_process()
     worker.quitting_at_once = True
 
 

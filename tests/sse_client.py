@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,8 +44,14 @@ def _parse_block(lines: list[str]) -> Frame:
 class Stream:
     """An open GET /api/stream over a real socket; read frames as they arrive."""
 
-    def __init__(self, port: int, path: str = "/api/stream", headers: dict | None = None, timeout: float = 10):
+    def __init__(self, port: int, path: str = "/api/stream", headers: dict | None = None, timeout: float = 10,
+                 receive_buffer: int | None = None):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        if receive_buffer is not None:  # a small one makes a reader that stops reading fall behind sooner
+            self.connection.sock = socket.socket()
+            self.connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.connection.sock.settimeout(timeout)
+            self.connection.sock.connect(("127.0.0.1", port))
         self.connection.request("GET", path, headers=headers or {})
         self.response = self.connection.getresponse()
         self.status = self.response.status
