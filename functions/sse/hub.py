@@ -14,12 +14,19 @@ held open per process outside the pool, a NOTIFY in every writer, and still the 
 up after a dropped connection; the ids it tails are safe to tail because writers commit in id order
 (shared.store.db.WRITER_LOCK_KEY).
 
-Each stream is a `Subscription` with a bounded queue. A stream that cannot keep up is marked
-overflowed and ends cleanly; its browser reconnects with Last-Event-ID and loses nothing. The poller
-thread starts with the first subscriber and stops after a while with none; subscribing and deciding
-to stop happen under one lock, so a stream that subscribes while a poller winds down starts a new one.
-A poller that dies on an error ends every stream it served (their browsers reconnect and resume by
-id) rather than leave them open and silent.
+Each stream is a `Subscription` with a bounded queue, and the poller is also the writer of every
+stream whose connection the server handed over (under gunicorn, all of them once they have replayed
+their backlog: deploy/gunicorn_worker.py): it reads each change once, encodes its frame once, and
+writes it without waiting to every stream that wants it, from this one thread, with the heartbeats and
+the ends of streams (`StreamWriter`). One thread writing 500 sockets costs about a tenth of the CPU of
+500 threads woken to write one each, and no stream waits for another's turn. Where nothing can be
+handed over (falcon.testing, another WSGI server), the stream's request thread takes what is queued
+and writes it (`Subscription.next_write`, the same for both). A stream that cannot keep up (its queue
+full) is ended; its browser reconnects with Last-Event-ID and loses nothing. A client that went away
+is noticed at once (its socket reads end-of-file). The poller starts with the first subscriber and
+stops after a while with none; subscribing and deciding to stop happen under one lock, so a stream
+that subscribes while a poller winds down starts a new one. A poller that dies on an error ends every
+stream it served (their browsers reconnect and resume by id) rather than leave them open and silent.
 
 Every half second the poller also asks whether the credentials behind its streams still hold
 (`dead_credentials`, see credentials.py) and ends the streams of those that do not: sign-out reaches
