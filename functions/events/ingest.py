@@ -33,25 +33,28 @@ def ingest(events: list[Event]) -> IngestResult:
     All or nothing: if one projection fails, the transaction rolls back and nothing is stored."""
     result = IngestResult()
     now = clock_now()
+    # The raw events' JSON is made before the write lock is taken: other requests wait while it is held.
+    stored = [as_json(event.data) if not event.known or KINDS[event.type].stored else None for event in events]
     with write_transaction(), batch_memo():
         # Inside the write lock, so two requests carrying the same id cannot both apply it.
         ids = [event.id for event in events]
         seen = {row[0] for row in execute(
             f"SELECT id FROM inbound_events WHERE id IN ({', '.join('?' * len(ids))})", ids)}
         fresh: list[Event] = []
-        for event in events:
+        raw_rows = []
+        for event, data in zip(events, stored, strict=True):
             if event.id in seen:
                 result.duplicates += 1
                 continue
             seen.add(event.id)
             fresh.append(event)
+            if data is not None:
+                raw_rows.append((event.id, event.type, event.agent_id, int(event.known), event.occurred_at, now, data))
         if not fresh:
             return result
-        if kept := [e for e in fresh if not e.known or KINDS[e.type].stored]:
-            execute_many(
-                "INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(e.id, e.type, e.agent_id, int(e.known), e.occurred_at, now, as_json(e.data)) for e in kept])
+        if raw_rows:
+            execute_many("INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)", raw_rows)
         last = last_of_each_state(fresh)
         with batch_messages(filter(None, (message_of(e) for e in fresh if e.known))) as messages:
             for position, event in enumerate(fresh):
