@@ -17,9 +17,12 @@ from functions.events.event import Event, lookup, ms_to_unix
 from functions.events.message_rows import messages
 from functions.events.session_turns import (
     BUSY,
+    agent_of,
+    links_changed,
     prompt_asked,
     prompt_settled,
     session_busy,
+    session_links,
     session_retitled,
     session_waits,
 )
@@ -119,6 +122,8 @@ def touch_session(session_id: str, now: int, **fields: Any) -> None:
     execute(f"INSERT INTO sessions (id, started_at, {', '.join(columns)})"
             f" VALUES (?, ?{', ?' * len(columns)}) ON CONFLICT (id) DO UPDATE SET {updates}",
             (session_id, now, *values))
+    if fields.keys() & {"parent_id", "agent_id"}:  # a session created without them has none, as read before
+        links_changed(session_id)
 
 
 def publish_session(session_id: str, action: str) -> None:
@@ -149,7 +154,7 @@ def session_agent(event: Event, info: dict[str, Any], now: int) -> str | None:
         if event.agent_id:
             ensure_agent(event.agent_id, now)
         return event.agent_id
-    parent_agent = scalar("SELECT agent_id FROM sessions WHERE id = ?", (parent_session_id,))
+    parent_agent = session_links(parent_session_id)[1]
     agent_id = event.agent_id if event.agent_id and event.agent_id != parent_agent else f"sub-{info['id']}"
     ensure_agent(agent_id, now, name=info.get("title") or agent_id, type="sub-agent",
                  parent_agent_id=parent_agent)
@@ -173,7 +178,7 @@ def session_status(event: Event, now: int) -> None:
     session_id = event.data["sessionID"]
     touch_session(session_id, now, status=event.data["status"]["type"])
     publish_session(session_id, "status")
-    agent_id = scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) or event.agent_id
+    agent_id = agent_of(session_id, event.agent_id)
     if agent_id and scalar("SELECT 1 FROM agents WHERE id = ?", (agent_id,)):
         beat(agent_id, event.occurred_at, now)
     if event.data["status"]["type"] in BUSY:
@@ -206,8 +211,7 @@ def error_text(event: Event) -> str:
 def error_agent(event: Event) -> str | None:
     """The agent a session.error is about: its session's, or the sender."""
     session_id = event.data.get("sessionID")
-    return (scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) if session_id else None) \
-        or event.agent_id
+    return agent_of(session_id, event.agent_id) if session_id else event.agent_id
 
 
 def session_error(event: Event, now: int) -> None:

@@ -21,7 +21,7 @@ from functions.events.message_rows import flush_messages
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request, task_with_question
 from shared.agents.task_workflow import FINISHED
 from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
-from shared.store.db import execute
+from shared.store.db import execute, memo_in_batch
 from shared.store.feed import record_change
 from shared.store.models import AgentTask
 
@@ -39,11 +39,30 @@ def scalar(statement: str, params: tuple) -> Any:
 
 # Sessions and their turns ----------------------------------------------------------------------------------
 
+def session_links(session_id: str) -> tuple[str | None, str | None]:
+    """The session's parent session and agent ((None, None) for a session not stored), read once a batch:
+    its events ask again and again. Whatever writes either (or creates the session) calls `links_changed`."""
+    memo = memo_in_batch("session links")
+    if memo is not None and (links := memo.get(session_id)) is not None:
+        return links
+    row = execute("SELECT parent_id, agent_id FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    links = (None, None) if row is None else (row[0], row[1])
+    if memo is not None:
+        memo[session_id] = links
+    return links
+
+
+def links_changed(session_id: str) -> None:
+    memo = memo_in_batch("session links")
+    if memo is not None:
+        memo.pop(session_id, None)
+
+
 def root_session(session_id: str) -> str:
     """The top-level session a (sub-agent's) session runs under: itself when it has no known parent."""
     seen = {session_id}
     while len(seen) <= MAX_SESSION_DEPTH:
-        parent = scalar("SELECT parent_id FROM sessions WHERE id = ?", (session_id,))
+        parent = session_links(session_id)[0]
         if not parent or parent in seen:
             break
         seen.add(parent)
@@ -53,7 +72,7 @@ def root_session(session_id: str) -> str:
 
 def agent_of(session_id: str, sender: str | None) -> str | None:
     """The agent running the session: as recorded, else the event's sender."""
-    return scalar("SELECT agent_id FROM sessions WHERE id = ?", (session_id,)) or sender
+    return session_links(session_id)[1] or sender
 
 
 def declared_task(agent_id: str) -> dict[str, Any] | None:
@@ -115,6 +134,7 @@ def session_busy(event: Event, now: int) -> None:
     if root_session(session_id) == session_id:
         if event.agent_id:  # first heard of by its status (the plugin came in mid-session): the sender's
             execute("UPDATE sessions SET agent_id = ? WHERE id = ? AND agent_id IS NULL", (event.agent_id, session_id))
+            links_changed(session_id)
         working_task(session_id, event.agent_id, event.occurred_at, now)
     refresh_agents(session_id, event.agent_id, now)
 

@@ -309,13 +309,21 @@ _batch = threading.local()
 @contextlib.contextmanager
 def batch_memo() -> Iterator[None]:
     """Remember, for the length of one write transaction that applies a batch, which rows the batch has
-    made sure of (`first_in_batch`), so a thousand events about one session create it (or touch it) once.
-    Only inside a write transaction that deletes none of the rows it remembers."""
+    made sure of (`first_in_batch`), so a thousand events about one session create it (or touch it) once,
+    and what it read and keeps up to date itself (`memo_in_batch`). Only inside a write transaction that
+    deletes none of the rows it remembers."""
     _batch.seen = set()
+    _batch.memos = {}
     try:
         yield
     finally:
-        _batch.seen = None
+        _batch.seen = _batch.memos = None
+
+
+def memo_in_batch(name: str) -> dict[Any, Any] | None:
+    """A dict kept for the length of the batch under `name`; None outside a batch (read each time then)."""
+    memos = getattr(_batch, "memos", None)
+    return None if memos is None else memos.setdefault(name, {})
 
 
 def first_in_batch(key: tuple[str, ...]) -> bool:
