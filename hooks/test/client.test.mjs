@@ -44,6 +44,9 @@ test("configuration comes from the environment, with the spool under XDG_STATE_H
   assert.equal(settings.batchMax, 1000); // the ingest contract's limit
   assert.equal(settings.spoolDir, "/state/opencode-dashboard/spool");
   assert.equal(settings.retryBaseMs, 500);
+  assert.equal(settings.batchMaxBytes, 1024 * 1024);
+  assert.equal(configFromEnv({ DASHBOARD_BATCH_MAX_BYTES: "65536" }).batchMaxBytes, 65_536);
+  assert.equal(configFromEnv({ DASHBOARD_BATCH_MAX_BYTES: "10" }).batchMaxBytes, 1024); // at least 1 KiB
 });
 
 test("a spool read in batches resumes after its last recorded offset in the next process", () => {
