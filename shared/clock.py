@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -10,6 +11,9 @@ def now() -> int:
     return int(time.time())
 
 
+# Remembered: a page or a batch shows the same few seconds (a row's `updated_at` is its write's `now`)
+# over and over, and making the text costs more than the rest of a row's JSON.
+@functools.lru_cache(maxsize=4096)
 def iso_from_unix(seconds: int | None) -> str | None:
     if seconds is None:
         return None
