@@ -299,20 +299,26 @@ def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str
         follow_sessions(agent_id, now, reason=reason)
 
 
+# The agent's status, whether a person is waited on, whether it works (see follow_sessions).
+FOLLOWED = (
+    "SELECT a.status,"
+    " EXISTS (SELECT 1 FROM agent_tasks WHERE agent_id = a.id AND status = 'blocked')"
+    " OR EXISTS (SELECT 1 FROM task_questions WHERE status IN ('pending', 'queued') AND request_id IS NOT NULL"
+    " AND session_id IN (SELECT id FROM sessions WHERE agent_id = ?)),"
+    f" EXISTS (SELECT 1 FROM sessions WHERE agent_id = ? AND status IN ({', '.join('?' * len(BUSY))}))"
+    " OR EXISTS (SELECT 1 FROM agent_tasks WHERE id = a.current_task_id AND status = 'in_progress')"
+    " FROM agents AS a WHERE a.id = ?")
+
+
 def follow_sessions(agent_id: str, now: int, *, reason: str | None = None) -> None:
     """blocked while a person is waited on (a task of the agent blocked, or a prompt of one of its
     sessions), working while one of its sessions is busy (or the task it is on is in progress), else idle."""
-    row = execute("SELECT status FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    row = execute(FOLLOWED, (agent_id, agent_id, *BUSY, agent_id)).fetchone()  # one statement: asked at every turn
     if row is None:
         return
-    sessions = "SELECT id FROM sessions WHERE agent_id = ?"
-    if scalar(f"SELECT 1 FROM agent_tasks WHERE agent_id = ? AND status = 'blocked' UNION ALL"
-              f" SELECT 1 FROM task_questions WHERE status IN ('pending', 'queued') AND request_id IS NOT NULL"
-              f" AND session_id IN ({sessions})", (agent_id, agent_id)):
+    if row[1]:
         status = "blocked"
-    elif scalar(f"SELECT 1 FROM sessions WHERE agent_id = ? AND status IN ({', '.join('?' * len(BUSY))})"
-                " UNION ALL SELECT 1 FROM agent_tasks WHERE id = (SELECT current_task_id FROM agents WHERE id = ?)"
-                " AND status = 'in_progress'", (agent_id, *BUSY, agent_id)):
+    elif row[2]:
         status, reason = "working", None
     else:
         status, reason = "idle", None
