@@ -95,8 +95,7 @@ class MessageRows:
         rows = [row for external_id in self.changed if (row := self.rows[external_id]) is not None]
         self.changed.clear()
         if rows:
-            execute_many(UPDATE, [[*(database_value(column, row[column]) for column in WRITTEN), row["id"]]
-                                  for row in rows])
+            execute_many(UPDATE, [written_values(row) for row in rows])
 
     def publish_all(self) -> None:
         """One change per message the batch changed, as the batch left it. A message removed since has no
@@ -119,10 +118,18 @@ def database_value(column: str, value: Any) -> Any:
     return value
 
 
+def written_values(row: Row) -> list[Any]:
+    """The row's WRITTEN columns as the database takes them, then its id (UPDATE's parameters)."""
+    return [*(row[column] if column not in JSON_COLUMNS or row[column] is None else compact_json(row[column])
+              for column in WRITTEN), row["id"]]
+
+
 def api_json(row: Row) -> dict[str, Any]:
     """The row as the API shows it (`Message.to_json`)."""
-    return Message.present({column: iso_from_unix(value) if column in TIME_COLUMNS else value
-                            for column, value in row.items()})
+    body = dict(row)
+    for column in TIME_COLUMNS:
+        body[column] = iso_from_unix(body[column])
+    return Message.present(body)
 
 
 # The batch being applied, on this thread ----------------------------------------------------------------
