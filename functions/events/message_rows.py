@@ -7,8 +7,9 @@ a batch reads the rows of all the messages it touches at once, when it starts; e
 message's row in memory, exactly as its SQL would have; a message the batch creates is inserted in its
 turn (so its id, and its search entry's, fall where one event per request puts them); and at the end
 each changed row is written once (`flush`: one executemany) and published once, as the batch left it,
-from memory. Whatever reads messages with SQL in the middle of a batch (a turn's title is its prompt's
-text) calls `flush_messages` first, so it sees what one event per request would have left.
+from memory. Whatever reads a session's messages with SQL in the middle of a batch (a turn's title is
+its prompt's text) calls `flush_messages` for that session first, so it sees what one event per request
+would have left (and the other sessions' messages, still streaming, are not written for it).
 
 Everything here runs inside the ingest's write transaction (one writer: no other can change the rows
 in between).
@@ -47,7 +48,8 @@ class MessageRows:
 
     def __init__(self, external_ids: Iterable[str]):
         self.rows: dict[str, Row | None] = {}
-        self.changed: dict[str, None] = {}  # written at the next flush, in the order first changed
+        # Written at the next flush, in the order first changed: external id -> its session in the database.
+        self.changed: dict[str, str | None] = {}
         self.published: dict[str, str] = {}  # external id -> the change's action, in the order first touched
         self.load(list(dict.fromkeys(external_ids)))
 
@@ -78,8 +80,9 @@ class MessageRows:
         self.rows[external_id] = row
 
     def update(self, external_id: str, **values: Any) -> None:
-        self.rows[external_id].update(stored(values))
-        self.changed[external_id] = None
+        row = self.rows[external_id]
+        self.changed.setdefault(external_id, row["session_id"])
+        row.update(stored(values))
 
     def delete(self, external_id: str) -> None:
         """The row goes now, with whatever it held (its search entry and usage take out what they hold)."""
@@ -90,10 +93,14 @@ class MessageRows:
     def publish(self, external_id: str, action: str) -> None:
         self.published[external_id] = action
 
-    def flush(self) -> None:
-        """Write every row changed since the last flush, once."""
-        rows = [row for external_id in self.changed if (row := self.rows[external_id]) is not None]
-        self.changed.clear()
+    def flush(self, session_id: str | None = None) -> None:
+        """Write every row changed since it was last written, once; given a session, only the rows that are
+        in it, in the database or in the batch (what a read of that session's messages would see)."""
+        due = [external_id for external_id, stored_in in self.changed.items()
+               if session_id is None or session_id in (stored_in, self.rows[external_id]["session_id"])]
+        rows = [self.rows[external_id] for external_id in due]
+        for external_id in due:
+            del self.changed[external_id]
         if rows:
             execute_many(UPDATE, [written_values(row) for row in rows])
 
@@ -151,8 +158,8 @@ def messages() -> MessageRows:
     return _batch.rows
 
 
-def flush_messages() -> None:
-    """Before reading messages with SQL inside a batch: write what the batch changed so far."""
+def flush_messages(session_id: str) -> None:
+    """Before reading a session's messages with SQL inside a batch: write what the batch changed of them."""
     rows = getattr(_batch, "rows", None)
     if rows is not None:
-        rows.flush()
+        rows.flush(session_id)

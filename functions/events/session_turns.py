@@ -114,7 +114,7 @@ def turn_id(session_id: str, turn: int) -> str:
 
 def turn_title(session_id: str, turn: int) -> str:
     """The person's prompt that began the turn (its first line), else the session's title."""
-    flush_messages()  # the prompt may be a message of the batch being applied
+    flush_messages(session_id)  # the prompt may be a message of the batch being applied
     prompt = scalar("SELECT content FROM messages WHERE session_id = ? AND role = 'user' AND content <> ''"
                     " ORDER BY created_at DESC, id DESC LIMIT 1", (session_id,))
     first_line = next((line.strip() for line in (prompt or "").splitlines() if line.strip()), "")
