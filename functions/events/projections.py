@@ -82,8 +82,9 @@ def heartbeat_superseded(event: Event, now: int) -> None:
 
 
 def beat(agent_id: str, at: int, now: int) -> None:
-    execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id))
-    record_change("agent", "heartbeat", {"id": agent_id, "last_heartbeat": iso_from_unix(at)})
+    """The agent's last heartbeat, if there is such an agent."""
+    if execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id)).rowcount:
+        record_change("agent", "heartbeat", {"id": agent_id, "last_heartbeat": iso_from_unix(at)})
 
 
 # Tasks --------------------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def session_status(event: Event, now: int) -> None:
     touch_session(session_id, now, status=event.data["status"]["type"])
     publish_session(session_id, "status")
     agent_id = agent_of(session_id, event.agent_id)
-    if agent_id and scalar("SELECT 1 FROM agents WHERE id = ?", (agent_id,)):
+    if agent_id:
         beat(agent_id, event.occurred_at, now)
     if event.data["status"]["type"] in BUSY:
         session_busy(event, now)
