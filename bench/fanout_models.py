@@ -2,10 +2,13 @@
 
 Not the server: the two delivery models alone, on local socket pairs, so that their difference is not
 lost in the noise of a loaded machine.
-  - threads: what functions/sse does under gunicorn's gthread worker: a thread per stream, blocked on its
-    queue; the poller puts the change in every queue, and each thread wakes and writes the frame;
-  - one writer: one thread writes the frame to every stream's (non-blocking) socket in turn, as an
-    event loop (asyncio, or a gevent / uvicorn worker) would.
+  - threads: what functions/sse did under gunicorn's gthread worker until its streams were handed over
+    (and still does where they cannot be): a thread per stream, blocked on its queue; the poller puts
+    the change in every queue, and each thread wakes and writes the frame;
+  - one writer: one thread writes the frame to every stream's (non-blocking) socket in turn: what the
+    feed poller does now with every stream handed over to it (functions/sse/hub.py, StreamWriter).
+Socket pairs wake no other process: over TCP to readers in other processes, each write also pays the
+kernel for the reader's wake-up (bench/stream.py measures that).
 It prints, per model, the wall time from offering a change until every stream has written it (p50 /
 p99 over `--changes`), and the CPU per change and stream.
 

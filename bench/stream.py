@@ -1,7 +1,7 @@
 """Live-stream latency and losslessness over real HTTP: SSE clients, events posted at a steady rate.
 
 One run, on a fresh SQLite database in a temporary directory, against the production gunicorn config
-(four gthread workers, threads raised to hold every stream):
+(four workers; each stream, once live, is written by its worker's feed poller and holds no thread):
   - `--clients` browsers (default 100) hold GET /api/stream open, spread over client processes that
     each read their streams with one selector loop (a thread per stream would measure the client);
   - a producer POSTs `--events` events (default 2 000) to /api/events at `--rate` per second, one per
@@ -144,8 +144,8 @@ def produce(port: int, api_key: str, events: int, rate: float) -> dict[str, floa
 def run(args: argparse.Namespace) -> bool:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         env = bench_env(Path(tmp))
-        # Threads per worker: connections spread unevenly over the workers, so room for all of them.
-        env.update(DASHBOARD_THREADS=str(args.clients + 32), DASHBOARD_SECRET_KEY="bench-" + "k" * 32)
+        # Open streams per worker: connections spread unevenly over the workers, so room for all of them.
+        env.update(DASHBOARD_STREAMS=str(max(args.clients, 1000)), DASHBOARD_SECRET_KEY="bench-" + "k" * 32)
         prepare_database(env)
         port = free_port()
         with gunicorn(env, port, app=None, log_path=Path(tmp) / "gunicorn.log") as server_pid:
