@@ -19,7 +19,7 @@ stream whose connection the server handed over (under gunicorn, all of them once
 their backlog: deploy/gunicorn_worker.py): it reads each change once, encodes its frame once, and
 writes it without waiting to every stream that wants it, from this one thread, with the heartbeats and
 the ends of streams (`StreamWriter`). With 500 streams that cut the server's CPU per change and stream
-to about a third (60 µs against 170 µs, most of what is left the kernel's: docs/benchmarks.md), and no
+to about a third (45-64 µs against 137-184 µs, most of what is left the kernel's: docs/benchmarks.md), and no
 stream waits for a thread of its own to be scheduled. Where nothing can be
 handed over (falcon.testing, another WSGI server), the stream's request thread takes what is queued
 and writes it (`Subscription.next_write`, the same for both). A stream that cannot keep up (its queue
@@ -405,6 +405,8 @@ class StreamWriter:
     def write(self, subscriptions: Iterable[Subscription]) -> None:
         """Send each stream what waits for it, as far as its socket takes it without waiting."""
         for subscription in subscriptions:
+            if subscription not in self.streams:
+                continue  # handed over since this tick took the new ones: `take` writes it next tick
             stream = subscription.stream
             try:
                 while stream.flush():
