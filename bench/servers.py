@@ -61,13 +61,14 @@ def configured_capacity(env: dict[str, str]) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, app: str | None, log_path: Path) -> Iterator[int]:
+def gunicorn(env: dict[str, str], port: int, app: str | None, log_path: Path,
+             checkout: Path = REPO_ROOT) -> Iterator[int]:
     """Serve `app` (None: the config's wsgi_app, the real mount) with the production config; yield
     the master's pid once it answers and all its workers are forked, and stop it with SIGTERM (a
-    graceful shutdown) afterwards."""
+    graceful shutdown) afterwards. `checkout`: the code to serve (another commit's, say)."""
     command = [SERVER_PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONFIG, *([app] if app else [])]
     with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=REPO_ROOT, env={**env, "DASHBOARD_PORT": str(port)},
+        server = subprocess.Popen(command, cwd=checkout, env={**env, "DASHBOARD_PORT": str(port)},
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(server, port, log_path)

@@ -115,9 +115,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int | None = None) -> Iterator[Server]:
+def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int | None = None,
+             checkout: Path = REPO) -> Iterator[Server]:
     """Migrate the database, serve the mount with the project's gunicorn config, stop it afterwards.
-    `port` lets a test bring a server up where a client was already trying to reach one."""
+    `port` lets a test bring a server up where a client was already trying to reach one; `checkout`
+    serves the code of another copy of the project (a release with a changed page, say)."""
     port = port or free_port()
     # Temporal off unless a test says otherwise: a dev server on this machine is none of the test's business.
     full_env = os.environ | {"TEMPORAL_ADDRESS": "off"} | env | {
@@ -130,7 +132,7 @@ def gunicorn(database_url: str, env: dict[str, str], workers: int = 2, port: int
                 if database_url.startswith("sqlite:") else Path(tempfile.mkdtemp()) / "gunicorn.log")
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
-                                   cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+                                   cwd=checkout, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(port, process, log_path)
     try:
         _wait_until_serving(server, workers)

@@ -63,10 +63,9 @@ def test_each_asset_has_its_content_type(page_client, name, content_type):
     assert response.headers["cache-control"] == "no-cache"  # no version in the URL: revalidate
 
 
-def test_every_module_the_page_imports_is_served(page_client):
-    """The modules import each other by relative path: each one must resolve under the same base."""
-    version = Bundle.load(functions.dashboard.PAGE_DIRECTORY).version
-    seen, queue = set(), ["app.js"]
+def modules_reached(page_client, version: str, entries: tuple[str, ...]) -> set[str]:
+    """The modules the entries import, directly or not, each fetched as the browser would."""
+    seen, queue = set(), list(entries)
     while queue:
         name = queue.pop()
         seen.add(name)
@@ -75,7 +74,27 @@ def test_every_module_the_page_imports_is_served(page_client):
         for imported in re.findall(r'from "\./([^"]+)"', response.text):
             if imported not in seen:
                 queue.append(imported)
+    return seen
+
+
+def test_every_module_the_page_imports_is_served(page_client):
+    """The modules import each other by relative path: each one must resolve under the same base."""
+    version = Bundle.load(functions.dashboard.PAGE_DIRECTORY).version
+    seen = modules_reached(page_client, version, ("app.js",))
     assert {"api.js", "live.js", "state.js", "board.js", "tasks.js", "agents.js"} <= seen
+
+
+def test_the_page_preloads_every_module_it_imports_at_once(page_client):
+    """No waterfall: the page names every module its two entry modules reach, early.js's first."""
+    html = page_client.simulate_get("/").text
+    version = Bundle.load(functions.dashboard.PAGE_DIRECTORY).version
+    preloaded = re.findall(rf'<link rel="modulepreload" href="/assets/{version}/([^"]+)">', html)
+    entries = re.findall(rf'<script type="module"[^>]* src="/assets/{version}/([^"]+)">', html)
+    assert entries == ["early.js", "app.js"]
+    assert len(preloaded) == len(set(preloaded))
+    assert set(preloaded) == modules_reached(page_client, version, ("early.js", "app.js")) - {"early.js", "app.js"}
+    early = modules_reached(page_client, version, ("early.js",)) - {"early.js"}
+    assert set(preloaded[:len(early)]) == early
 
 
 def test_an_unchanged_asset_answers_304(page_client):
@@ -89,10 +108,14 @@ def test_an_unchanged_asset_answers_304(page_client):
     assert page_client.simulate_get("/assets/app.js", headers={"If-None-Match": '"other"'}).status_code == 200
 
 
-def test_a_page_from_before_a_restart_still_gets_its_assets_but_not_cached_for_good(page_client):
-    response = page_client.simulate_get("/assets/0123456789ab/app.js")
-    assert response.status_code == 200
-    assert response.headers["cache-control"] == "no-cache"
+def test_a_module_of_another_release_is_not_served(page_client):
+    """A page that loaded just before a restart would run a mix of two releases' modules: it gets a 404
+    for the other release's instead (a reload brings this one's page, which names this one's)."""
+    version = Bundle.load(functions.dashboard.PAGE_DIRECTORY).version
+    assert page_client.simulate_get(f"/assets/{version}/app.js").status_code == 200
+    other = "0123456789ab" if version != "0123456789ab" else "ba9876543210"
+    response = page_client.simulate_get(f"/assets/{other}/app.js")
+    assert_canonical_error(response, 404, "not_found")
 
 
 def test_head_answers_like_get_without_a_body(page_client):

@@ -5,6 +5,7 @@ import { renderAgents } from "./agents.js";
 import { api, listAll, path, whenUnauthorized } from "./api.js";
 import { busiestProject, renderBoard, renderProjectHeader, renderProjects } from "./board.js";
 import { byId, h, refreshRelativeTimes, toast } from "./dom.js";
+import { forgetEarly, signedIn } from "./early.js";
 import { LiveFeed } from "./live.js";
 import { renderNotifications } from "./notifications.js";
 import { currentRoute, navigate, routeKey, routeLinks, sessionLink } from "./router.js";
@@ -476,11 +477,14 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) refr
 
 // Start --------------------------------------------------------------------------------------------------
 
+// Who is signed in was asked by early.js (with a transcript's first page, at its address) while the
+// modules loaded.
 async function boot() {
   try {
-    const { user } = await api("/api/auth/me", { expect401: true });
+    const { user } = await signedIn;
     showDashboard(user);
   } catch (error) {
+    forgetEarly();
     showSignIn({ note: error.status === 401 || error.status === 404 ? null : error.message, onSignedIn: showDashboard });
   }
 }

@@ -6,11 +6,12 @@
 
 import { api, path } from "./api.js";
 import { h, timeElement, toast } from "./dom.js";
+import { takeEarly } from "./early.js";
 import { markdown } from "./markdown.js";
+import { firstPage } from "./messages.js";
 import { agentLink, sessionLink } from "./router.js";
 import { sessionUsage } from "./usage.js";
 
-const FIRST_PAGE = 40; // a screenful or two, shown at once; the next page comes while it is read
 const PAGE = 100;
 const MAX_SHOWN = 600; // messages in the page at once, however long the session
 const NEAR_PX = 800;
@@ -66,23 +67,9 @@ export async function openTranscript(container, sessionId, messageId, { agents }
 
 // Start afresh at the newest messages, the oldest, or around one message.
 async function openAt(current, where) {
-  const base = path`/api/msgs?session_id=${current.sessionId}`;
-  let rows;
+  let first;
   try {
-    if (where === "newest") {
-      const page = await api(`${base}&limit=${FIRST_PAGE}`);
-      rows = page.messages.reverse();
-      Object.assign(current, { reachedOldest: !page.next_cursor, atNewest: true });
-    } else if (where === "oldest") {
-      const page = await api(`${base}&order=oldest_first&limit=${FIRST_PAGE}`);
-      rows = page.messages;
-      Object.assign(current, { reachedOldest: true, atNewest: !page.next_cursor });
-    } else {
-      const from = `${base}&from_id=${encodeURIComponent(where)}&limit=${FIRST_PAGE / 2}`;
-      const [before, after] = await Promise.all([api(from), api(`${from}&order=oldest_first`)]);
-      rows = [...before.messages.reverse(), ...after.messages.slice(1)];
-      Object.assign(current, { reachedOldest: !before.next_cursor, atNewest: !after.next_cursor });
-    }
+    first = await (takeEarly(current.sessionId, where) ?? firstPage(current.sessionId, where));
   } catch (error) {
     if (view !== current || error.status === 401) return;
     if (error.field === "from_id") {
@@ -94,6 +81,8 @@ async function openAt(current, where) {
     return;
   }
   if (view !== current) return;
+  const { rows, reachedOldest, atNewest } = first;
+  Object.assign(current, { reachedOldest, atNewest });
   current.list.replaceChildren(...rows.map((message) => messageElement(message, current)));
   showEdges(current);
   if (where === "newest") scrollToBottom();
