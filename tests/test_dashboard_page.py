@@ -118,6 +118,40 @@ def test_a_module_of_another_release_is_not_served(page_client):
     assert_canonical_error(response, 404, "not_found")
 
 
+def test_text_is_sent_gzip_compressed_to_a_browser_that_takes_it(page_client):
+    import gzip
+
+    version = Bundle.load(functions.dashboard.PAGE_DIRECTORY).version
+    for path in ("/", f"/assets/{version}/app.js", f"/assets/{version}/styles.css"):
+        plain = page_client.simulate_get(path)
+        packed = page_client.simulate_get(path, headers={"Accept-Encoding": "br, gzip, deflate"})
+        assert "content-encoding" not in plain.headers
+        assert packed.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(packed.content) == plain.content
+        assert len(packed.content) < len(plain.content) * 0.5, path
+        assert plain.headers["vary"] == packed.headers["vary"] == "Accept-Encoding"
+        assert packed.headers["content-type"] == plain.headers["content-type"]
+        assert packed.headers["cache-control"] == plain.headers["cache-control"]
+        # Each representation has its own validator, and a 304 for the one the client holds.
+        assert packed.headers["etag"] != plain.headers["etag"]
+        again = page_client.simulate_get(path, headers={"Accept-Encoding": "gzip",
+                                                        "If-None-Match": packed.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == packed.headers["etag"]
+        assert "content-encoding" not in again.headers
+        refused = page_client.simulate_get(path, headers={"Accept-Encoding": "gzip;q=0, identity"})
+        assert "content-encoding" not in refused.headers and refused.content == plain.content
+
+
+def test_what_compresses_badly_is_sent_as_it_is(tmp_path):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "tiny.js").write_text("x;")
+    (tmp_path / "assets" / "icon.png").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "index.html").write_text("{{ASSET_BASE}}")
+    bundle = Bundle.load(tmp_path)
+    assert bundle.assets["tiny.js"].gzipped is None  # bigger compressed
+    assert bundle.assets["icon.png"].gzipped is None  # not text
+
+
 def test_head_answers_like_get_without_a_body(page_client):
     response = page_client.simulate_head("/assets/styles.css")
     assert response.status_code == 200

@@ -25,12 +25,35 @@ SECURITY_HEADERS = {
 def send(req: falcon.Request, resp: falcon.Response, file: StaticFile, cache_control: str) -> None:
     resp.set_headers(SECURITY_HEADERS)
     resp.set_header("Cache-Control", cache_control)
-    resp.set_header("ETag", file.etag)
-    if matches(req.get_header("If-None-Match"), file.etag):
+    body, etag, encoding = file.body, file.etag, None
+    if file.gzipped is not None:
+        resp.set_header("Vary", "Accept-Encoding")  # a shared cache must not hand gzip to a client that asked plain
+        if accepts_gzip(req.get_header("Accept-Encoding")):
+            body, etag, encoding = file.gzipped, file.gzip_etag, "gzip"
+    resp.set_header("ETag", etag)
+    if matches(req.get_header("If-None-Match"), etag):
         resp.status = falcon.HTTP_304  # no body, hence no Content-Type either
         return
+    if encoding:
+        resp.set_header("Content-Encoding", encoding)
     resp.content_type = file.content_type
-    resp.data = file.body
+    resp.data = body
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding names gzip with a weight above zero ("gzip;q=0" refuses it)."""
+    for item in (accept_encoding or "").split(","):
+        coding, _, parameters = item.partition(";")
+        if coding.strip().lower() != "gzip":
+            continue
+        weight = parameters.strip().lower()
+        if not weight.startswith("q="):
+            return True
+        try:
+            return float(weight[2:]) > 0
+        except ValueError:
+            return False
+    return False
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
