@@ -49,17 +49,30 @@ export function relative(iso, now = Date.now()) {
 export function timeElement(iso, prefix = "") {
   if (!iso) return h("span", { class: "muted" }, `${prefix}never`);
   const at = new Date(iso);
-  return h("time", { datetime: iso, title: at.toLocaleString(), dataset: { relative: prefix } },
+  return h("time", { datetime: iso, title: formatted("full", at), dataset: { relative: prefix } },
     h("span", { class: "relative" }, prefix + relative(iso)), " ", h("span", { class: "absolute" }, `(${absolute(at)})`));
 }
 
 // The clock time for today, with the date before it otherwise (and the year when it is not this one).
 export function absolute(at, now = new Date()) {
-  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = formatted("time", at);
   if (at.toDateString() === now.toDateString()) return time;
-  const date = at.toLocaleDateString([], { day: "numeric", month: "short",
-    year: at.getFullYear() === now.getFullYear() ? undefined : "numeric" });
-  return `${date}, ${time}`;
+  return `${formatted(at.getFullYear() === now.getFullYear() ? "date" : "dateAndYear", at)}, ${time}`;
+}
+
+// Each format is made once: Date's toLocaleString() and its kin build a new formatter at every call, which
+// cost 10-130 ms for a transcript's first 40 messages in a fresh tab, against under 1 ms so.
+const FORMATS = {
+  full: { year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" },
+  time: { hour: "2-digit", minute: "2-digit" },
+  date: { day: "numeric", month: "short" },
+  dateAndYear: { day: "numeric", month: "short", year: "numeric" },
+};
+const formatters = {};
+
+function formatted(format, at) {
+  formatters[format] ??= new Intl.DateTimeFormat([], FORMATS[format]);
+  return formatters[format].format(at);
 }
 
 export function refreshRelativeTimes(root = document) {
