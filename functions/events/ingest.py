@@ -9,7 +9,8 @@ from functions.events.kinds import KINDS
 from functions.events.message_rows import batch_messages
 from functions.events.projections import as_json, message_of
 from shared.clock import now as clock_now
-from shared.store.db import batch_memo, execute, execute_many, write_transaction
+from shared.store.db import batch_memo, execute, execute_many
+from shared.store.group_commit import write_in_group
 
 
 @dataclass
@@ -30,13 +31,19 @@ class IngestResult:
 def ingest(events: list[Event]) -> IngestResult:
     """Apply the events that were never seen before, in order; count the rest as duplicates.
 
-    All or nothing: if one projection fails, the transaction rolls back and nothing is stored."""
-    result = IngestResult()
+    All or nothing: if one projection fails, the request's writes roll back and nothing is stored. They
+    share a transaction with the writes of requests that came meanwhile (shared/store/group_commit.py),
+    each request in a savepoint of its own."""
     now = clock_now()
     # The raw events' JSON is made before the write lock is taken: other requests wait while it is held.
     stored = [as_json(event.data) if not event.known or KINDS[event.type].stored else None for event in events]
-    with write_transaction(), batch_memo():
-        # Inside the write lock, so two requests carrying the same id cannot both apply it.
+    return write_in_group(lambda: apply(events, stored, now), weight=len(events))
+
+
+def apply(events: list[Event], stored: list[str | None], now: int) -> IngestResult:
+    result = IngestResult()
+    with batch_memo():
+        # Inside the write transaction, so two requests carrying the same id cannot both apply it.
         ids = [event.id for event in events]
         seen = {row[0] for row in execute(
             f"SELECT id FROM inbound_events WHERE id IN ({', '.join('?' * len(ids))})", ids)}

@@ -90,6 +90,7 @@ def open_database(settings: Settings) -> peewee.Database:
         db = db_url.connect(f"{scheme}+pool:{rest}", max_connections=None, stale_timeout=STALE_CONNECTION_S,
                             options=postgresql_options(url, settings.busy_timeout_ms))
     db.opened_from_url = url
+    db.busy_timeout_s = settings.busy_timeout_ms / 1000  # how long a write may wait for the writer slot
     database.initialize(db)
     return db
 
@@ -165,10 +166,12 @@ class WriteLock:
         self._fd_pid: int | None = None
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[float]:
-        """Hold the lock; yields the seconds left of the wait, for SQLite's own lock to take no longer."""
-        deadline = time.monotonic() + self.timeout_s
-        if not self._mutex.acquire(timeout=self.timeout_s):
+    def held(self, timeout_s: float | None = None) -> Iterator[float]:
+        """Hold the lock, waiting at most `timeout_s` (None: the busy timeout); yields the seconds left
+        of the wait, for SQLite's own lock to take no longer."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        if not self._mutex.acquire(timeout=timeout_s):
             raise peewee.OperationalError("database is locked (waited for another writer in this process)")
         try:
             fd = self._file()
@@ -229,21 +232,44 @@ def write_transaction() -> Iterator[None]:
                 hold_writer_lock()  # in case the outer transaction was not a write_transaction
             yield
     elif is_sqlite():
-        _writer.changes_recorded = False
-        with (database.obj.write_lock.held() as left_s, _busy_timeout_at_most(left_s), _first_error_kept(),
-              database.atomic("IMMEDIATE")):
+        with database.obj.write_lock.held() as left_s, writer_transaction(left_s):
             yield
-        _wake_readers_if_changes_recorded()
     else:
-        _writer.changes_recorded = False
+        with writer_transaction(None):
+            yield
+
+
+@contextlib.contextmanager
+def writer_transaction(wait_s: float | None) -> Iterator[None]:
+    """The outermost write transaction, waiting at most `wait_s` (None: the busy timeout) for the writer
+    slot; on SQLite its caller holds the WriteLock already. Once it has committed, the feed's readers
+    are woken if it recorded changes."""
+    _writer.changes_recorded = False
+    if is_sqlite():
+        with _busy_timeout_at_most(wait_s), _first_error_kept(), database.atomic("IMMEDIATE"):
+            yield
+    else:
         with database.atomic():
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+            _take_writer_lock(wait_s)
             _writer.holding = True
             try:
                 yield
             finally:
                 _writer.holding = False
-        _wake_readers_if_changes_recorded()
+    _wake_readers_if_changes_recorded()
+
+
+def _take_writer_lock(wait_s: float | None) -> None:
+    """PostgreSQL: wait for the writer advisory lock at most `wait_s`, not the whole lock_timeout."""
+    full_ms = int(database.obj.busy_timeout_s * 1000)
+    left_ms = full_ms if wait_s is None else int(wait_s * 1000)
+    if left_ms >= full_ms - 1:
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+        return
+    # lock_timeout 0 would mean no limit at all; the statements after the lock get the full one back.
+    database.execute_sql("SELECT set_config('lock_timeout', %s, true)", (str(max(left_ms, 1)),))
+    database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+    database.execute_sql("SELECT set_config('lock_timeout', %s, true)", (str(full_ms),))
 
 
 def changes_recorded() -> None:
@@ -284,12 +310,12 @@ def _first_error_kept() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _busy_timeout_at_most(seconds: float) -> Iterator[None]:
-    """Cut SQLite's busy timeout to `seconds` for one transaction. A writer that queued behind another
-    one (which waited on the same lock) has used part of its wait already: without this it would wait
-    the whole busy timeout again, twice as long as configured, before answering 503."""
-    full_ms = database.obj.write_lock.timeout_s * 1000
-    left_ms = int(seconds * 1000)
+def _busy_timeout_at_most(seconds: float | None) -> Iterator[None]:
+    """Cut SQLite's busy timeout to `seconds` (None: leave it) for one transaction. A writer that queued
+    behind another one (which waited on the same lock) has used part of its wait already: without this it
+    would wait the whole busy timeout again, twice as long as configured, before answering 503."""
+    full_ms = database.obj.busy_timeout_s * 1000
+    left_ms = full_ms if seconds is None else int(seconds * 1000)
     if left_ms >= full_ms - 1:  # the usual case: the queue took no time worth a statement
         yield
         return

@@ -91,7 +91,7 @@ def unavailable_reason(error: Exception) -> tuple[str, int]:
     """What to tell a client whose request the database could not take, and when to try again: a lock
     passes in moments, a full or read-only disk waits for a person."""
     text = str(error).lower()
-    if "locked" in text or "busy" in text:
+    if "locked" in text or "busy" in text or "lock timeout" in text:  # the last: PostgreSQL's lock_timeout
         return "The database is busy: another writer held it past the busy timeout; retry shortly.", 1
     if any(sign in text for sign in ("full", "i/o", "readonly", "read-only")):
         return "The database cannot be written: its disk is full, read-only or failing; retry later.", 30
