@@ -29,7 +29,7 @@ from functions.events.session_turns import (
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
-from shared.store.db import MAX_INTEGER, execute, first_in_batch, insert_returning_id
+from shared.store.db import MAX_INTEGER, execute, execute_many, first_in_batch, insert_returning_id
 from shared.store.feed import record_change
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
@@ -349,11 +349,10 @@ def todo_updated(event: Event, now: int) -> None:
     keep = [row[0] for row in rows]
     execute(f"DELETE FROM todos WHERE session_id = ? AND id NOT IN ({', '.join('?' * len(keep))})"
             if keep else "DELETE FROM todos WHERE session_id = ?", (session_id, *keep))
-    for row in rows:
-        execute("INSERT INTO todos (id, session_id, content, status, priority, agent, position, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " content = excluded.content, status = excluded.status, priority = excluded.priority,"
-                " agent = excluded.agent, position = excluded.position, updated_at = excluded.updated_at", row)
+    execute_many("INSERT INTO todos (id, session_id, content, status, priority, agent, position, created_at,"
+                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                 " content = excluded.content, status = excluded.status, priority = excluded.priority,"
+                 " agent = excluded.agent, position = excluded.position, updated_at = excluded.updated_at", rows)
     stored = [Todo.json_from_db(TODO_COLUMNS, row) for row in rows_as_stored(session_id)]
     record_change("todo", "replaced", {"session_id": session_id, "todos": stored})
 
@@ -427,11 +426,11 @@ def session_diff(event: Event, now: int) -> None:
     if not files:
         return
     execute("DELETE FROM session_files WHERE session_id = ?", (session_id,))
-    for file, diff in files.items():
-        execute("INSERT INTO session_files (session_id, file, status, additions, deletions, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, file, diff.get("status") if isinstance(diff.get("status"), str) else None,
-                 line_count(diff.get("additions")), line_count(diff.get("deletions")), now))
+    execute_many("INSERT INTO session_files (session_id, file, status, additions, deletions, updated_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?)",
+                 [(session_id, file, diff.get("status") if isinstance(diff.get("status"), str) else None,
+                   line_count(diff.get("additions")), line_count(diff.get("deletions")), now)
+                  for file, diff in files.items()])
     record_change("session", "files", {"session_id": session_id, "files": session_files(session_id)})
 
 
