@@ -1,11 +1,13 @@
 """Streams handed over to the feed poller, over real gunicorn with one worker of four threads: more
 streams than threads each get every change once and in order, a reader that stops reading is cut off
 without holding back the others and resumes losing nothing, open streams have their own bound (a
-closed one gives its place back), and signing out closes handed-over streams."""
+closed one gives its place back), signing out closes handed-over streams, and a graceful stop ends them
+cleanly."""
 
 from __future__ import annotations
 
 import http.client
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -148,3 +150,18 @@ def test_signing_out_closes_handed_over_streams_and_only_them(server):
     post_heartbeat(server, "after-sign-out")
     assert next(token_stream.changes()).data["topic"] == "agent"
     token_stream.close()
+
+
+def test_a_graceful_stop_ends_handed_over_streams_cleanly(tmp_path, postgres_databases):
+    url = database_url_in(tmp_path, postgres_databases)
+    env = {"DASHBOARD_API_KEY": API_KEY, "DASHBOARD_TOKEN": DASHBOARD_TOKEN, "DASHBOARD_SECRET_KEY": SECRET,
+           "SSE_HEARTBEAT_S": "1", "DASHBOARD_THREADS": str(THREADS), "DASHBOARD_API_THREADS": "2"}
+    with gunicorn(url, env, workers=1) as stopping:
+        streams = [Stream(stopping.port, headers=DASHBOARD, timeout=DEADLINE_S).subscribed()
+                   for _ in range(2 * THREADS)]
+        stopping.process.send_signal(signal.SIGTERM)
+        for stream in streams:
+            # Read to the end of the body: a clean end (the last chunk), not a reset or a cut-off frame.
+            assert all(frame.id is None for frame in stream.frames())
+            stream.close()
+        assert stopping.process.wait(timeout=DEADLINE_S) == 0
