@@ -63,40 +63,26 @@ def _check(value: Any, depth: int, lengths: list[int]) -> bool:
     if depth > MAX_DEPTH:
         raise _Refused(f"is nested deeper than {MAX_DEPTH} levels of objects and lists.")
     nul = False
+    is_object = isinstance(value, dict)
     # The ingest's hottest loop: leaves are checked here rather than in a call of their own, by their exact
     # type first (JSON gives nothing else), anything else (a subclass) through `_leaf`.
-    if type(value) is dict:
-        for key, item in value.items():
-            if len(key) > MAX_KEY_LENGTH or "\x00" in key:
-                if len(key) > MAX_KEY_LENGTH:
-                    raise _Refused(f"has a key longer than {MAX_KEY_LENGTH} characters.")
-                nul = True
-            kind = type(item)
-            try:
-                if kind is str:
-                    lengths.append(len(item))
-                    nul = nul or "\x00" in item
-                elif kind is dict or kind is list:
-                    nul = _check(item, depth + 1, lengths) or nul
-                elif kind is not bool and item is not None:
-                    nul = _leaf(item, depth + 1, lengths) or nul
-            except _Refused as refused:
-                refused.steps.append(f".{key}")
-                raise
-    else:
-        for position, item in enumerate(value):
-            kind = type(item)
-            try:
-                if kind is str:
-                    lengths.append(len(item))
-                    nul = nul or "\x00" in item
-                elif kind is dict or kind is list:
-                    nul = _check(item, depth + 1, lengths) or nul
-                elif kind is not bool and item is not None:
-                    nul = _leaf(item, depth + 1, lengths) or nul
-            except _Refused as refused:
-                refused.steps.append(f"[{position}]")
-                raise
+    for key, item in value.items() if is_object else enumerate(value):
+        if is_object and (len(key) > MAX_KEY_LENGTH or "\x00" in key):
+            if len(key) > MAX_KEY_LENGTH:
+                raise _Refused(f"has a key longer than {MAX_KEY_LENGTH} characters.")
+            nul = True
+        kind = type(item)
+        try:
+            if kind is str:
+                lengths.append(len(item))
+                nul = nul or "\x00" in item
+            elif kind is dict or kind is list:
+                nul = _check(item, depth + 1, lengths) or nul
+            elif kind is not bool and item is not None:
+                nul = _leaf(item, depth + 1, lengths) or nul
+        except _Refused as refused:
+            refused.steps.append(f".{key}" if is_object else f"[{key}]")
+            raise
     return nul
 
 
