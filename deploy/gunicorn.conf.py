@@ -15,7 +15,11 @@ Retry-After. 4 workers: 4 000 open streams, 320 long polls at once.
 Four processes rather than two on the reference 2-core machine: writes are serialised by SQLite, and
 a process whose writer must win the GIL back from threads parsing other requests holds the write lock
 longer. With four, single-event ingest went from about 0.29 to 0.37-0.46 of the bare stack's rate
-(bench/ingest.py).
+(bench/ingest.py), when each request wrote its own transaction. Since group commit
+(shared/store/group_commit.py) the requests that queue in one process share a transaction, so fewer
+processes make bigger groups: on 2026-12-02 two workers spent 1 720-2 020 µs of CPU per single event
+against 1 800-2 570 with four, within that day's noise (docs/benchmarks.md, "Single events"), so
+the count was left alone: it also sets the long polls' capacity and the idle memory.
 DASHBOARD_WORKERS changes it; each worker runs one feed poller."""
 
 import os
