@@ -117,3 +117,21 @@ def test_a_migration_numbered_below_one_already_applied_is_still_applied(db, mon
     assert migrate() == [late.version]
     assert "landed_late" in database.get_tables()
     assert migrate() == []
+
+
+@only_on_sqlite("the query plan is SQLite's")
+def test_what_ingest_asks_at_every_turn_reads_an_index_not_every_row(db):
+    """An agent's status is worked out from its sessions at every busy and idle, and a task's blocked
+    notifications are looked for whenever it leaves blocked: with months of sessions and notifications,
+    a scan of the whole table each time would make every event slower than the last."""
+    from functions.events.session_turns import BUSY, FOLLOWED
+    from shared.agents.alerts import BLOCKED_NOTIFICATIONS
+
+    plans = {
+        "agent status": database.execute_sql(f"EXPLAIN QUERY PLAN {FOLLOWED}", ("a", "a", *BUSY, "a")).fetchall(),
+        "blocked notifications": database.execute_sql(
+            f"EXPLAIN QUERY PLAN {BLOCKED_NOTIFICATIONS}", ("task",)).fetchall(),
+    }
+    for question, plan in plans.items():
+        steps = [row[-1] for row in plan]
+        assert not [step for step in steps if step.startswith("SCAN")], (question, steps)

@@ -74,12 +74,15 @@ def fire_rules(trigger: str, task: dict[str, Any], episode: int, now: int, *, ti
     return to_push
 
 
+BLOCKED_NOTIFICATIONS = ("SELECT id FROM notifications WHERE task_id = ? AND trigger = 'blocked'"
+                         " AND read_at IS NULL ORDER BY id")
+
+
 def settle_blocked_notifications(task_id: str, now: int) -> None:
     """The task is no longer blocked (answered, unblocked, moved on): its unread "blocked" notifications
     are read, since there is nothing left for a person to do about them. Inside the caller's write
     transaction."""
-    ids = [row[0] for row in execute("SELECT id FROM notifications WHERE task_id = ? AND trigger = 'blocked'"
-                                     " AND read_at IS NULL ORDER BY id", (task_id,)).fetchall()]
+    ids = [row[0] for row in execute(BLOCKED_NOTIFICATIONS, (task_id,)).fetchall()]
     mark_read(ids, now)
 
 

@@ -404,9 +404,19 @@ LINEAR_ORDER_AND_REPLAY = Migration(11, "Linear: the newest version of each enti
     "CREATE UNIQUE INDEX webhook_deliveries_body ON webhook_deliveries (body_sha256)",
 ))
 
+LOOKUPS_BY_AGENT_AND_TASK = Migration(12, "indexes for what ingest asks at every turn", (
+    # An agent's status is worked out from its sessions at every busy and idle of each of them
+    # (functions/events/session_turns.py): without this index, a scan of every session ever seen.
+    "CREATE INDEX sessions_agent ON sessions (agent_id, status)",
+    # The prompts still waiting in a session (the same status, and a turn's blocked question).
+    "CREATE INDEX task_questions_session ON task_questions (session_id, status)",
+    # A task's blocked notifications, settled when it leaves blocked (shared/agents/alerts.py).
+    "CREATE INDEX notifications_task ON notifications (task_id, trigger)",
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
-    SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS, LINEAR_ORDER_AND_REPLAY,
+    SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS, LINEAR_ORDER_AND_REPLAY, LOOKUPS_BY_AGENT_AND_TASK,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
