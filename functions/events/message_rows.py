@@ -7,9 +7,13 @@ a batch reads the rows of all the messages it touches at once, when it starts; e
 message's row in memory, exactly as its SQL would have; a message the batch creates is inserted in its
 turn (so its id, and its search entry's, fall where one event per request puts them); and at the end
 each changed row is written once (`flush`: one executemany) and published once, as the batch left it,
-from memory. Whatever reads a session's messages with SQL in the middle of a batch (a turn's title is
-its prompt's text) calls `flush_messages` for that session first, so it sees what one event per request
-would have left (and the other sessions' messages, still streaming, are not written for it).
+from memory. A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something
+reads them (`json_value`): most re-sends of a message replace its `tokens` whole and never look at its
+`parts`, whose text is then written and published as it was read, never decoded or encoded again; a
+value that is encoded is encoded once, for both. Whatever reads a session's messages with SQL in the
+middle of a batch (a turn's title is its prompt's text) calls `flush_messages` for that session first,
+so it sees what one event per request would have left (and the other sessions' messages, still
+streaming, are not written for it).
 
 Everything here runs inside the ingest's write transaction (one writer: no other can change the rows
 in between).
@@ -25,11 +29,12 @@ from typing import Any
 
 from shared.clock import iso_from_unix
 from shared.store.db import execute, execute_many, insert_returning_id
-from shared.store.feed import record_changes
+from shared.store.feed import record_encoded_changes
 from shared.store.models import JSONField, Message, UnixTimeField, compact_json
 
 COLUMNS = tuple(field.column_name for field in Message._meta.sorted_fields)  # the API's order
-JSON_COLUMNS = frozenset(field.column_name for field in Message._meta.sorted_fields if isinstance(field, JSONField))
+JSON_ORDER = tuple(field.column_name for field in Message._meta.sorted_fields if isinstance(field, JSONField))
+JSON_COLUMNS = frozenset(JSON_ORDER)
 TIME_COLUMNS = frozenset(field.column_name for field in Message._meta.sorted_fields
                          if isinstance(field, UnixTimeField))
 # What ingest writes; a new row takes the table's defaults for the rest (read 0, no todo).
@@ -40,7 +45,24 @@ INSERTED = ("external_id", "type", "created_at", *WRITTEN)
 INSERT = f"INSERT INTO messages ({', '.join(INSERTED)}) VALUES ({', '.join('?' * len(INSERTED))})"
 UPDATE = f"UPDATE messages SET {', '.join(f'{column} = ?' for column in WRITTEN)} WHERE id = ?"
 
-Row = dict[str, Any]  # column -> value as the database holds it, JSON columns decoded
+Row = dict[str, Any]  # column -> value as the database holds it, JSON columns decoded or `Encoded`
+
+
+class Encoded:
+    """A JSON column's value as its text, not decoded (yet): what the database holds, or will."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def json_value(row: Row, column: str) -> Any:
+    """A JSON column's value, decoded the first time something reads it."""
+    value = row[column]
+    if isinstance(value, Encoded):
+        value = row[column] = json.loads(value.text)
+    return value
 
 
 class MessageRows:
@@ -62,8 +84,8 @@ class MessageRows:
         for values in cursor.fetchall():
             row = dict(zip(COLUMNS, values, strict=True))
             for column in JSON_COLUMNS:
-                if row[column] is not None:
-                    row[column] = json.loads(row[column])
+                if isinstance(row[column], str):
+                    row[column] = Encoded(row[column])
             self.rows[row["external_id"]] = row
 
     def get(self, external_id: str) -> Row | None:
@@ -76,7 +98,8 @@ class MessageRows:
         row: Row = {column: None for column in COLUMNS} | {"read": 0, "external_id": external_id, "type": type,
                                                             "created_at": created_at}
         row.update(stored(values))
-        row["id"] = insert_returning_id(INSERT, [database_value(column, row[column]) for column in INSERTED])
+        encode_json_columns(row)
+        row["id"] = insert_returning_id(INSERT, [database_value(row[column]) for column in INSERTED])
         self.rows[external_id] = row
 
     def update(self, external_id: str, **values: Any) -> None:
@@ -101,14 +124,17 @@ class MessageRows:
         rows = [self.rows[external_id] for external_id in due]
         for external_id in due:
             del self.changed[external_id]
+        for row in rows:
+            encode_json_columns(row)
         if rows:
-            execute_many(UPDATE, [written_values(row) for row in rows])
+            execute_many(UPDATE, [[*(database_value(row[column]) for column in WRITTEN), row["id"]] for row in rows])
 
     def publish_all(self) -> None:
         """One change per message the batch changed, as the batch left it. A message removed since has no
         row, and its `removed` change says so already."""
-        record_changes("message", [(action, api_json(row)) for external_id, action in self.published.items()
-                                   if (row := self.rows[external_id]) is not None])
+        record_encoded_changes("message", [(action, api_json_text(row))
+                                           for external_id, action in self.published.items()
+                                           if (row := self.rows[external_id]) is not None])
         self.published.clear()
 
 
@@ -119,24 +145,28 @@ def stored(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def database_value(column: str, value: Any) -> Any:
-    if column in JSON_COLUMNS and value is not None:
-        return compact_json(value)
-    return value
+def encode_json_columns(row: Row) -> None:
+    """Its JSON columns as the text the database takes (once: what is written is also what is published)."""
+    for column in JSON_COLUMNS:
+        value = row[column]
+        if value is not None and not isinstance(value, Encoded):
+            row[column] = Encoded(compact_json(value))
 
 
-def written_values(row: Row) -> list[Any]:
-    """The row's WRITTEN columns as the database takes them, then its id (UPDATE's parameters)."""
-    return [*(row[column] if column not in JSON_COLUMNS or row[column] is None else compact_json(row[column])
-              for column in WRITTEN), row["id"]]
+def database_value(value: Any) -> Any:
+    return value.text if isinstance(value, Encoded) else value
 
 
-def api_json(row: Row) -> dict[str, Any]:
-    """The row as the API shows it (`Message.to_json`)."""
-    body = dict(row)
+def api_json_text(row: Row) -> str:
+    """The row as the API shows it (`Message.to_json`), as JSON text: the JSON columns' text is put in as
+    it is (their keys come last)."""
+    encode_json_columns(row)
+    body = {column: value for column, value in row.items() if column not in JSON_COLUMNS}
     for column in TIME_COLUMNS:
         body[column] = iso_from_unix(body[column])
-    return Message.present(body)
+    text = compact_json(Message.present(body))
+    return text[:-1] + "".join(f',"{column}":{"null" if row[column] is None else row[column].text}'
+                               for column in JSON_ORDER) + "}"
 
 
 # The batch being applied, on this thread ----------------------------------------------------------------

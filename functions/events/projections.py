@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from functions.events.event import Event, lookup, ms_to_unix
-from functions.events.message_rows import messages
+from functions.events.message_rows import json_value, messages
 from functions.events.session_turns import (
     BUSY,
     agent_of,
@@ -301,7 +301,7 @@ def part_streamed(event: Event, now: int) -> None:
 
 def parts_of(row: dict[str, Any] | None) -> list[dict[str, Any]]:
     """A message's parts as stored, or none: anything in its parts that is not a part is left out."""
-    stored = None if row is None else row["parts"]
+    stored = None if row is None else json_value(row, "parts")
     return [part for part in stored if isinstance(part, dict)] if isinstance(stored, list) else []
 
 

@@ -45,11 +45,16 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
 
 def record_changes(topic: str, changes: list[tuple[str, dict[str, Any]]]) -> None:
     """Append several changes of `topic` ((action, payload), in order) in one statement."""
+    record_encoded_changes(topic, [(action, _dumps(payload)) for action, payload in changes])
+
+
+def record_encoded_changes(topic: str, changes: list[tuple[str, str]]) -> None:
+    """`record_changes` of payloads already made JSON text (a JSON object each)."""
     if not changes:
         return
     _about_to_record(topic, changes[0][0])
     at = now()
-    execute_many(INSERT_CHANGE, [(topic, action, _dumps(payload), at) for action, payload in changes])
+    execute_many(INSERT_CHANGE, [(topic, action, payload, at) for action, payload in changes])
 
 
 def _about_to_record(topic: str, action: str) -> None:
