@@ -210,3 +210,36 @@ def test_a_message_sent_in_many_batches_ends_as_in_one(two_databases):
     shown = what_the_api_shows(batched)
     for what in by_one:
         assert shown[what] == by_one[what], what
+
+
+def test_a_turn_is_titled_by_the_prompt_as_the_batch_left_it(two_databases):
+    """A turn's title is read in the middle of a batch, from messages some of which the batch has changed
+    and not yet written: an edited prompt counts as edited, an emptied one not at all, whichever is newer."""
+    prompt = {"id": "prt_prompt_ses_a_1", "sessionID": "ses_a", "messageID": "msg_u_ses_a_1", "type": "text"}
+    older = {"id": "msg_older", "sessionID": "ses_a", "role": "user", "time": {"created": (NOW - 90) * 1000}}
+    busy, idle = ({"sessionID": "ses_a", "status": {"type": kind}} for kind in ("busy", "idle"))
+    first = [*sessions_created()[:1], *turn("ses_a", 1, snapshots=2)]
+    second = [
+        ("message.part.updated", {"part": {**prompt, "text": "Rename the cart\nthen test"}}),  # the prompt edited
+        ("session.status", busy), ("session.status", idle),
+        ("message.updated", {"info": older}),  # a prompt older than the edited one: not the title
+        ("message.part.updated", {"part": {"id": "prt_older", "sessionID": "ses_a", "messageID": "msg_older",
+                                           "type": "text", "text": "An older prompt"}}),
+        ("session.status", busy), ("session.status", idle),
+        ("message.part.removed", {"sessionID": "ses_a", "messageID": "msg_u_ses_a_1", "partID": prompt["id"]}),
+        ("session.status", busy),  # the edited prompt has no text left: the older one titles the turn
+    ]
+    events = as_events([*first, *second])
+    single = two_databases(0)
+    for one in events:
+        assert single.simulate_post("/api/events", json=one, headers=AGENT).status_code == 202
+    by_one = what_the_api_shows(single)
+    batched = two_databases(1)
+    for batch in (events[:len(first)], events[len(first):]):
+        response = batched.simulate_post("/api/events", json={"events": batch}, headers=AGENT)
+        assert response.status_code == 202, response.text
+    shown = what_the_api_shows(batched)
+    titles = [task["title"] for task in sorted(by_one["tasks"]["tasks"], key=lambda task: task["id"])]
+    assert titles == ["Fix the checkout test, turn 1", "Rename the cart", "Rename the cart", "An older prompt"]
+    for what in by_one:
+        assert shown[what] == by_one[what], what

@@ -10,10 +10,9 @@ each changed row is written once (`flush`: one executemany) and published once, 
 from memory. A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something
 reads them (`json_value`): most re-sends of a message replace its `tokens` whole and never look at its
 `parts`, whose text is then written and published as it was read, never decoded or encoded again; a
-value that is encoded is encoded once, for both. Whatever reads a session's messages with SQL in the
-middle of a batch (a turn's title is its prompt's text) calls `flush_messages` for that session first,
-so it sees what one event per request would have left (and the other sessions' messages, still
-streaming, are not written for it).
+value that is encoded is encoded once, for both. What the middle of a batch asks of a session's messages
+(a turn's title is its prompt's text: `latest_prompt`) is answered from the rows in memory and the
+database together, as one event per request would have left them, without writing the rows early.
 
 Everything here runs inside the ingest's write transaction (one writer: no other can change the rows
 in between).
@@ -116,18 +115,25 @@ class MessageRows:
     def publish(self, external_id: str, action: str) -> None:
         self.published[external_id] = action
 
-    def flush(self, session_id: str | None = None) -> None:
-        """Write every row changed since it was last written, once; given a session, only the rows that are
-        in it, in the database or in the batch (what a read of that session's messages would see)."""
-        due = [external_id for external_id, stored_in in self.changed.items()
-               if session_id is None or session_id in (stored_in, self.rows[external_id]["session_id"])]
-        rows = [self.rows[external_id] for external_id in due]
-        for external_id in due:
-            del self.changed[external_id]
+    def flush(self) -> None:
+        """Write every row changed since it was last written, once."""
+        rows = [self.rows[external_id] for external_id in self.changed]
+        self.changed.clear()
         for row in rows:
             encode_json_columns(row)
         if rows:
             execute_many(UPDATE, [[*(database_value(row[column]) for column in WRITTEN), row["id"]] for row in rows])
+
+    def latest_prompt(self, session_id: str) -> str | None:
+        """The text of the session's latest user message that has any (by `created_at`, then id), as the
+        messages table will hold it once this batch's changes are written. The rows changed since they were
+        last written count as they are in memory; the database answers for the others."""
+        changed = [external_id for external_id, stored_in in self.changed.items() if stored_in == session_id]
+        held = [row for external_id in self.changed if (row := self.rows[external_id])["session_id"] == session_id
+                and row["role"] == "user" and row["content"]]
+        candidates = [(row["created_at"], row["id"], row["content"]) for row in held]
+        candidates.extend(stored_prompts(session_id, changed))
+        return max(candidates)[2] if candidates else None
 
     def publish_all(self) -> None:
         """One change per message the batch changed, as the batch left it. A message removed since has no
@@ -188,8 +194,19 @@ def messages() -> MessageRows:
     return _batch.rows
 
 
-def flush_messages(session_id: str) -> None:
-    """Before reading a session's messages with SQL inside a batch: write what the batch changed of them."""
+def stored_prompts(session_id: str, except_ids: list[str]) -> list[tuple[int, int, str]]:
+    """The session's latest user message with text in the database, unless it is one of `except_ids`:
+    [(created_at, id, content)] or []."""
+    excepted = f" AND external_id NOT IN ({', '.join('?' * len(except_ids))})" if except_ids else ""
+    return execute("SELECT created_at, id, content FROM messages WHERE session_id = ? AND role = 'user'"
+                   f" AND content <> ''{excepted} ORDER BY created_at DESC, id DESC LIMIT 1",
+                   (session_id, *except_ids)).fetchall()
+
+
+def latest_prompt(session_id: str) -> str | None:
+    """The text of the session's latest user message that has any (see `MessageRows.latest_prompt`)."""
     rows = getattr(_batch, "rows", None)
     if rows is not None:
-        rows.flush(session_id)
+        return rows.latest_prompt(session_id)
+    found = stored_prompts(session_id, [])
+    return found[0][2] if found else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.events.event import Event
-from functions.events.message_rows import flush_messages
+from functions.events.message_rows import latest_prompt
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request, task_with_question
 from shared.agents.task_workflow import FINISHED
 from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
@@ -114,9 +114,7 @@ def turn_id(session_id: str, turn: int) -> str:
 
 def turn_title(session_id: str, turn: int) -> str:
     """The person's prompt that began the turn (its first line), else the session's title."""
-    flush_messages(session_id)  # the prompt may be a message of the batch being applied
-    prompt = scalar("SELECT content FROM messages WHERE session_id = ? AND role = 'user' AND content <> ''"
-                    " ORDER BY created_at DESC, id DESC LIMIT 1", (session_id,))
+    prompt = latest_prompt(session_id)  # the prompt may be a message of the batch being applied
     first_line = next((line.strip() for line in (prompt or "").splitlines() if line.strip()), "")
     if first_line:
         return shorten(first_line)
