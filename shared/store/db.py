@@ -31,6 +31,7 @@ from playhouse import db_url
 from playhouse.pool import PooledSqliteDatabase
 
 from shared.config import Settings
+from shared.store.checkpoints import BACKSTOP_PAGES, Checkpointer
 from shared.store.wakeup import Wakeups
 
 database = peewee.DatabaseProxy()
@@ -49,6 +50,9 @@ def sqlite_pragmas(busy_timeout_ms: int) -> dict[str, object]:
         "busy_timeout": busy_timeout_ms,
         "synchronous": 1,
         "foreign_keys": 1,
+        # Checkpoints happen after commits, outside the write lock (shared/store/checkpoints.py); a
+        # commit does one itself only past the backstop.
+        "wal_autocheckpoint": BACKSTOP_PAGES,
     }
 
 
@@ -80,6 +84,7 @@ def open_database(settings: Settings) -> peewee.Database:
         if on_disk:
             Path(db.database).parent.mkdir(parents=True, exist_ok=True)
         db.write_lock = WriteLock(db.database if on_disk else None, settings.busy_timeout_ms / 1000)
+        db.checkpointer = Checkpointer(db.database) if on_disk else None
         # Where this database's readers wait to be poked after a commit (shared/store/wakeup.py).
         # Linux only: the rendezvous uses Linux's abstract socket namespace (and SOCK_CLOEXEC). Elsewhere
         # (a Mac mini) the readers keep their timed poll, as on PostgreSQL.
@@ -257,6 +262,9 @@ def writer_transaction(wait_s: float | None) -> Iterator[None]:
             finally:
                 _writer.holding = False
     _wake_readers_if_changes_recorded()
+    checkpointer = getattr(database.obj, "checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.committed()
 
 
 def _take_writer_lock(wait_s: float | None) -> None:
