@@ -394,10 +394,14 @@ def migrated_database(path: Path, env: dict[str, str]) -> Path:
 
 
 def time_executemany(path: Path, values: list[tuple[Any, ...]]) -> tuple[float, float, int]:
-    """Insert `values` into inbound_events with the server's pragmas; (seconds, CPU seconds, rows)."""
+    """Insert `values` into inbound_events with the server's pragmas (its commits checkpoint only past
+    the backstop: shared/store/checkpoints.py); (seconds, CPU seconds, rows)."""
+    from shared.store.checkpoints import BACKSTOP_PAGES
+
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     started = time.monotonic()
     cpu_start = time.process_time()
     for first in range(0, len(values), BATCH_SIZE):
