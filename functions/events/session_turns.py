@@ -104,8 +104,7 @@ def begin_turn(session_id: str, agent_id: str, at: int, now: int) -> dict[str, A
     task_id = turn_id(session_id, turn)
     upsert_task({"id": task_id, "agent_id": agent_id, "title": turn_title(session_id, turn),
                  "priority": TURN_PRIORITY, "session_id": session_id}, at, now)
-    set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
-    return AgentTask.fetch_json("id = ?", (task_id,))
+    return set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
 
 
 def turn_id(session_id: str, turn: int) -> str:
@@ -130,7 +129,8 @@ def session_busy(event: Event, now: int) -> None:
     """The session works: a top-level session's turn begins (if it has not), its agent is working."""
     session_id = event.data["sessionID"]
     if root_session(session_id) == session_id:
-        if event.agent_id:  # first heard of by its status (the plugin came in mid-session): the sender's
+        # First heard of by its status (the plugin came in mid-session): the sender's.
+        if event.agent_id and session_links(session_id)[1] is None:
             execute("UPDATE sessions SET agent_id = ? WHERE id = ? AND agent_id IS NULL", (event.agent_id, session_id))
             links_changed(session_id)
         working_task(session_id, event.agent_id, event.occurred_at, now)

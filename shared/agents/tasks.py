@@ -68,8 +68,10 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
 
 
 def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,
-                    reason: str | None = None, action: str | None = None, new_episode: bool = False) -> None:
-    """Move a task to `status`, keeping its timestamps and its agent's current task in step.
+                    reason: str | None = None, action: str | None = None,
+                    new_episode: bool = False) -> dict[str, Any] | None:
+    """Move a task to `status`, keeping its timestamps and its agent's current task in step; the task
+    as the feed now shows it.
 
     `action` names the change on the feed (default: the status). A blocked task stays in its blocked
     episode (the time it started is kept) unless `new_episode`."""
@@ -94,7 +96,9 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
     elif status in FINISHED:
         execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
                 (agent_id, task_id))
-    record_change("task", action or status, task_with_question(task_id))
+    body = task_with_question(task_id)
+    record_change("task", action or status, body)
+    return body
 
 
 def resume_or_ask_next(task_id: str, agent_id: str, at: int, now: int, *, action: str) -> dict[str, Any] | None:
