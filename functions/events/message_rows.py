@@ -128,11 +128,11 @@ class MessageRows:
         """The text of the session's latest user message that has any (by `created_at`, then id), as the
         messages table will hold it once this batch's changes are written. The rows changed since they were
         last written count as they are in memory; the database answers for the others."""
-        changed = [external_id for external_id, stored_in in self.changed.items() if stored_in == session_id]
+        stale = [external_id for external_id, stored_in in self.changed.items() if stored_in == session_id]
         held = [row for external_id in self.changed if (row := self.rows[external_id])["session_id"] == session_id
                 and row["role"] == "user" and row["content"]]
         candidates = [(row["created_at"], row["id"], row["content"]) for row in held]
-        candidates.extend(stored_prompts(session_id, changed))
+        candidates.extend(stored_prompts(session_id, stale))
         return max(candidates)[2] if candidates else None
 
     def publish_all(self) -> None:

@@ -7,11 +7,14 @@ other writer on the machine waited for it. Measured with 1 000-event batches, on
 four took 12-19 ms instead of 1-2, and with another program busy on the disk, 0.45 s and 1.1 s: an
 answer from a phone, or an agent's event, waited that long behind a copy it had no part in.
 
-So the pool's connections never checkpoint when they commit, except past a backstop far above the
-default (`BACKSTOP_PAGES`, in case this thread cannot keep up); after a write transaction commits, the
-writer only says so (`committed`), and one thread per process and database checkpoints on a connection
-of its own, at most every `INTERVAL_S`, outside the lock. A PASSIVE checkpoint copies what no reader
-still needs and never blocks a reader or a writer; writers go on appending meanwhile. The thread ends
+So the pool's connections checkpoint when they commit only past a backstop four times the default
+(`BACKSTOP_PAGES`); after a write transaction commits, the writer only says so (`committed`), and one
+thread per process and database checkpoints on a connection of its own, at most every `INTERVAL_S`,
+outside the lock. A PASSIVE checkpoint copies what no reader still needs and waits for no reader or
+writer; writers go on appending meanwhile (its fsyncs can still slow a commit's writes to the same
+disk). Under a steady stream of commits it seldom catches the WAL's end, and the WAL restarts from its
+beginning only after a checkpoint that did: then the backstop's checkpoint, inside a commit, does it
+(docs/benchmarks.md has the figures). The thread ends
 after `IDLE_S` without commits (a test process opens many databases) and starts again with the next.
 A process killed between a commit and its checkpoint leaves the pages in the WAL, safe: the next
 checkpoint, in any process, or SQLite's own when the last connection closes, copies them.
