@@ -47,13 +47,20 @@ def sqlite_pragmas(busy_timeout_ms: int) -> dict[str, object]:
     # queue instead of failing with "database is locked".
     return {
         "journal_mode": "wal",
-        "busy_timeout": busy_timeout_ms,
+        "busy_timeout": sqlite_busy_timeout_ms(busy_timeout_ms),
         "synchronous": 1,
         "foreign_keys": 1,
         # Checkpoints happen after commits, outside the write lock (shared/store/checkpoints.py); a
         # commit does one itself only past the backstop.
         "wal_autocheckpoint": BACKSTOP_PAGES,
     }
+
+
+def sqlite_busy_timeout_ms(busy_timeout_ms: int) -> int:
+    """SQLite's own busy timeout: the configured wait less a fiftieth, which a writer may spend queueing
+    for the write lock (WriteLock) without cutting SQLite's for its transaction (_busy_timeout_at_most).
+    Under load most writers queue a little; each cut costs two statements inside the write lock."""
+    return busy_timeout_ms - busy_timeout_ms // 50
 
 
 # A pooled connection idle this long is closed rather than reused (a cache that can be lost).
@@ -322,9 +329,9 @@ def _busy_timeout_at_most(seconds: float | None) -> Iterator[None]:
     """Cut SQLite's busy timeout to `seconds` (None: leave it) for one transaction. A writer that queued
     behind another one (which waited on the same lock) has used part of its wait already: without this it
     would wait the whole busy timeout again, twice as long as configured, before answering 503."""
-    full_ms = database.obj.busy_timeout_s * 1000
-    left_ms = full_ms if seconds is None else int(seconds * 1000)
-    if left_ms >= full_ms - 1:  # the usual case: the queue took no time worth a statement
+    own_ms = sqlite_busy_timeout_ms(int(database.obj.busy_timeout_s * 1000))
+    left_ms = own_ms if seconds is None else int(seconds * 1000)
+    if left_ms >= own_ms:  # the usual case: the queue took less than the margin left for it
         yield
         return
     connection = database.connection()
@@ -332,7 +339,7 @@ def _busy_timeout_at_most(seconds: float | None) -> Iterator[None]:
     try:
         yield
     finally:
-        connection.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
+        connection.execute(f"PRAGMA busy_timeout = {own_ms}")
 
 
 # Rows known to exist, within one ingest batch ---------------------------------------------------------
