@@ -367,9 +367,10 @@ def bench_ingest(pool: Pool, env: dict[str, str], tmp: Path, args: argparse.Name
     return single, batch, sum(result.events for result in warmup)
 
 
-def bench_raw_sqlite(tmp: Path, env: dict[str, str], rows: int) -> Phase:
+def bench_raw_sqlite(tmp: Path, env: dict[str, str], rows: int, autocheckpoint: int | None = None) -> Phase:
     """executemany of `rows` equivalent rows into freshly migrated files, 1000 per transaction; the
-    median of RAW_REPEATS runs, because one run is only a fraction of a second and noisy."""
+    median of RAW_REPEATS runs, because one run is only a fraction of a second and noisy. A commit
+    checkpoints past `autocheckpoint` pages (default: the server's backstop, shared/store/checkpoints.py)."""
     template = migrated_database(tmp / "raw-template.db", env)
     now = int(time.time())
     # Built before timing: this is the storage ceiling, not the cost of making rows.
@@ -378,7 +379,7 @@ def bench_raw_sqlite(tmp: Path, env: dict[str, str], rows: int) -> Phase:
     for repeat in range(RAW_REPEATS):
         path = tmp / f"raw-{repeat}.db"
         shutil.copyfile(template, path)
-        runs.append(time_executemany(path, values))
+        runs.append(time_executemany(path, values, autocheckpoint))
     seconds, cpu, stored = sorted(runs)[RAW_REPEATS // 2]
     return Phase(f"d. raw SQLite (median of {RAW_REPEATS})", "rows/s", rows // BATCH_SIZE, stored, rows - stored,
                  Counter(), seconds, [], server_cpu=cpu, client_cpu=0.0)
@@ -393,7 +394,7 @@ def migrated_database(path: Path, env: dict[str, str]) -> Path:
     return path
 
 
-def time_executemany(path: Path, values: list[tuple[Any, ...]]) -> tuple[float, float, int]:
+def time_executemany(path: Path, values: list[tuple[Any, ...]], autocheckpoint: int | None) -> tuple[float, float, int]:
     """Insert `values` into inbound_events with the server's pragmas (its commits checkpoint only past
     the backstop: shared/store/checkpoints.py); (seconds, CPU seconds, rows)."""
     from shared.store.checkpoints import BACKSTOP_PAGES
@@ -401,7 +402,7 @@ def time_executemany(path: Path, values: list[tuple[Any, ...]]) -> tuple[float, 
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    connection.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint or BACKSTOP_PAGES}")
     started = time.monotonic()
     cpu_start = time.process_time()
     for first in range(0, len(values), BATCH_SIZE):
