@@ -17,7 +17,8 @@ events stored per second.
 The peer's rate was measured on the reference machine on one afternoon; the same machine has since run
 about twice as fast at quiet moments (a hello-world or a raw SQLite insert takes half the CPU), which
 would make a fixed 17 110 events/s twice as easy. So the run also times the machine itself, as
-`bench/ingest.py` phase d does (raw SQLite `executemany` rows/s, the median of 3), and the target that
+`bench/ingest.py` phase d does (raw SQLite `executemany` rows/s, the median of 3) but with SQLite's default
+checkpoints, as in the issue's run, and the target that
 decides is the peer's rate scaled by this machine's speed against the afternoon it was measured
 (83 203 rows/s, issue 16). Both targets are printed.
 

@@ -395,8 +395,9 @@ def migrated_database(path: Path, env: dict[str, str]) -> Path:
 
 
 def time_executemany(path: Path, values: list[tuple[Any, ...]], autocheckpoint: int | None) -> tuple[float, float, int]:
-    """Insert `values` into inbound_events with the server's pragmas (its commits checkpoint only past
-    the backstop: shared/store/checkpoints.py); (seconds, CPU seconds, rows)."""
+    """Insert `values` into inbound_events with the server's pragmas, a commit checkpointing past
+    `autocheckpoint` pages (None: the server's backstop, shared/store/checkpoints.py); (seconds, CPU
+    seconds, rows)."""
     from shared.store.checkpoints import BACKSTOP_PAGES
 
     connection = sqlite3.connect(path, isolation_level=None)

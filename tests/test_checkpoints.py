@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,9 @@ from shared.store.checkpoints import BACKSTOP_PAGES, Checkpointer
 from shared.store.db import database
 from tests.databases import ON_POSTGRES
 from tests.support import AGENT, event
+from tests.temporal_support import wait_for
 
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="WAL checkpoints are SQLite's")
-
-
-def eventually(condition, what: str, deadline_s: float = 30.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {deadline_s} s for {what}"
-        time.sleep(0.02)
 
 
 def database_file(settings) -> Path:
@@ -45,7 +38,7 @@ def test_committed_pages_reach_the_database_file_with_no_further_write(events_cl
     before = path.stat().st_size
     post(events_client, 2)
     # Nothing else writes: only the checkpoint thread can move the pages into the file.
-    eventually(lambda: path.stat().st_size > before, "the checkpoint")
+    wait_for(lambda: path.stat().st_size > before, timeout=30, what="the checkpoint")
     assert path.stat().st_size > 4096
     with sqlite3.connect(path) as reader:
         assert reader.execute("SELECT COUNT(*) FROM inbound_events").fetchone() == (2,)
@@ -60,11 +53,12 @@ def test_the_thread_ends_when_idle_and_comes_back_with_the_next_commit(events_cl
     monkeypatch.setattr(checkpoints, "IDLE_S", 0.2)
     monkeypatch.setattr(checkpoints, "INTERVAL_S", 0.05)
     post(events_client, 1)
-    eventually(lambda: not checkpoint_threads(), "the idle thread to end")
+    wait_for(lambda: not checkpoint_threads(), timeout=30, what="the idle thread to end")
     size = database_file(settings).stat().st_size
     for n in range(2, 60):  # enough pages that the file must grow once they are checkpointed
         post(events_client, n)
-    eventually(lambda: database_file(settings).stat().st_size > size, "a checkpoint after the thread came back")
+    wait_for(lambda: database_file(settings).stat().st_size > size, timeout=30,
+             what="a checkpoint after the thread came back")
 
 
 def test_a_database_file_removed_meanwhile_is_not_made_again(tmp_path):
