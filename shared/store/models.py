@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import peewee
 
 from shared.clock import iso_from_unix
@@ -21,9 +22,14 @@ class UnixTimeField(peewee.IntegerField):
     """Integer Unix seconds in the database; rendered as ISO 8601 in JSON."""
 
 
-# How every JSON column and change payload is written: compact, UTF-8 as it is. One encoder, made once:
-# json.dumps with options makes a new one each call, a microsecond a value on the ingest's hot path.
-compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+def compact_json(value: Any) -> str:
+    """How every JSON column and change payload is written: compact, UTF-8 as it is. orjson, because the
+    ingest writes several values an event (the raw event, a message's columns, each change's payload) and
+    it encodes them about ten times faster than the standard library (docs/benchmarks.md). Unlike
+    json.dumps it refuses what is no JSON at all (a key that is not text, an integer past 64 bits, text
+    with half a surrogate pair) instead of writing it; ingest refuses all of those before anything is
+    written (functions/events/limits.py)."""
+    return orjson.dumps(value).decode()
 
 
 class JSONField(peewee.TextField):
