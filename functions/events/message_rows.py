@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -119,10 +120,8 @@ class MessageRows:
         """Write every row changed since it was last written, once."""
         rows = [self.rows[external_id] for external_id in self.changed]
         self.changed.clear()
-        for row in rows:
-            encode_json_columns(row)
         if rows:
-            execute_many(UPDATE, [[*(database_value(row[column]) for column in WRITTEN), row["id"]] for row in rows])
+            execute_many(UPDATE, [update_values(row) for row in rows])
 
     def latest_prompt(self, session_id: str) -> str | None:
         """The text of the session's latest user message that has any (by `created_at`, then id), as the
@@ -161,6 +160,19 @@ def encode_json_columns(row: Row) -> None:
 
 def database_value(value: Any) -> Any:
     return value.text if isinstance(value, Encoded) else value
+
+
+_UPDATED_VALUES = operator.itemgetter(*WRITTEN, "id")
+_WRITTEN_JSON = [position for position, column in enumerate(WRITTEN) if column in JSON_COLUMNS]
+
+
+def update_values(row: Row) -> list[Any]:
+    """UPDATE's parameters for a row: every written column, then its id (only JSON columns hold `Encoded`)."""
+    encode_json_columns(row)
+    values = list(_UPDATED_VALUES(row))
+    for position in _WRITTEN_JSON:
+        values[position] = database_value(values[position])
+    return values
 
 
 def api_json_text(row: Row) -> str:
