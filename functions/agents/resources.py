@@ -22,7 +22,7 @@ from shared.agents.questions import (
     pending_question,
     record_answer,
 )
-from shared.agents.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK
+from shared.agents.task_workflow import FINISHED, SIGNAL_CANCEL, SIGNAL_UNBLOCK, TASK_STATUSES
 from shared.agents.tasks import resume_or_ask_next, set_agent_status, set_task_status, upsert_task
 from shared.agents.temporal import TemporalUnavailable, query_task_workflow, signal_task_workflow
 from shared.clock import iso_from_unix, now
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 PRIORITIES = ("urgent", "high", "medium", "low")
 AGENT_TYPES = ("primary", "sub-agent")
 AGENT_STATUSES = ("idle", "working", "blocked", "sleeping", "offline")
-TASK_STATUSES = ("pending", "in_progress", "blocked", "completed", "cancelled")
 TASK_FIELDS = {"id", "title", "priority", "linear_issue_id", "project_id"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_TITLE = 500

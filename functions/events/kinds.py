@@ -12,6 +12,7 @@ from functions.events import limits
 from functions.events import projections as p
 from functions.events.event import Event
 from functions.events.rules import MAX_PATH_LENGTH, NUMBER, Rule, data_schema, may, may_id, need, need_id
+from shared.agents import task_workflow
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, MAX_TIMEOUT_S, QUESTION_TYPES, parse_question
 from shared.web.errors import invalid
 from shared.web.openapi import Schema
@@ -20,7 +21,7 @@ TODO_STATUSES = frozenset({"pending", "in_progress", "completed", "cancelled"})
 TODO_PRIORITIES = frozenset({"low", "medium", "high"})
 AGENT_TYPES = frozenset({"primary", "sub-agent"})
 AGENT_STATUSES = frozenset({"idle", "working", "blocked", "sleeping", "offline"})
-TASK_STATUSES = frozenset({"pending", "in_progress", "blocked", "completed", "cancelled"})
+TASK_STATUSES = frozenset(task_workflow.TASK_STATUSES)
 TASK_PRIORITIES = frozenset({"urgent", "high", "medium", "low"})
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from functions.events.event import Event
 from functions.events.message_rows import latest_prompt
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request, task_with_question
-from shared.agents.task_workflow import FINISHED
+from shared.agents.task_workflow import UNFINISHED
 from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
 from shared.store.db import execute, memo_in_batch
 from shared.store.feed import record_change
@@ -29,7 +29,7 @@ TURN_PRIORITY = "high"  # a person is waited on: BLOCKED after the high threshol
 MAX_TITLE = 120
 MAX_SESSION_DEPTH = 32  # sub-agents of sub-agents: far deeper than opencode goes, and no cycle loops for ever
 BUSY = ("busy", "retry")  # opencode's session.status types of a session at work
-OPEN = f"status NOT IN ({', '.join(repr(status) for status in FINISHED)})"
+OPEN = f"status IN ({', '.join(repr(status) for status in UNFINISHED)})"
 
 
 def scalar(statement: str, params: tuple) -> Any:
@@ -82,8 +82,11 @@ def declared_task(agent_id: str) -> dict[str, Any] | None:
 
 
 def open_turn(session_id: str) -> dict[str, Any] | None:
-    return AgentTask.fetch_json(f"session_id = ? AND {OPEN} ORDER BY created_at DESC, id DESC LIMIT 1",
-                                (session_id,))
+    """The session's newest unfinished turn (there is one at most, unless something went wrong). Picked
+    here rather than by ORDER BY ... LIMIT 1: SQLite would sort in a temporary b-tree, which costs four
+    times the lookup itself, at every status change of every session."""
+    turns = AgentTask.fetch_all_json(f"session_id = ? AND {OPEN}", (session_id,))
+    return max(turns, key=lambda turn: (turn["created_at"], turn["id"]), default=None)
 
 
 def working_task(session_id: str, sender: str | None, at: int, now: int) -> dict[str, Any] | None:

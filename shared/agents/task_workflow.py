@@ -29,7 +29,11 @@ ACTIVITY_PUSH_NOTIFICATION = "push_notification"
 
 MAX_PENDING_ERRORS = 20  # an agent failing in a loop is one alert per tick, not a flood
 HIGH_PRIORITIES = ("urgent", "high")  # medium counts as low: see docs/agents.md, "The workflow"
+TASK_STATUSES = ("pending", "in_progress", "blocked", "completed", "cancelled")  # the only ones a task takes
 FINISHED = ("completed", "cancelled")
+# Said as the statuses it is rather than the ones it is not: `status IN` finds a session's or an agent's
+# open tasks through their (…, status) index, where `NOT IN` reads every task they ever had.
+UNFINISHED = tuple(status for status in TASK_STATUSES if status not in FINISHED)
 
 # A workflow run continues as new after this many monitoring ticks (~1 400 history events at 10 s
 # a tick, far below Temporal's 10 240-event warning), or sooner when Temporal suggests it.

@@ -70,6 +70,13 @@ class BaseModel(peewee.Model):
         return None if row is None else cls.json_from_db([d[0] for d in cursor.description], row)
 
     @classmethod
+    def fetch_all_json(cls, where: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """Every row `where` picks, as JSON, read with plain SQL."""
+        cursor = execute(f"SELECT * FROM {cls._meta.table_name} WHERE {where}", params)
+        columns = [d[0] for d in cursor.description]
+        return [cls.json_from_db(columns, row) for row in cursor.fetchall()]
+
+    @classmethod
     def present(cls, body: dict[str, Any]) -> dict[str, Any]:
         """A model's last touch on its API shape (none by default)."""
         return body
