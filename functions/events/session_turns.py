@@ -304,8 +304,8 @@ def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str
 FOLLOWED = (
     "SELECT a.status,"
     " EXISTS (SELECT 1 FROM agent_tasks WHERE agent_id = a.id AND status = 'blocked')"
-    " OR EXISTS (SELECT 1 FROM task_questions WHERE status IN ('pending', 'queued') AND request_id IS NOT NULL"
-    " AND session_id IN (SELECT id FROM sessions WHERE agent_id = ?)),"
+    " OR EXISTS (SELECT 1 FROM task_questions AS q JOIN sessions AS s ON s.id = q.session_id"
+    " WHERE q.status IN ('pending', 'queued') AND q.request_id IS NOT NULL AND s.agent_id = ?),"
     f" EXISTS (SELECT 1 FROM sessions WHERE agent_id = ? AND status IN ({', '.join('?' * len(BUSY))}))"
     " OR EXISTS (SELECT 1 FROM agent_tasks WHERE id = a.current_task_id AND status = 'in_progress')"
     " FROM agents AS a WHERE a.id = ?")

@@ -414,9 +414,16 @@ LOOKUPS_BY_AGENT_AND_TASK = Migration(12, "indexes for what ingest asks at every
     "CREATE INDEX notifications_task ON notifications (task_id, trigger)",
 ))
 
+WAITING_PROMPTS = Migration(13, "an index of the prompts waited on", (
+    # Whether any session of an agent waits on a person, asked at every busy and idle: found from the
+    # few prompts waiting anywhere, instead of looking in each session the agent ever had.
+    "CREATE INDEX task_questions_waiting ON task_questions (status, session_id)",
+))
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_SCHEMA, V2_SCHEMA, FEED_AND_PROJECTIONS, LINEAR_CACHE, AGENT_WORKFLOWS, SIGN_IN, QUESTIONS,
     SEARCH_AND_USAGE, SESSION_FILES, SESSION_TASKS, LINEAR_ORDER_AND_REPLAY, LOOKUPS_BY_AGENT_AND_TASK,
+    WAITING_PROMPTS,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
