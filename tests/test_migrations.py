@@ -136,3 +136,20 @@ def test_what_ingest_asks_at_every_turn_reads_an_index_not_every_row(db):
     for question, plan in plans.items():
         steps = [row[-1] for row in plan]
         assert not [step for step in steps if step.startswith("SCAN")], (question, steps)
+
+
+@only_on_sqlite("the query plan is SQLite's")
+def test_what_every_status_change_asks_reads_only_what_is_still_open(db):
+    """A session's open turn, and whether an agent's sessions wait on a person, are asked at every busy and
+    idle: they read the unfinished turns and the waiting prompts, not every turn a session ever had nor
+    every session an agent ever had, which would grow with each."""
+    from functions.events.session_turns import BUSY, FOLLOWED, OPEN
+
+    open_turn = database.execute_sql(f"EXPLAIN QUERY PLAN SELECT * FROM agent_tasks WHERE session_id = ? AND {OPEN}",
+                                     ("session",)).fetchall()
+    assert [row[-1] for row in open_turn] == [
+        "SEARCH agent_tasks USING INDEX agent_tasks_session (session_id=? AND status=?)"]
+    agent_status = [row[-1] for row in database.execute_sql(f"EXPLAIN QUERY PLAN {FOLLOWED}",
+                                                             ("a", "a", *BUSY, "a")).fetchall()]
+    assert [step for step in agent_status if "task_questions" in step] == [
+        "SEARCH q USING INDEX task_questions_waiting (status=?)"]
