@@ -153,3 +153,15 @@ def test_what_every_status_change_asks_reads_only_what_is_still_open(db):
                                                              ("a", "a", *BUSY, "a")).fetchall()]
     assert [step for step in agent_status if "task_questions" in step] == [
         "SEARCH q USING INDEX task_questions_waiting (status=?)"]
+
+
+@only_on_sqlite("the query plan is SQLite's")
+def test_the_turns_waiting_for_their_workflow_are_found_by_session_not_by_reading_every_waiting_task(db):
+    """After every ingest request that may begin a turn, its sessions' turns still waiting for a workflow
+    are looked up: while Temporal is down every task waits, and reading them all would make each request
+    slower than the last."""
+    from functions.events.session_turns import waiting_turns
+
+    plan = database.execute_sql(f"EXPLAIN QUERY PLAN {waiting_turns(2)}", ("a", "b")).fetchall()
+    assert [row[-1] for row in plan] == [
+        "SEARCH agent_tasks USING INDEX agent_tasks_session_workflow (session_id=? AND workflow_started_at=?)"]

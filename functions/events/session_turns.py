@@ -172,9 +172,14 @@ def turns_begun(session_ids: list[str]) -> list[str]:
     roots = list(dict.fromkeys(root_session(session_id) for session_id in session_ids if session_id))
     if not roots:
         return []
-    return [row[0] for row in execute(
-        f"SELECT id FROM agent_tasks WHERE session_id IN ({', '.join('?' * len(roots))})"
-        " AND workflow_started_at IS NULL", roots).fetchall()]
+    return [row[0] for row in execute(waiting_turns(len(roots)), roots).fetchall()]
+
+
+def waiting_turns(sessions: int) -> str:
+    """The query for the turns of `sessions` sessions still waiting for their workflow (by session, through
+    agent_tasks_session_workflow: while Temporal is down every task waits)."""
+    return (f"SELECT id FROM agent_tasks WHERE session_id IN ({', '.join('?' * sessions)})"
+            " AND workflow_started_at IS NULL")
 
 
 def error_turn(event: Event) -> tuple[str, str] | None:

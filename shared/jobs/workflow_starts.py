@@ -33,18 +33,25 @@ def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATC
     """(agent_id, task_id) of tasks whose workflow has not started, oldest first: open ones; and, when
     named, finished ones too (a task begun and finished in one batch of events, like a short opencode
     turn, still gets its workflow, which fires its `completed` rules)."""
-    statement = "SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
-    params: list = []
-    if task_ids is None:
-        statement += f" AND status NOT IN ({', '.join('?' * len(FINISHED))})"
-        params += FINISHED
-    else:
-        if not task_ids:
-            return []
-        statement += f" AND id IN ({', '.join('?' * len(task_ids))})"
-        params += task_ids
-    statement += " ORDER BY created_at, id LIMIT ?"
-    return [tuple(row) for row in execute(statement, [*params, limit]).fetchall()]
+    if task_ids is not None:
+        return named_waiting_tasks(task_ids)[:limit]
+    return [tuple(row) for row in execute(
+        "SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
+        f" AND status NOT IN ({', '.join('?' * len(FINISHED))}) ORDER BY created_at, id LIMIT ?",
+        [*FINISHED, limit]).fetchall()]
+
+
+def named_waiting_tasks(task_ids: list[str]) -> list[tuple[str, str]]:
+    """Those of `task_ids` whose workflow has not started, oldest first. Looked up by id, and the rest
+    done here: with `workflow_started_at IS NULL` in the query SQLite would read every task still waiting
+    through that column's index — every task since Temporal went down, at every ingest request."""
+    if not task_ids:
+        return []
+    rows = execute(f"SELECT agent_id, id, created_at, workflow_started_at FROM agent_tasks"
+                   f" WHERE id IN ({', '.join('?' * len(task_ids))})", task_ids).fetchall()
+    waiting = sorted((created_at or 0, task_id, agent_id) for agent_id, task_id, created_at, started_at in rows
+                     if started_at is None)
+    return [(agent_id, task_id) for _, task_id, agent_id in waiting]
 
 
 def mark_started(tasks: list[tuple[str, str]]) -> None:

@@ -414,10 +414,13 @@ LOOKUPS_BY_AGENT_AND_TASK = Migration(12, "indexes for what ingest asks at every
     "CREATE INDEX notifications_task ON notifications (task_id, trigger)",
 ))
 
-WAITING_PROMPTS = Migration(13, "an index of the prompts waited on", (
+WAITING_PROMPTS = Migration(13, "indexes of the prompts and the turns that wait", (
     # Whether any session of an agent waits on a person, asked at every busy and idle: found from the
     # few prompts waiting anywhere, instead of looking in each session the agent ever had.
     "CREATE INDEX task_questions_waiting ON task_questions (status, session_id)",
+    # The turns of a batch's sessions still waiting for their workflow, asked after every ingest request
+    # that may begin one: by session, not every task waiting since Temporal went down.
+    "CREATE INDEX agent_tasks_session_workflow ON agent_tasks (session_id, workflow_started_at)",
 ))
 
 MIGRATIONS: tuple[Migration, ...] = (
