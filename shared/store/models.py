@@ -23,13 +23,19 @@ class UnixTimeField(peewee.IntegerField):
 
 
 def compact_json(value: Any) -> str:
-    """How every JSON column and change payload is written: compact, UTF-8 as it is. orjson, because the
+    """How every JSON column and change payload is written: compact, UTF-8 as it is. By orjson, because the
     ingest writes several values an event (the raw event, a message's columns, each change's payload) and
-    it encodes them about ten times faster than the standard library (docs/benchmarks.md). Unlike
-    json.dumps it refuses what is no JSON at all (a key that is not text, an integer past 64 bits, text
-    with half a surrogate pair) instead of writing it; ingest refuses all of those before anything is
-    written (functions/events/limits.py)."""
-    return orjson.dumps(value).decode()
+    it encodes them about ten times faster than the standard library (docs/benchmarks.md). What orjson
+    refuses — an integer past 64 bits, a key that is not text, text with half a surrogate pair, all of
+    which a signed Linear webhook may carry (ingest refuses them first: functions/events/limits.py) — is
+    written by the standard library's encoder, as before."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _standard_json(value)
+
+
+_standard_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class JSONField(peewee.TextField):
