@@ -52,9 +52,9 @@ def sqlite_pragmas(busy_timeout_ms: int) -> dict[str, object]:
         "foreign_keys": 1,
         # Each connection's page cache, 8 MiB rather than SQLite's 2: a full ingest batch dirties more than
         # 2 MiB of pages, which then spill to the WAL before the commit, are read back, and are written
-        # again (a 1 000-event batch of bench/ingest.py's mix made ~1 300 fewer reads and writes, and c/d
-        # went from 0.25 to 0.30). A cache fills only with pages its connection has used, and an idle
-        # pooled connection is closed (STALE_CONNECTION_S).
+        # again (a 1 000-event batch of bench/ingest.py's mix: ~1 300 fewer reads and writes; docs/benchmarks.md).
+        # A cache fills only with pages its connection has used, and an idle pooled connection is closed
+        # (STALE_CONNECTION_S).
         "cache_size": -8192,
         # Checkpoints happen after commits, outside the write lock (shared/store/checkpoints.py); a
         # commit does one itself only past the backstop.

@@ -26,8 +26,8 @@ def compact_json(value: Any) -> str:
     """How every JSON column and change payload is written: compact, UTF-8 as it is. By orjson, because the
     ingest writes several values an event (the raw event, a message's columns, each change's payload) and
     it encodes them about ten times faster than the standard library (docs/benchmarks.md). What orjson
-    refuses — an integer past 64 bits, a key that is not text, text with half a surrogate pair, all of
-    which a signed Linear webhook may carry (ingest refuses them first: functions/events/limits.py) — is
+    refuses — an integer past 64 bits, text with half a surrogate pair: a signed Linear webhook may carry
+    either, and its delivery is kept as sent (ingest refuses both first, functions/events/limits.py) — is
     written by the standard library's encoder, as before."""
     try:
         return orjson.dumps(value).decode()
