@@ -86,7 +86,7 @@ def open_turn(session_id: str) -> dict[str, Any] | None:
     here rather than by ORDER BY ... LIMIT 1, which SQLite would sort in a temporary b-tree (~30 µs, more
     than the lookup), at every status change of every session."""
     turns = AgentTask.fetch_all_json(f"session_id = ? AND {OPEN}", (session_id,))
-    return max(turns, key=lambda turn: (turn["created_at"], turn["id"]), default=None)
+    return max(turns, key=lambda turn: (turn["created_at"] or "", turn["id"]), default=None)
 
 
 def working_task(session_id: str, sender: str | None, at: int, now: int) -> dict[str, Any] | None:
