@@ -11,7 +11,8 @@ It prints rates, per-request latency (p50/p99), server CPU per event (gunicorn m
 /proc), the ratios b/a (target >= 0.50) and c/d (target >= 0.30), and checks that `inbound_events`
 holds exactly the events answered with 202. Exit status 1 on any failed request or a row mismatch.
 
-Both servers run with the same config and are hit by the same client: `--clients` processes, each
+Events get ids as the shipped clients make them, the time first (`--random-ids`: 128 random bits, as
+before 2026-12-03). Both servers run with the same config and are hit by the same client: `--clients` processes, each
 holding one keep-alive http.client connection, so the Python client is not one GIL-bound bottleneck.
 
 Run from the repository root:
@@ -38,7 +39,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -64,6 +65,7 @@ from bench.servers import (  # noqa: E402
     verdict,
     worker_pids,
 )
+from shared.emit import new_event_id  # noqa: E402
 
 HELLO_APP = "bench.hello:app"
 HELLO_PATH = "/hello"
@@ -78,10 +80,20 @@ RAW_REPEATS = 3
 
 # Events ------------------------------------------------------------------------------------------------
 
+def random_event_id(now_ms: int) -> str:
+    """128 random bits: the ids the shipped clients made before 2026-12-03 (`--random-ids`)."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
+# The ids the events get: as the shipped clients make them (the time first), unless `--random-ids`. Set
+# before the client processes fork, so they make the same.
+event_id: Callable[[int], str] = new_event_id
+
+
 def make_event(n: int, now_ms: int) -> dict[str, Any]:
     """Event number `n` of a realistic mix: a todo list, a streamed message update, a heartbeat."""
     session = f"s-{n % SESSIONS}"
-    base = {"id": uuid.uuid4().hex, "timestamp": now_ms, "agent_id": "bench"}
+    base = {"id": event_id(now_ms), "timestamp": now_ms, "agent_id": "bench"}
     kind = n % 3
     if kind == 0:
         todos = [{"id": "1", "content": "write the bench", "status": "in_progress", "priority": "high"},
@@ -538,6 +550,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of phases a and b (default 5)")
     parser.add_argument("--batches", type=int, default=20, help=f"batches of {BATCH_SIZE} in phase c (default 20)")
     parser.add_argument("--clients", type=int, default=8, help="client processes = connections (default 8)")
+    parser.add_argument("--random-ids", action="store_true",
+                        help="give events ids of 128 random bits, as the clients did before 2026-12-03, instead"
+                             " of ids that begin with the time (docs/benchmarks.md, \"Event ids\")")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="instead, cProfile N single-event requests in-process and print the hot spots")
     args = parser.parse_args(argv)
@@ -548,6 +563,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.random_ids:
+        global event_id
+        event_id = random_event_id
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as name:
         tmp = Path(name)
         if args.profile:

@@ -84,19 +84,24 @@ export function defaultSpoolDir(env = process.env) {
   return join(state, "opencode-dashboard", "spool");
 }
 
-// 128 random bits an id, as a UUID has, drawn from a pool filled 256 ids at a time (one call to the system's
-// random source instead of one each).
-const ID_BYTES = 16;
-const idPool = Buffer.alloc(ID_BYTES * 256);
+// An id begins with the time it was made, in milliseconds (48 bits, as a UUIDv7 does), then 80 random bits,
+// drawn from a pool filled 256 ids at a time (one call to the system's random source instead of one each).
+// Beginning with the time keeps the dashboard's duplicate check cheap: its index on event ids takes a batch's
+// new ids at one end instead of all over (with random ids, at 300 000 stored events, a 1 000-event batch's
+// commit wrote 19.8 ms of pages against 2.5 ms; docs/benchmarks.md, "Event ids").
+const ID_TIME_HEX = 12;
+const ID_RANDOM_BYTES = 10;
+const idPool = Buffer.alloc(ID_RANDOM_BYTES * 256);
 let idPoolAt = idPool.length;
 
-export function newEventId() {
+export function newEventId(now = Date.now()) {
   if (idPoolAt === idPool.length) {
     randomFillSync(idPool);
     idPoolAt = 0;
   }
-  idPoolAt += ID_BYTES;
-  return `evt_${idPool.toString("hex", idPoolAt - ID_BYTES, idPoolAt)}`;
+  idPoolAt += ID_RANDOM_BYTES;
+  const time = Math.max(0, Math.floor(now)).toString(16).padStart(ID_TIME_HEX, "0").slice(-ID_TIME_HEX);
+  return `evt_${time}${idPool.toString("hex", idPoolAt - ID_RANDOM_BYTES, idPoolAt)}`;
 }
 
 let stampMs = -1;

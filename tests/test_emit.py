@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -126,3 +128,18 @@ def test_backoff_grows_with_full_jitter_and_never_comes_before_retry_after():
     assert 55 < emit.retry_after_seconds(in_a_minute) <= 60
     assert emit.retry_after_seconds("3") == 3.0
     assert emit.retry_after_seconds("soon") is None
+
+
+def test_event_ids_begin_with_the_millisecond_they_were_made_and_never_repeat():
+    before = time.time_ns() // 1_000_000
+    made = [emit.new_event_id() for _ in range(10_000)]
+    after = time.time_ns() // 1_000_000
+
+    assert all(re.fullmatch(r"evt_[0-9a-f]{32}", event_id) for event_id in made), made[0]
+    assert len(set(made)) == len(made)
+    assert before <= int(made[0][4:16], 16) <= int(made[-1][4:16], 16) <= after
+    # Across milliseconds, ids sort as their times do (within one, at random): as the opencode hook's.
+    times = [1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000, 16**12 - 1]
+    ids = [emit.new_event_id(at) for at in times]
+    assert sorted(ids) == ids
+    assert emit.new_event_id(0).startswith("evt_000000000000")

@@ -119,8 +119,21 @@ test("the plugin file exports its plugin function and nothing else (opencode cal
   assert.equal(typeof plugin.DashboardHook, "function");
 });
 
-test("event ids are evt_ and 128 random bits in hex, never the same twice", () => {
+test("event ids are evt_ and 128 bits in hex, never the same twice", () => {
   const made = Array.from({ length: 10_000 }, () => newEventId());
   assert.ok(made.every((id) => /^evt_[0-9a-f]{32}$/.test(id)), made[0]);
   assert.equal(new Set(made).size, made.length);
+});
+
+test("an event id begins with the millisecond it was made, so later ids sort after earlier ones", () => {
+  const before = Date.now();
+  const id = newEventId();
+  const after = Date.now();
+  const made = parseInt(id.slice("evt_".length, "evt_".length + 12), 16);
+  assert.ok(before <= made && made <= after, `${id}: ${made} not within ${before}..${after}`);
+  // Within one millisecond the order is random; across milliseconds it is the time's, as text.
+  const ids = [1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000, 2 ** 48 - 1].map((ms) => newEventId(ms));
+  assert.deepEqual([...ids].sort(), ids);
+  assert.ok(ids.every((each) => /^evt_[0-9a-f]{32}$/.test(each)), ids.join(" "));
+  assert.equal(newEventId(0).slice(0, 16), "evt_000000000000");
 });
