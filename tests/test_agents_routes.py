@@ -91,7 +91,8 @@ def test_creating_a_task_stores_it_waiting_for_its_workflow_and_announces_it(age
     assert (body["task"]["id"], body["task"]["status"], body["task"]["priority"]) == ("t3", "pending", "urgent")
     assert body["task"]["workflow_id"] == "agent-task-main-t3" and body["task"]["workflow_waiting"] is True
     with database.connection_context():
-        assert Change.select().where((Change.topic == "task") & (Change.action == "created")).count() == 3
+        announced = Change.select().where(Change.topic == "task").order_by(Change.id.desc()).get()
+        assert (announced.action, announced.payload["id"], announced.payload["status"]) == ("created", "t3", "pending")
     generated = agents.simulate_post("/api/agent/main/tasks", json={"title": "No id"}, headers=DASHBOARD).json
     assert generated["task"]["id"].startswith("task-") and generated["task"]["priority"] == "medium"
 

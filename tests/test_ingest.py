@@ -81,7 +81,7 @@ def test_every_applied_event_records_a_change_in_the_same_transaction(events_cli
 
 def test_a_batch_projects_only_the_last_todo_list_and_heartbeat_of_each_session_and_agent(events_client):
     """A todo list and a heartbeat replace what was there whole: of a batch's, only the last counts, one
-    change each, while the other events of the batch still come in their order."""
+    change each."""
     lists = [todo_event(session, [{"id": "1", "content": f"{session} v{n}", "status": "pending"},
                                   {"id": str(n + 2), "content": f"only in v{n}", "status": "in_progress"}])
              for n in range(3) for session in ("ses_a", "ses_b")]
@@ -96,8 +96,10 @@ def test_a_batch_projects_only_the_last_todo_list_and_heartbeat_of_each_session_
     changes = [(c.topic, c.action, c.payload.get("session_id") or c.payload.get("id"))
                for c in Change.select().order_by(Change.id)]
     assert changes.count(("todo", "replaced", "ses_a")) == changes.count(("todo", "replaced", "ses_b")) == 1
-    assert changes.count(("agent", "heartbeat", "beater")) == 1
-    assert changes.index(("agent", "registered", "beater")) < changes.index(("message", "updated", "ses_a"))
+    # The agent, first heard of in the batch, gets one change: its whole row as the batch left it.
+    assert [c for c in changes if c[0] == "agent"] == [("agent", "registered", "beater")]
+    agent_change = Change.get(Change.topic == "agent")
+    assert agent_change.payload["last_heartbeat"] == "2026-11-24T10:00:02Z"
     assert Session.select().count() == 2 and InboundEvent.select().count() == len(batch)
 
 
@@ -119,6 +121,46 @@ def test_a_batch_publishes_each_message_once_as_the_batch_left_it(events_client)
     published = changes[1][1]
     assert (published["content"], published["tokens"]) == ("Hello", {"input": 5, "output": 9})
     assert published == Message.get(Message.external_id == "msg_1").to_json()
+
+
+def two_turns(session="ses_1"):
+    """A session that works twice and waits for its person after each: two turns, each a task."""
+    return [event("session.created", {"info": {"id": session, "title": "Fix the build"}}),
+            *[event("session.status", {"sessionID": session, "status": {"type": status}})
+              for status in ("busy", "idle", "busy", "idle")]]
+
+
+def test_a_batch_publishes_each_session_agent_and_task_once_as_the_batch_left_it(events_client):
+    """A busy session changes its row, its agent's and its turn's at every event; in one batch each of them
+    makes one change, its row as the batch left it under its last action, in the order first changed."""
+    assert post(events_client, {"events": two_turns()}).json["accepted"] == 5
+
+    changes = [(c.topic, c.action, c.payload.get("id")) for c in Change.select().order_by(Change.id)]
+    assert changes == [("agent", "status", "openclaw-main"), ("session", "status", "ses_1"),
+                       ("task", "completed", "ses_1.turn-1"), ("task", "completed", "ses_1.turn-2")]
+    payloads = {c.topic + ":" + c.payload["id"]: c.payload for c in Change.select()}
+    assert payloads["session:ses_1"] == Session.get_by_id("ses_1").to_json()
+    assert payloads["session:ses_1"]["status"] == "idle"
+    assert payloads["agent:openclaw-main"]["status"] == Agent.get_by_id("openclaw-main").status == "idle"
+    assert [payloads[f"task:ses_1.turn-{n}"]["status"] for n in (1, 2)] == ["completed", "completed"]
+
+
+def test_one_event_a_request_publishes_every_step(events_client):
+    """The same events one a request: each request's changes, so every step shows (a turn begun by a
+    request is created and started by it: one change)."""
+    for sent in two_turns():
+        assert post(events_client, sent).status_code == 202
+
+    changes = [(c.topic, c.action, c.payload) for c in Change.select().order_by(Change.id)]
+    assert [(topic, action) for topic, action, _ in changes if topic == "session"] == [
+        ("session", "created"), *[("session", "status")] * 4]
+    assert [payload["status"] for topic, _, payload in changes if topic == "session"] == [
+        None, "busy", "idle", "busy", "idle"]
+    assert [(action, payload["status"]) for topic, action, payload in changes if topic == "agent"] == [
+        ("registered", "idle"), ("status", "working"), ("status", "idle"), ("status", "working"), ("status", "idle")]
+    assert [(action, payload["id"]) for topic, action, payload in changes if topic == "task"] == [
+        ("started", "ses_1.turn-1"), ("completed", "ses_1.turn-1"), ("started", "ses_1.turn-2"),
+        ("completed", "ses_1.turn-2")]
 
 
 # Bad input: the right status, the one error shape, and nothing written ---------------------------------

@@ -10,6 +10,7 @@ from functions.events.message_rows import batch_messages
 from functions.events.projections import as_json, message_of
 from shared.clock import now as clock_now
 from shared.store.db import batch_memo, execute, execute_many
+from shared.store.feed import publish_rows
 from shared.store.group_commit import write_in_group
 
 
@@ -77,6 +78,7 @@ def apply(events: list[Event], stored: list[str | None], now: int) -> IngestResu
                         result.unknown_types.append(event.type)
             messages.flush()
             messages.publish_all()
+        publish_rows()  # the batch's sessions, agents and tasks: one change each
     result.accepted = len(fresh)
     result.applied = fresh
     return result

@@ -30,7 +30,7 @@ from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
 from shared.clock import iso_from_unix
 from shared.store.db import MAX_INTEGER, execute, execute_many, first_in_batch, insert_returning_id
-from shared.store.feed import record_change
+from shared.store.feed import record_change, record_row_change
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
 from shared.web.errors import invalid
 
@@ -84,7 +84,8 @@ def heartbeat_superseded(event: Event, now: int) -> None:
 def beat(agent_id: str, at: int, now: int) -> None:
     """The agent's last heartbeat, if there is such an agent."""
     if execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id)).rowcount:
-        record_change("agent", "heartbeat", {"id": agent_id, "last_heartbeat": iso_from_unix(at)})
+        record_row_change("agent", agent_id, "heartbeat", lambda: {"id": agent_id, "last_heartbeat": iso_from_unix(at)},
+                          whole=False)
 
 
 # Tasks --------------------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def touch_session(session_id: str, now: int, **fields: Any) -> None:
 
 
 def publish_session(session_id: str, action: str) -> None:
-    record_change("session", action, Session.fetch_json("id = ?", (session_id,)))
+    record_row_change("session", session_id, action, lambda: Session.fetch_json("id = ?", (session_id,)))
 
 
 def session_upserted(event: Event, now: int) -> None:

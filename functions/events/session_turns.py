@@ -18,11 +18,17 @@ from typing import Any
 
 from functions.events.event import Event
 from functions.events.message_rows import latest_prompt
-from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request, task_with_question
+from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request
 from shared.agents.task_workflow import UNFINISHED
-from shared.agents.tasks import ensure_agent, resume_or_ask_next, set_agent_status, set_task_status, upsert_task
+from shared.agents.tasks import (
+    ensure_agent,
+    publish_task,
+    resume_or_ask_next,
+    set_agent_status,
+    set_task_status,
+    upsert_task,
+)
 from shared.store.db import execute, memo_in_batch
-from shared.store.feed import record_change
 from shared.store.models import AgentTask
 
 TURN_PRIORITY = "high"  # a person is waited on: BLOCKED after the high threshold (10 minutes by default)
@@ -107,7 +113,8 @@ def begin_turn(session_id: str, agent_id: str, at: int, now: int) -> dict[str, A
     task_id = turn_id(session_id, turn)
     upsert_task({"id": task_id, "agent_id": agent_id, "title": turn_title(session_id, turn),
                  "priority": TURN_PRIORITY, "session_id": session_id}, at, now)
-    return set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
+    set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
+    return {"id": task_id, "agent_id": agent_id, "status": "in_progress"}
 
 
 def turn_id(session_id: str, turn: int) -> str:
@@ -159,7 +166,7 @@ def session_retitled(session_id: str, old_title: str | None, new_title: str | No
                       (session_id, shorten(old_title or f"opencode session {session_id}"))).fetchall()
     for (task_id,) in renamed:
         execute("UPDATE agent_tasks SET title = ? WHERE id = ?", (shorten(new_title), task_id))
-        record_change("task", "retitled", task_with_question(task_id))
+        publish_task(task_id, "retitled")
 
 
 # Kinds that may begin a turn (a busy status, a prompt), so the ingest starts the workflows of turns begun.

@@ -13,7 +13,7 @@ from shared.agents.questions import promote_queued, task_with_question, withdraw
 from shared.agents.task_workflow import FINISHED, task_workflow_id
 from shared.linear.cache import link_task
 from shared.store.db import execute, first_in_batch
-from shared.store.feed import record_change
+from shared.store.feed import record_row_change
 from shared.store.models import Agent, compact_json
 
 
@@ -38,7 +38,7 @@ def ensure_agent(agent_id: str, now: int, *, name: str | None = None, type: str 
 
 
 def publish_agent(agent_id: str, action: str) -> None:
-    record_change("agent", action, Agent.fetch_json("id = ?", (agent_id,)))
+    record_row_change("agent", agent_id, action, lambda: Agent.fetch_json("id = ?", (agent_id,)))
 
 
 def set_agent_status(agent_id: str, status: str, reason: str | None, now: int) -> None:
@@ -47,7 +47,7 @@ def set_agent_status(agent_id: str, status: str, reason: str | None, now: int) -
     publish_agent(agent_id, "status")
 
 
-def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, Any]:
+def upsert_task(task: dict[str, Any], created_at: int, now: int) -> None:
     """Create the task (or update what its creator may restate), registering an unknown agent. A turn
     of an opencode session names its `session_id` (set once, at creation)."""
     ensure_agent(task["agent_id"], now)
@@ -62,16 +62,13 @@ def upsert_task(task: dict[str, Any], created_at: int, now: int) -> dict[str, An
          task_workflow_id(task["agent_id"], task["id"]), task.get("session_id")))
     if task.get("linear_issue_id"):
         link_task(task["linear_issue_id"], task["id"])
-    body = task_with_question(task["id"])
-    record_change("task", "created", body)
-    return body
+    publish_task(task["id"], "created")
 
 
 def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int, *,
                     reason: str | None = None, action: str | None = None,
-                    new_episode: bool = False) -> dict[str, Any] | None:
-    """Move a task to `status`, keeping its timestamps and its agent's current task in step; the task
-    as the feed now shows it.
+                    new_episode: bool = False) -> None:
+    """Move a task to `status`, keeping its timestamps and its agent's current task in step.
 
     `action` names the change on the feed (default: the status). A blocked task stays in its blocked
     episode (the time it started is kept) unless `new_episode`."""
@@ -96,9 +93,12 @@ def set_task_status(task_id: str, agent_id: str, status: str, at: int, now: int,
     elif status in FINISHED:
         execute("UPDATE agents SET current_task_id = NULL WHERE id = ? AND current_task_id = ?",
                 (agent_id, task_id))
-    body = task_with_question(task_id)
-    record_change("task", action or status, body)
-    return body
+    publish_task(task_id, action or status)
+
+
+def publish_task(task_id: str, action: str) -> None:
+    """The task's change, as the API shows it (`task_with_question`)."""
+    record_row_change("task", task_id, action, lambda: task_with_question(task_id))
 
 
 def resume_or_ask_next(task_id: str, agent_id: str, at: int, now: int, *, action: str) -> dict[str, Any] | None:

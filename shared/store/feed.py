@@ -5,12 +5,16 @@ outbox), so a change is visible in the feed exactly when the data is. Readers pa
 by id with `changes_since`; ids only grow, and they become visible in id order (one writer at a
 time, on SQLite by design, on PostgreSQL through the writer lock), so `id > last_id` never skips or
 repeats a change.
+
+Within one ingest request (a batch), a row that several events change — a session, an agent, a task,
+a message — gets one change, not one per event: the row as the batch left it, under its last action,
+in the order the rows were first changed (`record_row_change`, `publish_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -21,6 +25,7 @@ from shared.store.db import (
     execute_many,
     hold_writer_lock,
     insert_returning_id,
+    memo_in_batch,
     write_transaction,
 )
 from shared.store.models import Change, Setting, compact_json
@@ -41,6 +46,39 @@ def record_change(topic: str, action: str, payload: dict[str, Any]) -> int:
     _about_to_record(topic, action)
     # Plain SQL: every write path in the project comes through here, often several times a request.
     return insert_returning_id(INSERT_CHANGE, (topic, action, _dumps(payload), now()))
+
+
+class RowChange(NamedTuple):
+    action: str
+    read_row: Callable[[], dict[str, Any] | None]
+    whole: bool
+
+
+def record_row_change(topic: str, key: str, action: str, read_row: Callable[[], dict[str, Any] | None], *,
+                      whole: bool = True) -> None:
+    """A change of the row `key` of `topic`, its payload what `read_row` reads: the whole row, or only the
+    part that changed (`whole=False`, such as a heartbeat's time).
+
+    Outside a batch, recorded now. Inside one (`shared.store.db.batch_memo`), recorded by `publish_rows`
+    when the batch ends, once per row: the row read then, under the last action — except that a part
+    never replaces a whole row pending, which holds it. A batch of a session's events sends one change."""
+    pending = memo_in_batch("rows to publish")
+    if pending is None:
+        record_change(topic, action, read_row())
+        return
+    held = pending.get((topic, key))
+    if held is None or whole or not held.whole:
+        pending[(topic, key)] = RowChange(action, read_row, whole)
+
+
+def publish_rows() -> None:
+    """Record the batch's pending row changes (`record_row_change`), in the order the rows first changed."""
+    pending = memo_in_batch("rows to publish")
+    if not pending:
+        return
+    for (topic, _), change in pending.items():
+        record_change(topic, change.action, change.read_row())
+    pending.clear()
 
 
 def record_changes(topic: str, changes: list[tuple[str, dict[str, Any]]]) -> None:
