@@ -12,8 +12,9 @@ It prints rates, per-request latency (p50/p99), server CPU per event (gunicorn m
 holds exactly the events answered with 202. Exit status 1 on any failed request or a row mismatch.
 
 Events get ids as the shipped clients make them, the time first (`--random-ids`: 128 random bits, as
-before 2026-12-03). Both servers run with the same config and are hit by the same client: `--clients` processes, each
-holding one keep-alive http.client connection, so the Python client is not one GIL-bound bottleneck.
+before 2026-12-03). Both servers run with the same config and are hit by the same client: `--clients`
+processes, each holding one keep-alive http.client connection, so the Python client is not one GIL-bound
+bottleneck.
 
 Run from the repository root:
     .venv/bin/python bench/ingest.py [--seconds 5] [--batches 20] [--clients 8]

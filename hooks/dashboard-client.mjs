@@ -87,8 +87,8 @@ export function defaultSpoolDir(env = process.env) {
 // An id begins with the time it was made, in milliseconds (48 bits, as a UUIDv7 does), then 80 random bits,
 // drawn from a pool filled 256 ids at a time (one call to the system's random source instead of one each).
 // Beginning with the time keeps the dashboard's duplicate check cheap: its index on event ids takes a batch's
-// new ids at one end instead of all over (with random ids, at 300 000 stored events, a 1 000-event batch's
-// commit wrote 19.8 ms of pages against 2.5 ms; docs/benchmarks.md, "Event ids").
+// new ids at one end instead of all over (with 300 000 events stored, a 1 000-event batch held the dashboard's
+// write lock 31 ms with these ids, 59 ms with random ones; docs/benchmarks.md, "Event ids").
 const ID_TIME_HEX = 12;
 const ID_RANDOM_BYTES = 10;
 const idPool = Buffer.alloc(ID_RANDOM_BYTES * 256);

@@ -59,7 +59,7 @@ class GaveUp(EmitError):
 def new_event_id(now_ms: int | None = None) -> str:
     """`evt_`, the time in milliseconds (12 hex digits, as a UUIDv7 begins) and 80 random bits, as the
     opencode hook makes them: ids that begin with the time keep the dashboard's index of event ids
-    written at one end (docs/events.md, "Idempotency")."""
+    written at one end (docs/events.md, "A request")."""
     at = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     return f"evt_{at % ID_TIME_LIMIT:012x}{secrets.token_hex(10)}"
 

@@ -145,6 +145,19 @@ def test_a_batch_publishes_each_session_agent_and_task_once_as_the_batch_left_it
     assert [payloads[f"task:ses_1.turn-{n}"]["status"] for n in (1, 2)] == ["completed", "completed"]
 
 
+def test_a_batch_of_heartbeats_alone_publishes_the_last_one_only(events_client):
+    """A status that changes nothing but the agent's heartbeat: one `{id, last_heartbeat}` change a batch."""
+    assert post(events_client, two_turns()[1]).status_code == 202  # busy: the agent works
+    first_change = Change.select().order_by(Change.id.desc()).get().id
+    statuses = [event("session.status", {"sessionID": "ses_1", "status": {"type": "busy"}},
+                      timestamp=f"2026-11-24T10:00:0{n}Z") for n in range(3)]
+    assert post(events_client, {"events": statuses}).json["accepted"] == 3
+
+    agent_changes = [(c.action, c.payload) for c in Change.select().where(
+        (Change.id > first_change) & (Change.topic == "agent"))]
+    assert agent_changes == [("heartbeat", {"id": "openclaw-main", "last_heartbeat": "2026-11-24T10:00:02Z"})]
+
+
 def test_one_event_a_request_publishes_every_step(events_client):
     """The same events one a request: each request's changes, so every step shows (a turn begun by a
     request is created and started by it: one change)."""
