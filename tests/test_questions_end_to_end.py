@@ -72,6 +72,9 @@ def test_each_kind_of_question_is_answered_delivered_and_its_workflow_resumes(te
             start_task(server, f"t-{kind}")
             send(server, "task.updated", {"id": f"t-{kind}", "status": "blocked", "question": question})
             wait_for(lambda k=kind: temporal.view("agent-q", f"t-{k}")["status"] == "blocked", what="BLOCKED")
+            # The BLOCKED notification is written by an activity after the workflow shows BLOCKED: answered
+            # before it, the question is no longer waiting, and the notification says only why it was blocked.
+            wait_for(lambda k=kind: notifications(f"t-{k}"), what="the BLOCKED notification")
             status, body = answer(server, f"t-{kind}", given)
             assert status == 202 and body["signalled"] is True, body
             view = wait_for(lambda k=kind: (v := temporal.view("agent-q", f"t-{k}"))["status"] == "working" and v,
