@@ -131,8 +131,11 @@ def long_poll(server) -> tuple[int | None, int]:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=DEADLINE_S + LONG_POLL_S)
     try:
         connection.request("GET", f"/api/agent/waiter/inbox?wait={LONG_POLL_S}", headers=AGENT)
-        worker = server.worker_serving(connection.sock.getsockname()[1])
-        return worker, connection.getresponse().status
+        client_port = connection.sock.getsockname()[1]
+        status = connection.getresponse().status
+        # Asked once answered, not once sent: on a loaded machine no worker may have accepted it yet then.
+        # Answered, it is still open (kept alive), so its worker still holds it.
+        return server.worker_serving(client_port), status
     finally:
         connection.close()
 
