@@ -98,6 +98,14 @@ def test_a_session_error_without_an_error_is_an_error_all_the_same(events_client
     assert Message.get(Message.type == "error").content == "Error"
 
 
+def test_a_session_error_shows_live_as_the_session_s_status(events_client):
+    """A browser sees the session turn to `error` as it happens, not at the session's next change."""
+    send(events_client, event("session.created", v2_session("ses_1")))
+    send(events_client, event("session.error", {"sessionID": "ses_1", "error": {"name": "APIError"}}))
+    change = Change.select().where(Change.topic == "session").order_by(Change.id.desc()).get()
+    assert (change.action, change.payload["id"], change.payload["status"]) == ("status", "ses_1", "error")
+
+
 def test_a_session_error_with_neither_session_nor_error_is_kept(events_client):
     send(events_client, event("session.error", {}))
     assert Message.get(Message.type == "error").session_id is None

@@ -223,6 +223,7 @@ def session_error(event: Event, now: int) -> None:
     text = error_text(event)
     if session_id:
         touch_session(session_id, now, status="error")
+        publish_session(session_id, "status")
     message_id = insert_returning_id("INSERT INTO messages (type, content, session_id, agent, created_at,"
                                      " updated_at) VALUES ('error', ?, ?, ?, ?, ?)",
                                      (text, session_id, event.agent_id, event.occurred_at, now))
