@@ -26,7 +26,7 @@ from tests.support import AGENT, DASHBOARD, event
 
 NOW = 1_764_000_000  # the server's clock, stopped: `updated_at` is the time a row was written
 AGENT_ID = "opencode-shop"
-WORDS = ("checkout", "rounding", "snapshot0", "snapshot23", "regression", "tests", "gone", "removedpart")
+WORDS = ("checkout", "rounding", "snapshot0", "snapshot23", "regression", "tests", "gone", "removedpart", "invoice")
 
 
 def turn(session: str, number: int, snapshots: int = 24) -> list[tuple[str, dict[str, Any]]]:
@@ -243,3 +243,43 @@ def test_a_turn_is_titled_by_the_prompt_as_the_batch_left_it(two_databases):
     assert titles == ["Fix the checkout test, turn 1", "Rename the cart", "Rename the cart", "An older prompt"]
     for what in by_one:
         assert shown[what] == by_one[what], what
+
+
+def test_messages_begun_between_other_writes_keep_their_places(two_databases):
+    """A batch inserts the messages it creates only before its next event that is not about a message
+    (functions/events/message_rows.py): ids and search entries still come in the order one event per
+    request gives them — around an error message, a task and todos written in between, and a message
+    removed before it was ever written."""
+    def info(message: str, role: str) -> tuple[str, dict[str, Any]]:
+        return "message.updated", {"info": {"id": message, "sessionID": "ses_a", "role": role,
+                                            "time": {"created": (NOW - 50) * 1000}}}
+
+    def text(message: str, words: str) -> tuple[str, dict[str, Any]]:
+        return "message.part.updated", {"part": {"id": f"prt_{message}", "sessionID": "ses_a", "messageID": message,
+                                                 "type": "text", "text": words}}
+
+    steps = [
+        *sessions_created()[:1],
+        text("msg_prompt", "Ship the invoice export"),  # a part before its message: the part creates it
+        ("session.error", {"sessionID": "ses_a", "error": {"name": "APIError", "data": {"message": "invoice API"}}}),
+        info("msg_prompt", "user"),
+        ("task.created", {"id": "task-invoice", "agent_id": AGENT_ID, "title": "Invoice export"}),
+        info("msg_answer", "assistant"), text("msg_answer", "Reading the invoice module"),
+        ("todo.updated", {"sessionID": "ses_a", "todos": [{"id": "1", "content": "Test the invoice totals",
+                                                           "status": "pending"}]}),
+        text("msg_answer", "Reading the invoice module, then its tests"),
+        info("msg_dropped", "assistant"), text("msg_dropped", "invoice draft"),
+        ("message.removed", {"sessionID": "ses_a", "messageID": "msg_dropped"}),
+        info("msg_last", "assistant"), text("msg_last", "The invoice export ships"),
+    ]
+    by_one, batched = one_by_one_and_batched(two_databases, steps)
+    shown = sorted(by_one["messages"]["messages"], key=lambda message: message["id"])
+    assert [(message["type"], message["content"]) for message in shown] == [
+        ("chat", "Ship the invoice export"), ("error", "APIError: invoice API"),
+        ("chat", "Reading the invoice module, then its tests"), ("chat", "The invoice export ships")]
+    assert shown[-1]["id"] - shown[-2]["id"] == 2  # the removed message used up the id between them
+    hits = by_one["search"]["invoice"]
+    assert [hit["kind"] for hit in hits["hits"]] == ["message", "message", "task", "message", "message"]
+    assert len(hits["todos"]) == 1
+    for what in by_one:
+        assert batched[what] == by_one[what], what

@@ -64,10 +64,13 @@ def apply(events: list[Event], stored: list[str | None], now: int) -> IngestResu
             execute_many("INSERT INTO inbound_events (id, type, agent_id, known, occurred_at, received_at, data)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?)", raw_rows)
         last = last_of_each_state(fresh)
-        with batch_messages(filter(None, (message_of(e) for e in fresh if e.known))) as messages:
+        message_ids = [message_of(event) if event.known else None for event in fresh]
+        with batch_messages(filter(None, message_ids)) as messages:
             for position, event in enumerate(fresh):
                 if event.known:
                     kind = KINDS[event.type]
+                    if message_ids[position] is None:
+                        messages.insert_new()  # before whatever this event writes takes the ids after theirs
                     if kind.replaces is not None and last[(event.type, kind.replaces(event))] != position:
                         kind.superseded(event, now)
                     else:

@@ -4,10 +4,16 @@ opencode re-sends a message many times while it streams (its info with new token
 growing snapshot). Written one event at a time, every snapshot would rewrite the row, re-index its
 text for search (a trigger) and re-count its usage (another), then read it back to publish it. Instead
 a batch reads the rows of all the messages it touches at once, when it starts; each event changes its
-message's row in memory, exactly as its SQL would have; a message the batch creates is inserted in its
-turn (so its id, and its search entry's, fall where one event per request puts them); and at the end
-each changed row is written once (`flush`: one executemany) and published once, as the batch left it,
-from memory. A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something
+message's row in memory, exactly as its SQL would have; and at the end each changed row is written once
+(`flush`: one executemany) and published once, as the batch left it, from memory.
+
+A message the batch creates is held back too, and inserted (`insert_new`) as late as its id allows: before
+the batch's next event that is not about a message, which may write other rows that take ids in the same
+order (a turn's task and its search entry, a todo's, an error message), or before a message is removed.
+So its id, and its search entry's, fall where one event per request puts them, and a message begun and
+streamed between two such events is inserted once, with the text it has by then, instead of inserted
+empty and then rewritten: its search text is indexed once and its usage counted once (the hook's turns:
+docs/benchmarks.md, "Batches"). A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something
 reads them (`json_value`): most re-sends of a message replace its `tokens` whole and never look at its
 `parts`, whose text is then written and published as it was read, never decoded or encoded again; a
 value that is encoded is encoded once, for both. What the middle of a batch asks of a session's messages
@@ -73,6 +79,7 @@ class MessageRows:
         # Written at the next flush, in the order first changed: external id -> its session in the database.
         self.changed: dict[str, str | None] = {}
         self.published: dict[str, str] = {}  # external id -> the change's action, in the order first touched
+        self.new: list[str] = []  # created by this batch and not inserted yet, in the order created
         self.load(list(dict.fromkeys(external_ids)))
 
     def load(self, external_ids: list[str]) -> None:
@@ -94,21 +101,31 @@ class MessageRows:
         return self.rows[external_id]
 
     def insert(self, external_id: str, type: str, created_at: int, **values: Any) -> None:
-        """A message first heard of now: its row, inserted in its turn."""
+        """A message first heard of now: its row, inserted by the next `insert_new`."""
         row: Row = {column: None for column in COLUMNS} | {"read": 0, "external_id": external_id, "type": type,
                                                             "created_at": created_at}
         row.update(stored(values))
-        encode_json_columns(row)
-        row["id"] = insert_returning_id(INSERT, [database_value(row[column]) for column in INSERTED])
         self.rows[external_id] = row
+        self.new.append(external_id)
+
+    def insert_new(self) -> None:
+        """Insert the messages created since the last call, in the order they were created, as they are now."""
+        for external_id in self.new:
+            row = self.rows[external_id]
+            encode_json_columns(row)
+            row["id"] = insert_returning_id(INSERT, [database_value(row[column]) for column in INSERTED])
+        self.new.clear()
 
     def update(self, external_id: str, **values: Any) -> None:
         row = self.rows[external_id]
-        self.changed.setdefault(external_id, row["session_id"])
+        if row["id"] is not None:  # else it is inserted as it will be
+            self.changed.setdefault(external_id, row["session_id"])
         row.update(stored(values))
 
     def delete(self, external_id: str) -> None:
-        """The row goes now, with whatever it held (its search entry and usage take out what they hold)."""
+        """The row goes now, with whatever it held (its search entry and usage take out what they hold). One
+        created by this batch is inserted first, as one event per request would have: its id is used up."""
+        self.insert_new()
         execute("DELETE FROM messages WHERE external_id = ?", (external_id,))
         self.rows[external_id] = None
         self.changed.pop(external_id, None)
@@ -117,7 +134,8 @@ class MessageRows:
         self.published[external_id] = action
 
     def flush(self) -> None:
-        """Write every row changed since it was last written, once."""
+        """Write every row created or changed since it was last written, once."""
+        self.insert_new()
         rows = [self.rows[external_id] for external_id in self.changed]
         self.changed.clear()
         if rows:
@@ -127,6 +145,7 @@ class MessageRows:
         """The text of the session's latest user message that has any (by `created_at`, then id), as the
         messages table will hold it once this batch's changes are written. The rows changed since they were
         last written count as they are in memory; the database answers for the others."""
+        self.insert_new()  # a no-op where it is asked (between events that are not about a message), and ids compare
         stale = [external_id for external_id, stored_in in self.changed.items() if stored_in == session_id]
         held = [row for external_id in self.changed if (row := self.rows[external_id])["session_id"] == session_id
                 and row["role"] == "user" and row["content"]]

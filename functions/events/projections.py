@@ -233,7 +233,8 @@ def session_error(event: Event, now: int) -> None:
 
 # Messages -----------------------------------------------------------------------------------------------
 # A batch's messages are rows in memory (message_rows.py): each event changes its message's row as its SQL
-# would have, a new message is inserted in its turn, and the batch's end writes and publishes each once.
+# would have, a new message is inserted before the batch's next event about something else, and the
+# batch's end writes and publishes each once.
 
 def message_of(event: Event) -> str | None:
     """The external id of the message an event of a message kind changes (None for other kinds)."""
