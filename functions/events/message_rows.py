@@ -12,9 +12,11 @@ the batch's next event that is not about a message, which may write other rows t
 order (a turn's task and its search entry, a todo's, an error message), or before a message is removed.
 So its id, and its search entry's, fall where one event per request puts them, and a message begun and
 streamed between two such events is inserted once, with the text it has by then, instead of inserted
-empty and then rewritten: its search text is indexed once and its usage counted once (the hook's turns:
-docs/benchmarks.md, "Batches"). A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something
-reads them (`json_value`): most re-sends of a message replace its `tokens` whole and never look at its
+empty and then rewritten: its search text is indexed once and its usage counted once
+(docs/benchmarks.md, "New messages inserted once").
+
+A row's JSON columns (`parts`, `tokens`) stay the text the database holds until something reads them
+(`json_value`): most re-sends of a message replace its `tokens` whole and never look at its
 `parts`, whose text is then written and published as it was read, never decoded or encoded again; a
 value that is encoded is encoded once, for both. What the middle of a batch asks of a session's messages
 (a turn's title is its prompt's text: `latest_prompt`) is answered from the rows in memory and the
@@ -145,7 +147,7 @@ class MessageRows:
         """The text of the session's latest user message that has any (by `created_at`, then id), as the
         messages table will hold it once this batch's changes are written. The rows changed since they were
         last written count as they are in memory; the database answers for the others."""
-        self.insert_new()  # a no-op where it is asked (between events that are not about a message), and ids compare
+        self.insert_new()  # none wait where it is asked (an event not about a message); rows compare by id
         stale = [external_id for external_id, stored_in in self.changed.items() if stored_in == session_id]
         held = [row for external_id in self.changed if (row := self.rows[external_id])["session_id"] == session_id
                 and row["role"] == "user" and row["content"]]
