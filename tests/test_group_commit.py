@@ -100,7 +100,8 @@ def test_writes_queued_together_are_each_stored_once_with_their_projections_and_
         (f"ses-{n}", f"todo {n}") for n in range(1, 8, 2)]
     assert sorted(m.session_id for m in Message.select().where(Message.type == "error")) == [
         f"ses-{n}" for n in range(0, 8, 2)]
-    assert Counter((c.topic, c.action) for c in Change.select()) == {("todo", "replaced"): 4, ("error", "session"): 4}
+    assert Counter((c.topic, c.action) for c in Change.select()) == {
+        ("todo", "replaced"): 4, ("error", "session"): 4, ("session", "status"): 4}
 
 
 def test_a_write_failing_in_its_group_is_rolled_back_alone_and_answers_only_its_request(client):
@@ -192,7 +193,8 @@ def test_single_events_from_many_clients_at_once_are_each_stored_once_with_every
     assert todos == sorted(e["id"] for e in sent if e["type"] == "todo.updated")
     assert errors == sorted(e["data"]["sessionID"] for e in sent if e["type"] == "session.error")
     assert sessions == {e["data"]["sessionID"] for e in sent}
-    assert after["changes"] - before["changes"] == len(sent)  # one change per event: a todo list, an error
+    # One change per todo list, two per error (the error, and its session's status): per event applied.
+    assert after["changes"] - before["changes"] == len(sent) + len(errors)
 
 
 def connection_to(server, worker: int | None, avoid: int | None = None) -> tuple[http.client.HTTPConnection, int]:

@@ -148,6 +148,7 @@ def assert_stored_exactly_once(database, before: dict[str, int], acked: list[str
     assert [event_id for event_id, times in errors.items() if times > 1] == []
     assert set(errors) == error_events
     assert sessions == {f"ses-{event_id}" for event_id in acked}
-    # One change on the feed per applied event (a todo list replaced, an error): a second application
-    # of any event would show here even where its projection is an upsert.
-    assert after["changes"] - before["changes"] == len(acked)
+    # Changes on the feed per applied event: one for a todo list replaced, two for an error (the error, and
+    # its session's status). A second application of any event would show here even where its projection
+    # is an upsert.
+    assert after["changes"] - before["changes"] == len(todo_events) + 2 * len(error_events)
