@@ -69,7 +69,7 @@ def apply(events: list[Event], stored: list[str | None], now: int) -> IngestResu
             for position, event in enumerate(fresh):
                 if event.known:
                     kind = KINDS[event.type]
-                    if message_ids[position] is None:
+                    if message_ids[position] is None and kind.takes_ids:
                         messages.insert_new()  # before whatever this event writes takes the ids after theirs
                     if kind.replaces is not None and last[(event.type, kind.replaces(event))] != position:
                         kind.superseded(event, now)

@@ -39,6 +39,11 @@ class Kind:
     # projected; each earlier one only does `superseded` (makes sure its rows exist, in its turn).
     replaces: Callable[[Event], str] | None = None
     superseded: Callable[[Event, int], None] | None = None
+    # Whether its projection may insert or delete rows whose ids one event per request would have given
+    # after the ids of the messages the batch began before it (a search entry, a message): then those
+    # messages are inserted first (message_rows.py). False for a kind that never does, or that inserts
+    # them itself only when it does (`todo.updated`, when its list adds or removes a todo).
+    takes_ids: bool = True
 
     @property
     def schema(self) -> Schema:
@@ -113,7 +118,7 @@ KINDS: dict[str, Kind] = {
                                p.part_streamed, stored=False),
     "command.executed": Kind((need("name"), SESSION, may("arguments"), may_id("messageID")), p.command_executed),
     "todo.updated": Kind((SESSION, need("todos", list, items=TODO)), p.todo_updated,
-                         replaces=p.session_of_event, superseded=p.todo_list_superseded),
+                         replaces=p.session_of_event, superseded=p.todo_list_superseded, takes_ids=False),
     "tool.execute.before": Kind((*TOOL_CALL, may("args", dict)), p.tool_executed),
     "tool.execute.after": Kind((*TOOL_CALL, may("title"), may("output")), p.tool_executed),
     "file.edited": Kind((need("file", max_length=MAX_PATH_LENGTH), may_id("sessionID")), p.file_edited),
@@ -134,7 +139,7 @@ KINDS: dict[str, Kind] = {
     "agent.status": Kind((need_id("id"), need("status", choices=AGENT_STATUSES), may_id("current_task_id"),
                           may("reason")), p.agent_status),
     "agent.heartbeat": Kind((need_id("id"),), p.agent_heartbeat, replaces=p.agent_of_event,
-                            superseded=p.heartbeat_superseded),
+                            superseded=p.heartbeat_superseded, takes_ids=False),
     "task.created": Kind((need_id("id"), need_id("agent_id"), need("title"),
                           may("priority", choices=TASK_PRIORITIES), may_id("linear_issue_id"), may_id("project_id")),
                          p.task_created),

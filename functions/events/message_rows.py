@@ -8,8 +8,9 @@ message's row in memory, exactly as its SQL would have; and at the end each chan
 (`flush`: one executemany) and published once, as the batch left it, from memory.
 
 A message the batch creates is held back too, and inserted (`insert_new`) as late as its id allows: before
-the batch's next event that is not about a message, which may write other rows that take ids in the same
-order (a turn's task and its search entry, a todo's, an error message), or before a message is removed.
+the batch's next event that may write other rows taking ids in the same order (a turn's task and its search
+entry, an error message: every kind but those whose `Kind.takes_ids` is False), before a todo list that
+adds or removes todos (their search entries), or before a message is removed.
 So its id, and its search entry's, fall where one event per request puts them, and a message begun and
 streamed between two such events is inserted once, with the text it has by then, instead of inserted
 empty and then rewritten: its search text is indexed once and its usage counted once

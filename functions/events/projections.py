@@ -350,6 +350,8 @@ def todo_updated(event: Event, now: int) -> None:
              event.agent_id, position, now, now)
             for position, (todo_id, todo) in enumerate(zip(todo_ids(session_id, todos), todos, strict=True))]
     keep = [row[0] for row in rows]
+    if set(keep) != {todo_id for (todo_id,) in execute("SELECT id FROM todos WHERE session_id = ?", (session_id,))}:
+        messages().insert_new()  # the list adds or removes todos, and so search entries: after the batch's messages
     execute(f"DELETE FROM todos WHERE session_id = ? AND id NOT IN ({', '.join('?' * len(keep))})"
             if keep else "DELETE FROM todos WHERE session_id = ?", (session_id, *keep))
     execute_many("INSERT INTO todos (id, session_id, content, status, priority, agent, position, created_at,"
