@@ -67,6 +67,8 @@ def test_each_turn_of_a_session_is_a_task_of_its_own_titled_by_the_prompt(app):
     [task] = tasks(app)
     assert (task["id"], task["title"], task["status"], task["priority"], task["session_id"]) == (
         "ses_1.turn-1", "Fix the failing checkout test", "in_progress", "high", "ses_1")
+    assert task["started_at"] is not None and task["started_at"] == task["created_at"]  # at the busy status
+    assert [change["action"] for change in changes_since(0, topics=["task"])] == ["started"]
     assert agent(app)["status"] == "working"
     assert agent(app)["current_task_id"] == "ses_1.turn-1"
 

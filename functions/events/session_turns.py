@@ -21,12 +21,12 @@ from functions.events.message_rows import latest_prompt
 from shared.agents.questions import MAX_CHOICE, MAX_CHOICES, MAX_TEXT, ask, settle_request
 from shared.agents.task_workflow import UNFINISHED
 from shared.agents.tasks import (
+    begin_task,
     ensure_agent,
     publish_task,
     resume_or_ask_next,
     set_agent_status,
     set_task_status,
-    upsert_task,
 )
 from shared.store.db import execute, memo_in_batch
 from shared.store.models import AgentTask
@@ -111,9 +111,8 @@ def begin_turn(session_id: str, agent_id: str, at: int, now: int) -> dict[str, A
     while scalar("SELECT 1 FROM agent_tasks WHERE id = ?", (turn_id(session_id, turn),)):
         turn += 1
     task_id = turn_id(session_id, turn)
-    upsert_task({"id": task_id, "agent_id": agent_id, "title": turn_title(session_id, turn),
-                 "priority": TURN_PRIORITY, "session_id": session_id}, at, now)
-    set_task_status(task_id, agent_id, "in_progress", at, now, action="started")
+    begin_task({"id": task_id, "agent_id": agent_id, "title": turn_title(session_id, turn),
+                "priority": TURN_PRIORITY, "session_id": session_id}, at, now)
     return {"id": task_id, "agent_id": agent_id, "status": "in_progress"}
 
 
