@@ -39,10 +39,10 @@ class Kind:
     # projected; each earlier one only does `superseded` (makes sure its rows exist, in its turn).
     replaces: Callable[[Event], str] | None = None
     superseded: Callable[[Event, int], None] | None = None
-    # Whether its projection may insert or delete rows whose ids one event per request would have given
-    # after the ids of the messages the batch began before it (a search entry, a message): then those
-    # messages are inserted first (message_rows.py). False for a kind that never does, or that inserts
-    # them itself only when it does (`todo.updated`, when its list adds or removes a todo).
+    # Whether its projection may insert or delete rows with ids (a message, a search entry) that one event
+    # per request would have given after those of the messages the batch began before it: then those
+    # messages are inserted first (message_rows.py). False for a kind that never does, or whose projection
+    # inserts them itself when it does (`todo.updated`, when its list adds or removes a todo).
     takes_ids: bool = True
 
     @property

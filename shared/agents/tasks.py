@@ -64,8 +64,8 @@ def begin_task(task: dict[str, Any], at: int, now: int) -> None:
 
 
 def _insert_task(task: dict[str, Any], created_at: int, now: int, *, started_at: int | None) -> None:
-    """The task's row: created pending (or in progress since `started_at`), else what its creator may
-    restate updated."""
+    """Insert the task's row, pending (or in progress since `started_at`); of a task that exists, update
+    only what its creator may restate."""
     ensure_agent(task["agent_id"], now)
     execute(
         "INSERT INTO agent_tasks (id, agent_id, title, priority, linear_issue_id, project_id, status,"
