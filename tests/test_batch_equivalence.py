@@ -245,32 +245,36 @@ def test_a_turn_is_titled_by_the_prompt_as_the_batch_left_it(two_databases):
         assert shown[what] == by_one[what], what
 
 
+def message_info(message: str, role: str) -> tuple[str, dict[str, Any]]:
+    """A message of ses_a begun (its info), created 50 s before the server's clock."""
+    return "message.updated", {"info": {"id": message, "sessionID": "ses_a", "role": role,
+                                        "time": {"created": (NOW - 50) * 1000}}}
+
+
+def message_text(message: str, words: str) -> tuple[str, dict[str, Any]]:
+    """The text part of a message of ses_a, as it stands now."""
+    return "message.part.updated", {"part": {"id": f"prt_{message}", "sessionID": "ses_a", "messageID": message,
+                                             "type": "text", "text": words}}
+
+
 def test_messages_begun_between_other_writes_keep_their_places(two_databases):
     """A batch inserts the messages it creates only before its next event that is not about a message
     (functions/events/message_rows.py): ids and search entries still come in the order one event per
     request gives them — around an error message, a task and todos written in between, and a message
     removed before it was ever written."""
-    def info(message: str, role: str) -> tuple[str, dict[str, Any]]:
-        return "message.updated", {"info": {"id": message, "sessionID": "ses_a", "role": role,
-                                            "time": {"created": (NOW - 50) * 1000}}}
-
-    def text(message: str, words: str) -> tuple[str, dict[str, Any]]:
-        return "message.part.updated", {"part": {"id": f"prt_{message}", "sessionID": "ses_a", "messageID": message,
-                                                 "type": "text", "text": words}}
-
     steps = [
         *sessions_created()[:1],
-        text("msg_prompt", "Ship the invoice export"),  # a part before its message: the part creates it
+        message_text("msg_prompt", "Ship the invoice export"),  # a part before its message: the part creates it
         ("session.error", {"sessionID": "ses_a", "error": {"name": "APIError", "data": {"message": "invoice API"}}}),
-        info("msg_prompt", "user"),
+        message_info("msg_prompt", "user"),
         ("task.created", {"id": "task-invoice", "agent_id": AGENT_ID, "title": "Invoice export"}),
-        info("msg_answer", "assistant"), text("msg_answer", "Reading the invoice module"),
+        message_info("msg_answer", "assistant"), message_text("msg_answer", "Reading the invoice module"),
         ("todo.updated", {"sessionID": "ses_a", "todos": [{"id": "1", "content": "Test the invoice totals",
                                                            "status": "pending"}]}),
-        text("msg_answer", "Reading the invoice module, then its tests"),
-        info("msg_dropped", "assistant"), text("msg_dropped", "invoice draft"),
+        message_text("msg_answer", "Reading the invoice module, then its tests"),
+        message_info("msg_dropped", "assistant"), message_text("msg_dropped", "invoice draft"),
         ("message.removed", {"sessionID": "ses_a", "messageID": "msg_dropped"}),
-        info("msg_last", "assistant"), text("msg_last", "The invoice export ships"),
+        message_info("msg_last", "assistant"), message_text("msg_last", "The invoice export ships"),
     ]
     by_one, batched = one_by_one_and_batched(two_databases, steps)
     shown = sorted(by_one["messages"]["messages"], key=lambda message: message["id"])
@@ -291,31 +295,23 @@ def test_heartbeats_and_todo_lists_between_messages_begun_leave_ids_as_one_by_on
     search, and one that removes a todo takes its entry out: the messages begun before either are inserted
     first, as one event per request would have. The search pages show it: newest first, and on SQLite
     their cursors (the entries' ids, the greatest one's taken again once removed)."""
-    def info(message: str, role: str) -> tuple[str, dict[str, Any]]:
-        return "message.updated", {"info": {"id": message, "sessionID": "ses_a", "role": role,
-                                            "time": {"created": (NOW - 50) * 1000}}}
-
-    def text(message: str, words: str) -> tuple[str, dict[str, Any]]:
-        return "message.part.updated", {"part": {"id": f"prt_{message}", "sessionID": "ses_a", "messageID": message,
-                                                 "type": "text", "text": words}}
-
     def todos(session: str, **statuses: str) -> tuple[str, dict[str, Any]]:
         return "todo.updated", {"sessionID": session, "todos": [
             {"id": number, "content": f"invoice step {number}", "status": status}
             for number, status in statuses.items()]}
 
     before = [*sessions_created(), ("session.created", {"info": {"id": "ses_c", "title": "Shop ses_c"}}),
-              info("msg_start", "user"), text("msg_start", "Start the invoice work"),
+              message_info("msg_start", "user"), message_text("msg_start", "Start the invoice work"),
               todos("ses_a", s1="pending", s2="pending"), todos("ses_b", s1="pending"),
               todos("ses_c", s1="pending", s2="pending")]  # ses_c's second todo: the newest search entry
     steps = [
-        info("msg_prompt", "user"), text("msg_prompt", "Export the invoice"),
+        message_info("msg_prompt", "user"), message_text("msg_prompt", "Export the invoice"),
         todos("ses_c", s1="completed"),  # removes the newest entry
         ("agent.heartbeat", {"id": AGENT_ID}),
         todos("ses_a", s1="completed", s2="in_progress"),  # the same todos, moved on
-        info("msg_answer", "assistant"), text("msg_answer", "Reading the invoice totals"),
+        message_info("msg_answer", "assistant"), message_text("msg_answer", "Reading the invoice totals"),
         todos("ses_b", s1="completed", s2="pending"),  # adds one
-        info("msg_last", "assistant"), text("msg_last", "The invoice export ships"),
+        message_info("msg_last", "assistant"), message_text("msg_last", "The invoice export ships"),
     ]
     shown = []
     for number, batched in ((0, False), (1, True)):
