@@ -3,7 +3,9 @@
 What one run measures, each on a fresh SQLite database in a temporary directory:
   a. bare stack    - req/s of a hello-world Falcon app (bench/hello.py) under the production gunicorn
                      config (deploy/gunicorn.conf.py), POSTed the same bodies as (b);
-  b. single ingest - events/s of POST /api/events, one event per request, on the real mount;
+  b. single ingest - events/s of POST /api/events, one event per request, on the real mount; both
+                     servers run side by side, and a and b take turns (`--turns`, 5 of 1 s each), so
+                     that the machine's drift weighs on both alike;
   c. batch ingest  - events/s of POST /api/events with {"events": [1000 events]};
   d. raw SQLite    - rows/s of sqlite3 executemany into `inbound_events` (same schema, same pragmas),
                      1000 rows per transaction: the ceiling no HTTP ingest can pass. As many rows as
@@ -22,7 +24,7 @@ processes, each holding one keep-alive http.client connection, so the Python cli
 bottleneck.
 
 Run from the repository root:
-    .venv/bin/python bench/ingest.py [--seconds 5] [--batches 64] [--clients 8]
+    .venv/bin/python bench/ingest.py [--seconds 5] [--turns 5] [--batches 64] [--clients 8]
 (`make bench` does the same). The servers always run on .venv's Python when it exists.
 `--profile N` instead cProfiles N single-event requests in-process (falcon.testing, no HTTP) and
 prints the hot spots.
@@ -80,6 +82,7 @@ BATCH_SIZE = 1000  # the contract's MAX_BATCH
 BATCHES = 64  # 8 a client; and the WAL fills to its checkpoint backstop three times (see above)
 SESSIONS = 50
 WARMUP_SECONDS = 0.5
+TURNS = 5  # phases a and b alternate, 1 s each by default
 SINGLE_TARGET = 0.50
 BATCH_TARGET = 0.30
 RAW_REPEATS = 3
@@ -294,7 +297,7 @@ class Phase:
 def measure(pool: Pool, jobs: list[Job], name: str, unit: str, server_pid: int) -> Phase:
     cpu_before = tree_cpu_seconds(server_pid)
     results: list[ClientResult] = pool.map(run_client, jobs, chunksize=1)
-    server_cpu = tree_cpu_seconds(server_pid) - cpu_before
+    server_cpu = quiet_cpu_seconds(server_pid) - cpu_before
     return Phase(
         name=name,
         unit=unit,
@@ -325,6 +328,20 @@ def batch_jobs(target: Target, clients: int, batches: int) -> list[Job]:
     shares = [batches // clients + (1 if i < batches % clients else 0) for i in range(clients)]
     start_at = time.monotonic() + 1.0  # clients build their 1000-event bodies before the start line
     return [Job(target, client, start_at, batches=share) for client, share in enumerate(shares) if share]
+
+
+def quiet_cpu_seconds(pid: int, quiet_s: float = 0.1, limit_s: float = 2.0) -> float:
+    """The server's CPU once it has done what the phase left it (a WAL checkpoint takes up to ~40 ms
+    after the last answer): its CPU unchanged for `quiet_s`, or `limit_s` at most. So that work counts
+    as the phase's, and the next phase (the other server's turn) does not pay for it."""
+    deadline = time.monotonic() + limit_s
+    cpu = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        cpu, before = tree_cpu_seconds(pid), cpu
+        if cpu == before:
+            break
+    return cpu
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -360,30 +377,53 @@ def json_headers(api_key: str | None = None) -> dict[str, str]:
     return headers
 
 
-def bench_hello(pool: Pool, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> Phase:
-    port = free_port()
-    # The same headers as ingest (the API key too), so both servers parse the same requests.
+def bench_single_and_batch(pool: Pool, env: dict[str, str], tmp: Path,
+                           args: argparse.Namespace) -> tuple[Phase, Phase, Phase, int]:
+    """Phases a and b in turns, then c; also returns the events the warm-up stored.
+
+    Both servers run side by side and take turns of `--seconds / --turns` each, hello first, so that
+    whatever else the machine does in the meantime weighs on a and b alike: run one after the other,
+    a shared machine's drift moved b/a by ±0.1 with the same code (docs/benchmarks.md, "Single events")."""
+    # The same headers for both (the API key too), so both servers parse the same requests.
     headers = json_headers(env["DASHBOARD_API_KEY"])
-    with gunicorn(env, port, HELLO_APP, tmp / "gunicorn-hello.log") as pid:
-        check_serves(port, expect_hello=True)
-        target = Target(port, HELLO_PATH, headers, 200, worker_pids(pid))
-        pool.map(run_client, timed_jobs(target, args.clients, WARMUP_SECONDS))
-        return measure(pool, timed_jobs(target, args.clients, args.seconds), "a. bare stack (hello)", "req/s", pid)
+    with contextlib.ExitStack() as hello_server:
+        hello_port, ingest_port = free_port(), free_port()
+        hello_pid = hello_server.enter_context(gunicorn(env, hello_port, HELLO_APP, tmp / "gunicorn-hello.log"))
+        with gunicorn(env, ingest_port, None, tmp / "gunicorn-mount.log") as ingest_pid:
+            check_serves(hello_port, expect_hello=True)
+            check_serves(ingest_port, expect_hello=False)
+            hello = Target(hello_port, HELLO_PATH, headers, 200, worker_pids(hello_pid))
+            ingest = Target(ingest_port, EVENTS_PATH, headers, 202, worker_pids(ingest_pid))
+            pool.map(run_client, timed_jobs(hello, args.clients, WARMUP_SECONDS))
+            warmup = pool.map(run_client, timed_jobs(ingest, args.clients, WARMUP_SECONDS))
+            turn_s = args.seconds / args.turns
+            turns: tuple[list[Phase], list[Phase]] = ([], [])
+            for _ in range(args.turns):
+                turns[0].append(measure(pool, timed_jobs(hello, args.clients, turn_s), "", "", hello_pid))
+                turns[1].append(measure(pool, timed_jobs(ingest, args.clients, turn_s), "", "", ingest_pid))
+            hello_server.close()  # c has the machine to itself, as before
+            jobs = batch_jobs(ingest, args.clients, args.batches)
+            batch = measure(pool, jobs, f"c. batch ingest ({BATCH_SIZE}/req)", "events/s", ingest_pid)
+    single_phases = (combined(turns[0], "a. bare stack (hello)", "req/s"),
+                     combined(turns[1], "b. single-event ingest", "events/s"))
+    return *single_phases, batch, sum(result.events for result in warmup)
 
 
-def bench_ingest(pool: Pool, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> tuple[Phase, Phase, int]:
-    """Single-event then batch ingest on the real mount; also returns the events the warm-up stored."""
-    port = free_port()
-    headers = json_headers(env["DASHBOARD_API_KEY"])
-    with gunicorn(env, port, None, tmp / "gunicorn-mount.log") as pid:
-        check_serves(port, expect_hello=False)
-        target = Target(port, EVENTS_PATH, headers, 202, worker_pids(pid))
-        warmup = pool.map(run_client, timed_jobs(target, args.clients, WARMUP_SECONDS))
-        single = measure(pool, timed_jobs(target, args.clients, args.seconds), "b. single-event ingest",
-                         "events/s", pid)
-        jobs = batch_jobs(target, args.clients, args.batches)
-        batch = measure(pool, jobs, f"c. batch ingest ({BATCH_SIZE}/req)", "events/s", pid)
-    return single, batch, sum(result.events for result in warmup)
+def combined(turns: list[Phase], name: str, unit: str) -> Phase:
+    """One phase out of its turns: their requests, time and CPU added up, their latencies together."""
+    return Phase(
+        name=name,
+        unit=unit,
+        requests=sum(p.requests for p in turns),
+        events=sum(p.events for p in turns),
+        failures=sum(p.failures for p in turns),
+        why_failed=sum((p.why_failed for p in turns), Counter()),
+        seconds=sum(p.seconds for p in turns),
+        latencies=sorted(latency for p in turns for latency in p.latencies),
+        server_cpu=sum(p.server_cpu for p in turns),
+        client_cpu=sum(p.client_cpu for p in turns),
+        spread="/".join(dict.fromkeys(p.spread for p in turns)),  # one entry when every turn spread alike
+    )
 
 
 def bench_raw_sqlite(tmp: Path, env: dict[str, str], rows: int, autocheckpoint: int | None = None) -> Phase:
@@ -488,7 +528,8 @@ def print_ratio(label: str, numerator: Phase, denominator: Phase, target: float)
 def report(phases: list[Phase], stored: int, accepted: int, args: argparse.Namespace,
            capacity: tuple[int, int]) -> bool:
     hello, single, batch, raw = phases
-    print(f"\n{args.clients} keep-alive client processes; {args.seconds:g} s per timed phase; "
+    print(f"\n{args.clients} keep-alive client processes; {args.seconds:g} s per timed phase, a and b in "
+          f"{args.turns} turns each; "
           f"{args.batches} batches of {BATCH_SIZE}; server: gunicorn -c {GUNICORN_CONFIG} "
           f"(workers={capacity[0]}, threads={capacity[1]}); {os.cpu_count()} CPUs\n")
     print_table(phases)
@@ -555,6 +596,8 @@ def time_posts(client: TestClient, path: str, headers: dict[str, str], bodies: l
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of phases a and b (default 5)")
+    parser.add_argument("--turns", type=int, default=TURNS,
+                        help=f"turns phases a and b take, alternately, in their seconds (default {TURNS})")
     parser.add_argument("--batches", type=int, default=BATCHES,
                         help=f"batches of {BATCH_SIZE} in phase c, and as many rows in d (default {BATCHES})")
     parser.add_argument("--clients", type=int, default=8, help="client processes = connections (default 8)")
@@ -564,8 +607,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="instead, cProfile N single-event requests in-process and print the hot spots")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.batches < 1 or args.clients < 1 or args.profile < 0:
-        parser.error("--seconds must be > 0, --batches and --clients >= 1, --profile >= 0")
+    if args.seconds <= 0 or args.turns < 1 or args.batches < 1 or args.clients < 1 or args.profile < 0:
+        parser.error("--seconds must be > 0, --turns, --batches and --clients >= 1, --profile >= 0")
     return args
 
 
@@ -582,8 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         env = bench_env(tmp)
         prepare_database(env)
         with multiprocessing.Pool(args.clients) as pool:
-            hello = bench_hello(pool, env, tmp, args)
-            single, batch, warmup_events = bench_ingest(pool, env, tmp, args)
+            hello, single, batch, warmup_events = bench_single_and_batch(pool, env, tmp, args)
         # After the servers stopped, so the baseline has the machine to itself, as ingest had.
         raw = bench_raw_sqlite(tmp, env, batch.requests * BATCH_SIZE)
         stored = count_rows(tmp / "bench.db")
