@@ -379,14 +379,10 @@ def json_headers(api_key: str | None = None) -> dict[str, str]:
 
 def bench_single_and_batch(pool: Pool, env: dict[str, str], tmp: Path,
                            args: argparse.Namespace) -> tuple[Phase, Phase, Phase, int]:
-    """Phases a and b in turns, then c; also returns the events the warm-up stored.
-
-    Both servers run side by side and take turns of `--seconds / --turns` each, hello first, so that
-    whatever else the machine does in the meantime weighs on a and b alike: run one after the other,
-    a shared machine's drift moved b/a by ±0.1 with the same code (docs/benchmarks.md, "Single events")."""
+    """Phases a and b in turns, then c; also returns the events the warm-up stored."""
     # The same headers for both (the API key too), so both servers parse the same requests.
     headers = json_headers(env["DASHBOARD_API_KEY"])
-    with contextlib.ExitStack() as hello_server:
+    with contextlib.ExitStack() as hello_server:  # stopped before c, which has the machine to itself
         hello_port, ingest_port = free_port(), free_port()
         hello_pid = hello_server.enter_context(gunicorn(env, hello_port, HELLO_APP, tmp / "gunicorn-hello.log"))
         with gunicorn(env, ingest_port, None, tmp / "gunicorn-mount.log") as ingest_pid:
@@ -396,17 +392,27 @@ def bench_single_and_batch(pool: Pool, env: dict[str, str], tmp: Path,
             ingest = Target(ingest_port, EVENTS_PATH, headers, 202, worker_pids(ingest_pid))
             pool.map(run_client, timed_jobs(hello, args.clients, WARMUP_SECONDS))
             warmup = pool.map(run_client, timed_jobs(ingest, args.clients, WARMUP_SECONDS))
-            turn_s = args.seconds / args.turns
-            turns: tuple[list[Phase], list[Phase]] = ([], [])
-            for _ in range(args.turns):
-                turns[0].append(measure(pool, timed_jobs(hello, args.clients, turn_s), "", "", hello_pid))
-                turns[1].append(measure(pool, timed_jobs(ingest, args.clients, turn_s), "", "", ingest_pid))
-            hello_server.close()  # c has the machine to itself, as before
+            bare, single = take_turns(pool, args, (hello, hello_pid), (ingest, ingest_pid))
+            hello_server.close()
             jobs = batch_jobs(ingest, args.clients, args.batches)
             batch = measure(pool, jobs, f"c. batch ingest ({BATCH_SIZE}/req)", "events/s", ingest_pid)
-    single_phases = (combined(turns[0], "a. bare stack (hello)", "req/s"),
-                     combined(turns[1], "b. single-event ingest", "events/s"))
-    return *single_phases, batch, sum(result.events for result in warmup)
+    return bare, single, batch, sum(result.events for result in warmup)
+
+
+def take_turns(pool: Pool, args: argparse.Namespace, hello: tuple[Target, int],
+               ingest: tuple[Target, int]) -> tuple[Phase, Phase]:
+    """Phases a and b, each server loaded in turn for `--seconds / --turns`, hello first: whatever else
+    the machine does meanwhile weighs on both alike. Run one after the other, the drift of a shared
+    machine moved b/a by ±0.05 around its median with the same code (docs/benchmarks.md, "Issue 16,
+    the fifth round")."""
+    turn_s = args.seconds / args.turns
+    hello_turns: list[Phase] = []
+    ingest_turns: list[Phase] = []
+    for _ in range(args.turns):
+        hello_turns.append(measure(pool, timed_jobs(hello[0], args.clients, turn_s), "", "", hello[1]))
+        ingest_turns.append(measure(pool, timed_jobs(ingest[0], args.clients, turn_s), "", "", ingest[1]))
+    return (combined(hello_turns, "a. bare stack (hello)", "req/s"),
+            combined(ingest_turns, "b. single-event ingest", "events/s"))
 
 
 def combined(turns: list[Phase], name: str, unit: str) -> Phase:
