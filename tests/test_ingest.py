@@ -132,11 +132,13 @@ def two_turns(session="ses_1"):
 
 def test_a_batch_publishes_each_session_agent_and_task_once_as_the_batch_left_it(events_client):
     """A busy session changes its row, its agent's and its turn's at every event; in one batch each of them
-    makes one change, its row as the batch left it under its last action, in the order first changed."""
+    makes one change, its row as the batch left it under its last action, in the order first changed.
+    The agent's status is settled once, as the batch left its sessions: idle as it was registered, after two
+    turns that were never seen one at a time."""
     assert post(events_client, {"events": two_turns()}).json["accepted"] == 5
 
     changes = [(c.topic, c.action, c.payload.get("id")) for c in Change.select().order_by(Change.id)]
-    assert changes == [("agent", "status", "openclaw-main"), ("session", "status", "ses_1"),
+    assert changes == [("agent", "registered", "openclaw-main"), ("session", "status", "ses_1"),
                        ("task", "completed", "ses_1.turn-1"), ("task", "completed", "ses_1.turn-2")]
     payloads = {c.topic + ":" + c.payload["id"]: c.payload for c in Change.select()}
     assert payloads["session:ses_1"] == Session.get_by_id("ses_1").to_json()

@@ -24,7 +24,7 @@ from tests.opencode_events import (
     session,
     status,
 )
-from tests.support import AGENT, DASHBOARD, assert_canonical_error
+from tests.support import AGENT, DASHBOARD, assert_canonical_error, event
 
 
 @pytest.fixture
@@ -117,6 +117,30 @@ def test_a_permission_blocks_the_turn_with_its_question_and_the_dashboards_answe
     [task] = tasks(app)
     assert (task["status"], task["question"]["answered_by"]) == ("in_progress", "dashboard-token")
     assert agent(app)["status"] == "working"
+
+
+def test_in_one_batch_the_agent_ends_as_its_sessions_leave_it_blocked_for_the_prompt(app):
+    """The hook sends a turn's events together: the agent's status is the one the batch leaves, and a
+    person waited on is still named after the session's later events (which give no reason)."""
+    send(app, session("ses_1"), *prompt("ses_1", "msg_1", "Clean the build"), status("ses_1", "busy"),
+         permission_asked("ses_1", "per_1", "rm -rf build"), status("ses_1", "busy"))
+    assert (agent(app)["status"], agent(app)["status_reason"]) == (
+        "blocked", "Permission requested: bash: rm -rf build")
+
+    send(app, permission_replied("ses_1", "per_1", "once"), *idle("ses_1"))
+    assert (agent(app)["status"], agent(app)["status_reason"]) == ("idle", None)
+
+
+def test_in_one_batch_the_agents_own_status_holds_until_its_sessions_change_again(app):
+    """agent.status states the agent's status: it stands over the batch's events before it, and the
+    session events after it set the status from the sessions again, as one event a request would."""
+    begin(app)
+    stated = event("agent.status", {"id": AGENT_ID, "status": "sleeping", "reason": "night"}, agent_id=AGENT_ID)
+    send(app, status("ses_1", "busy"), stated)
+    assert (agent(app)["status"], agent(app)["status_reason"]) == ("sleeping", "night")
+
+    send(app, {**stated, "id": "evt-stated-again"}, status("ses_1", "busy"))
+    assert (agent(app)["status"], agent(app)["status_reason"]) == ("working", None)
 
 
 def test_the_terminal_answering_first_settles_the_question_and_a_later_dashboard_answer_is_409(app):

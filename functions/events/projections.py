@@ -25,6 +25,7 @@ from functions.events.session_turns import (
     session_links,
     session_retitled,
     session_waits,
+    status_stated,
 )
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
@@ -60,6 +61,7 @@ def agent_registered(event: Event, now: int) -> None:
 def agent_status(event: Event, now: int) -> None:
     data = event.data
     ensure_agent(data["id"], now)
+    status_stated(data["id"])
     execute("UPDATE agents SET status = ?, status_reason = ?, last_heartbeat = ?, updated_at = ? WHERE id = ?",
             (data["status"], data.get("reason"), event.occurred_at, now, data["id"]))
     if "current_task_id" in data:

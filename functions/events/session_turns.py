@@ -304,11 +304,36 @@ def terminal_answer(event: Event, question: dict[str, Any]) -> dict[str, Any] | 
 # Agents ----------------------------------------------------------------------------------------------------
 
 def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str | None = None) -> None:
-    """The status of the agents of the session and of its top-level session, from their sessions."""
+    """The status of the agents of the session and of its top-level session, from their sessions.
+
+    In a batch, once for each agent, when the batch's events are all applied (`follow_noted_agents`): its
+    statuses one after the other were never seen (the batch commits whole, and its agent changes are
+    published once each at its end), and the agents of a busy session were followed at each of its
+    events. `reason` says why the agent waits, if it waits: the batch's latest reason is kept."""
     agents = dict.fromkeys(filter(None, (agent_of(session_id, sender),
                                          agent_of(root_session(session_id), sender))))
+    noted = memo_in_batch("agents to follow")
     for agent_id in agents:
+        if noted is None:
+            follow_sessions(agent_id, now, reason=reason)
+        else:
+            noted[agent_id] = reason or noted.get(agent_id)
+
+
+def follow_noted_agents(now: int) -> None:
+    """The status of each agent the batch's events refreshed (`refresh_agents`), as the batch left its sessions."""
+    noted = memo_in_batch("agents to follow") or {}
+    for agent_id, reason in noted.items():
         follow_sessions(agent_id, now, reason=reason)
+    noted.clear()
+
+
+def status_stated(agent_id: str) -> None:
+    """The agent stated its own status (agent.status): the batch's earlier events no longer set it, as
+    they would not have, one at a time, before it."""
+    noted = memo_in_batch("agents to follow")
+    if noted is not None:
+        noted.pop(agent_id, None)
 
 
 # The agent's status, whether a person is waited on, whether it works (see follow_sessions).
