@@ -81,18 +81,29 @@ def agent_of(session_id: str, sender: str | None) -> str | None:
     return session_links(session_id)[1] or sender
 
 
+# The tasks here are read as what moves them, {"id", "agent_id", "status"}, not as the API shows them: they
+# are looked for at every status change of every session, and most are not moved.
+TASK_REF = "SELECT id, agent_id, status, created_at FROM agent_tasks"
+
+
+def task_ref(row: tuple) -> dict[str, Any]:
+    return {"id": row[0], "agent_id": row[1], "status": row[2]}
+
+
 def declared_task(agent_id: str) -> dict[str, Any] | None:
     """The open task the agent declared itself (not a turn) and is on, if any."""
-    return AgentTask.fetch_json(f"id = (SELECT current_task_id FROM agents WHERE id = ?) AND session_id IS NULL"
-                                f" AND {OPEN}", (agent_id,))
+    row = execute(f"{TASK_REF} WHERE id = (SELECT current_task_id FROM agents WHERE id = ?) AND session_id IS NULL"
+                  f" AND {OPEN}", (agent_id,)).fetchone()
+    return None if row is None else task_ref(row)
 
 
 def open_turn(session_id: str) -> dict[str, Any] | None:
     """The session's newest unfinished turn (there is one at most, unless something went wrong). Picked
     here rather than by ORDER BY ... LIMIT 1, which SQLite would sort in a temporary b-tree (~30 µs, more
     than the lookup), at every status change of every session."""
-    turns = AgentTask.fetch_all_json(f"session_id = ? AND {OPEN}", (session_id,))
-    return max(turns, key=lambda turn: (turn["created_at"] or "", turn["id"]), default=None)
+    turns = execute(f"{TASK_REF} WHERE session_id = ? AND {OPEN}", (session_id,)).fetchall()
+    newest = max(turns, key=lambda turn: (turn[3] or 0, turn[0]), default=None)
+    return None if newest is None else task_ref(newest)
 
 
 def working_task(session_id: str, sender: str | None, at: int, now: int) -> dict[str, Any] | None:
