@@ -317,10 +317,9 @@ def terminal_answer(event: Event, question: dict[str, Any]) -> dict[str, Any] | 
 def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str | None = None) -> None:
     """The status of the agents of the session and of its top-level session, from their sessions.
 
-    In a batch, once for each agent, when the batch's events are all applied (`follow_noted_agents`): its
-    statuses one after the other were never seen (the batch commits whole, and its agent changes are
-    published once each at its end), and the agents of a busy session were followed at each of its
-    events. `reason` says why the agent waits, if it waits: the batch's latest reason is kept."""
+    In a batch, once per agent after the batch's last event (`follow_noted_agents`) rather than at each
+    event: the statuses in between were never seen, as the batch commits whole and publishes each agent
+    once. `reason` (why the agent waits, if it comes to wait) is the batch's latest one."""
     agents = dict.fromkeys(filter(None, (agent_of(session_id, sender),
                                          agent_of(root_session(session_id), sender))))
     noted = memo_in_batch("agents to follow")
