@@ -53,25 +53,33 @@ DRIVER = REPO_ROOT / "bench" / "hook_driver.mjs"
 
 
 def run(args: argparse.Namespace) -> bool:
-    node = shutil.which("node")
-    if node is None:
-        raise SystemExit("bench/hook.py needs node (>= 20) on PATH")
     with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
         env = bench_env(Path(tmp))
-        env["DASHBOARD_SECRET_KEY"] = "bench-" + "k" * 32
-        prepare_database(env)
-        port = free_port()
-        with gunicorn(env, port, app=None, log_path=Path(tmp) / "gunicorn.log"):
-            driver_env = {**env, "DASHBOARD_URL": f"http://127.0.0.1:{port}", "DASHBOARD_AGENT_ID": "opencode-bench",
-                          "DASHBOARD_SPOOL_DIR": str(Path(tmp) / "spool")}
-            print(f"feeding the plugin {args.events} opencode events ...", flush=True)
-            done = subprocess.run([node, str(DRIVER), str(args.events)], cwd=REPO_ROOT, env=driver_env,
-                                  capture_output=True, text=True, timeout=1800, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"the driver failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        result = feed_the_plugin(env, Path(tmp), args.events)
         # As the issue's run measured it: SQLite's default checkpoint every 1 000 pages.
         raw = bench_raw_sqlite(Path(tmp), env, RAW_ROWS, autocheckpoint=1000)
-        return report(json.loads(done.stdout.strip().splitlines()[-1]), raw.rate)
+        return report(result, raw.rate)
+
+
+def feed_the_plugin(env: dict[str, str], tmp: Path, events: int, app: str | None = None) -> dict:
+    """Serve `app` (None: the real mount) with the production config on `env`'s fresh database, feed the
+    plugin `events` opencode events through bench/hook_driver.mjs until the last is visible, and return
+    the driver's result (its times, CPU and the client's counts)."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("this benchmark needs node (>= 20) on PATH")
+    env["DASHBOARD_SECRET_KEY"] = "bench-" + "k" * 32
+    prepare_database(env)
+    port = free_port()
+    with gunicorn(env, port, app=app, log_path=tmp / "gunicorn.log"):
+        driver_env = {**env, "DASHBOARD_URL": f"http://127.0.0.1:{port}", "DASHBOARD_AGENT_ID": "opencode-bench",
+                      "DASHBOARD_SPOOL_DIR": str(tmp / "spool")}
+        print(f"feeding the plugin {events} opencode events ...", flush=True)
+        done = subprocess.run([node, str(DRIVER), str(events)], cwd=REPO_ROOT, env=driver_env,
+                              capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the driver failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(result: dict, raw_rows_per_s: float) -> bool:
