@@ -132,12 +132,14 @@ def test_in_one_batch_the_agent_ends_as_its_sessions_leave_it_blocked_for_the_pr
 
 
 def test_in_one_batch_the_agents_own_status_holds_until_its_sessions_change_again(app):
-    """agent.status states the agent's status: it stands over the batch's events before it, and the
-    session events after it set the status from the sessions again, as one event a request would."""
+    """agent.status states the agent's status (and its heartbeat): it stands over the batch's events before
+    it, and the session events after it set the status from the sessions again, as one event a request would."""
     begin(app)
-    stated = event("agent.status", {"id": AGENT_ID, "status": "sleeping", "reason": "night"}, agent_id=AGENT_ID)
+    stated = event("agent.status", {"id": AGENT_ID, "status": "sleeping", "reason": "night"}, agent_id=AGENT_ID,
+                   timestamp="2026-12-02T09:00:00Z")  # before the session's status, sent now
     send(app, status("ses_1", "busy"), stated)
     assert (agent(app)["status"], agent(app)["status_reason"]) == ("sleeping", "night")
+    assert agent(app)["last_heartbeat"] == "2026-12-02T09:00:00Z"
 
     send(app, {**stated, "id": "evt-stated-again"}, status("ses_1", "busy"))
     assert (agent(app)["status"], agent(app)["status_reason"]) == ("working", None)

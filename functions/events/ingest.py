@@ -8,7 +8,7 @@ from functions.events.event import Event
 from functions.events.kinds import KINDS
 from functions.events.message_rows import batch_messages
 from functions.events.projections import as_json, message_of
-from functions.events.session_turns import follow_noted_agents
+from functions.events.session_turns import settle_agents
 from shared.clock import now as clock_now
 from shared.store.db import batch_memo, execute, execute_many
 from shared.store.feed import publish_rows
@@ -82,7 +82,7 @@ def apply(events: list[Event], stored: list[str | None], now: int) -> IngestResu
                         result.unknown_types.append(event.type)
             messages.flush()
             messages.publish_all()
-        follow_noted_agents(now)
+        settle_agents(now)
         publish_rows()  # the batch's sessions, agents and tasks: one change each
     result.accepted = len(fresh)
     result.applied = fresh

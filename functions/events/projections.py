@@ -18,6 +18,7 @@ from functions.events.message_rows import json_value, messages
 from functions.events.session_turns import (
     BUSY,
     agent_of,
+    beat,
     links_changed,
     prompt_asked,
     prompt_settled,
@@ -29,7 +30,6 @@ from functions.events.session_turns import (
 )
 from shared.agents.questions import ask, parse_question
 from shared.agents.tasks import as_json, ensure_agent, publish_agent, set_task_status, upsert_task
-from shared.clock import iso_from_unix
 from shared.store.db import MAX_INTEGER, execute, execute_many, first_in_batch, insert_returning_id
 from shared.store.feed import record_change, record_row_change
 from shared.store.models import AgentTask, Message, Session, SessionFile, Todo
@@ -81,13 +81,6 @@ def agent_of_event(event: Event) -> str:
 def heartbeat_superseded(event: Event, now: int) -> None:
     """A later heartbeat of the same batch sets the agent's last heartbeat: this one only registers it."""
     ensure_agent(event.data["id"], now)
-
-
-def beat(agent_id: str, at: int, now: int) -> None:
-    """The agent's last heartbeat, if there is such an agent."""
-    if execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id)).rowcount:
-        record_row_change("agent", agent_id, "heartbeat", lambda: {"id": agent_id, "last_heartbeat": iso_from_unix(at)},
-                          whole=False)
 
 
 # Tasks --------------------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from shared.agents.tasks import (
     set_agent_status,
     set_task_status,
 )
+from shared.clock import iso_from_unix
 from shared.store.db import execute, memo_in_batch
+from shared.store.feed import record_row_change
 from shared.store.models import AgentTask
 
 TURN_PRIORITY = "high"  # a person is waited on: BLOCKED after the high threshold (10 minutes by default)
@@ -317,7 +319,7 @@ def terminal_answer(event: Event, question: dict[str, Any]) -> dict[str, Any] | 
 def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str | None = None) -> None:
     """The status of the agents of the session and of its top-level session, from their sessions.
 
-    In a batch, once per agent after the batch's last event (`follow_noted_agents`) rather than at each
+    In a batch, once per agent after the batch's last event (`settle_agents`) rather than at each
     event: the statuses in between were never seen, as the batch commits whole and publishes each agent
     once. `reason` (why the agent waits, if it comes to wait) is the batch's latest one."""
     agents = dict.fromkeys(filter(None, (agent_of(session_id, sender),
@@ -330,8 +332,29 @@ def refresh_agents(session_id: str, sender: str | None, now: int, *, reason: str
             noted[agent_id] = reason or noted.get(agent_id)
 
 
-def follow_noted_agents(now: int) -> None:
-    """The status of each agent the batch's events refreshed (`refresh_agents`), as the batch left its sessions."""
+def beat(agent_id: str, at: int, now: int) -> None:
+    """The agent's last heartbeat, if there is such an agent. In a batch, only its last is written, after
+    the batch's last event (`settle_agents`): each status of each session is one."""
+    noted = memo_in_batch("heartbeats")
+    if noted is None:
+        write_heartbeat(agent_id, at, now)
+    else:
+        noted[agent_id] = at
+
+
+def write_heartbeat(agent_id: str, at: int, now: int) -> None:
+    if execute("UPDATE agents SET last_heartbeat = ?, updated_at = ? WHERE id = ?", (at, now, agent_id)).rowcount:
+        record_row_change("agent", agent_id, "heartbeat", lambda: {"id": agent_id, "last_heartbeat": iso_from_unix(at)},
+                          whole=False)
+
+
+def settle_agents(now: int) -> None:
+    """After a batch's last event: the last heartbeat of each agent that sent some (`beat`), and the status
+    of each the batch's events refreshed (`refresh_agents`), as the batch left its sessions."""
+    heartbeats = memo_in_batch("heartbeats") or {}
+    for agent_id, at in heartbeats.items():
+        write_heartbeat(agent_id, at, now)
+    heartbeats.clear()
     noted = memo_in_batch("agents to follow") or {}
     for agent_id, reason in noted.items():
         follow_sessions(agent_id, now, reason=reason)
@@ -339,11 +362,12 @@ def follow_noted_agents(now: int) -> None:
 
 
 def status_stated(agent_id: str) -> None:
-    """The agent stated its own status (agent.status): the batch's earlier events no longer set it, as
-    they would not have, one at a time, before it."""
-    noted = memo_in_batch("agents to follow")
-    if noted is not None:
-        noted.pop(agent_id, None)
+    """The agent stated its own status and heartbeat (agent.status): the batch's earlier events no longer
+    set them, as they would not have, one at a time, before it."""
+    for name in ("heartbeats", "agents to follow"):
+        noted = memo_in_batch(name)
+        if noted is not None:
+            noted.pop(agent_id, None)
 
 
 # The agent's status, whether a person is waited on, whether it works (see follow_sessions).
