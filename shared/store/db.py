@@ -34,6 +34,11 @@ from shared.config import Settings
 from shared.store.checkpoints import BACKSTOP_PAGES, Checkpointer
 from shared.store.wakeup import Wakeups
 
+# The models' database, whichever open_database opened. The code on every request's path calls it as
+# `database.obj.<method>`: a method looked up on the proxy itself is first looked for, and missed, on the
+# proxy (an AttributeError made and thrown away) before the proxy's __getattr__ forwards it, and the
+# proxy's own `atomic` hands peewee's transaction the proxy, so each of its steps pays that again: about
+# 3 % of a single event's instructions, counted (docs/benchmarks.md).
 database = peewee.DatabaseProxy()
 
 # The largest integer an SQLite or PostgreSQL integer column holds; a larger one never reaches SQL
@@ -244,8 +249,8 @@ def write_transaction() -> Iterator[None]:
     """A transaction for writes, which waits for the database's one writer slot up front: on SQLite the
     write lock (BEGIN IMMEDIATE) so two writers queue instead of one failing on a read-to-write lock
     upgrade; on PostgreSQL the writer advisory lock."""
-    if database.in_transaction():
-        with database.atomic():  # nested: a savepoint inside the transaction that holds the lock
+    if database.obj.in_transaction():
+        with database.obj.atomic():  # nested: a savepoint inside the transaction that holds the lock
             if not is_sqlite():
                 hold_writer_lock()  # in case the outer transaction was not a write_transaction
             yield
@@ -264,10 +269,10 @@ def writer_transaction(wait_s: float | None) -> Iterator[None]:
     are woken if it recorded changes."""
     _writer.changes_recorded = False
     if is_sqlite():
-        with _busy_timeout_at_most(wait_s), _first_error_kept(), database.atomic("IMMEDIATE"):
+        with _busy_timeout_at_most(wait_s), _first_error_kept(), database.obj.atomic("IMMEDIATE"):
             yield
     else:
-        with database.atomic():
+        with database.obj.atomic():
             _take_writer_lock(wait_s)
             _writer.holding = True
             try:
@@ -340,7 +345,7 @@ def _busy_timeout_at_most(seconds: float | None) -> Iterator[None]:
     if left_ms >= own_ms:  # the usual case: the queue took less than the margin left for it
         yield
         return
-    connection = database.connection()
+    connection = database.obj.connection()
     connection.execute(f"PRAGMA busy_timeout = {left_ms}")
     try:
         yield
@@ -392,7 +397,7 @@ def execute(statement: str, params: Sequence[Any] = ()) -> Any:
     if is_sqlite():
         # Straight to sqlite3, with errors still turned into peewee's (the 503 handler knows those).
         with peewee.__exception_wrapper__:
-            return database.connection().execute(statement, params)
+            return database.obj.connection().execute(statement, params)
     return database.execute_sql(_with_format_placeholders(statement), params)
 
 
@@ -406,12 +411,12 @@ def insert_returning_id(statement: str, params: Sequence[Any] = ()) -> int:
 def execute_many(statement: str, rows: Iterable[Sequence[Any]]) -> None:
     with peewee.__exception_wrapper__:
         if is_sqlite():
-            database.cursor().executemany(statement, rows)
+            database.obj.cursor().executemany(statement, rows)
         else:
             # psycopg2's executemany is one round trip per row; execute_batch sends them 100 at a time.
             from psycopg2.extras import execute_batch
 
-            execute_batch(database.cursor(), _with_format_placeholders(statement), list(rows), page_size=100)
+            execute_batch(database.obj.cursor(), _with_format_placeholders(statement), list(rows), page_size=100)
 
 
 @functools.cache
@@ -427,8 +432,8 @@ class DatabaseSession:
 
     def process_resource(self, req, resp, resource, params) -> None:
         if not getattr(resource, "connects_itself", False):
-            database.connect(reuse_if_open=True)
+            database.obj.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
-        if not database.is_closed():
-            database.close()
+        if not database.obj.is_closed():
+            database.obj.close()

@@ -96,7 +96,7 @@ def record_encoded_changes(topic: str, changes: list[tuple[str, str]]) -> None:
 
 
 def _about_to_record(topic: str, action: str) -> None:
-    if not database.in_transaction():
+    if not database.obj.in_transaction():
         raise ChangeOutsideTransaction(
             f"record_change({topic!r}, {action!r}) must run inside the transaction that makes the change"
         )

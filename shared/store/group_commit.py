@@ -182,7 +182,7 @@ group_commit = GroupCommit()
 def write_in_group(work: Callable[[], T], weight: int = 1) -> T:
     """Run `work` in a write transaction and return its result once committed: a group's (see above),
     or, in a thread inside a transaction already, that one's (as a savepoint)."""
-    if database.in_transaction():
+    if database.obj.in_transaction():
         with write_transaction():
             return work()
     return group_commit.write(work, weight)
