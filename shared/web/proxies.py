@@ -23,6 +23,7 @@ was not believed. (OAuth redirect URLs do not depend on the request at all: DASH
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -46,6 +47,9 @@ class TrustedProxies:
         self.trusted = tuple(trusted)
         self.public_netloc = urlsplit(public_url).netloc
         self.public_host = _hostname(self.public_netloc)
+        # Every request asks about its peer, nearly always one of a few addresses: parsing one costs more
+        # than the rest of this middleware. Bounded, as forwarded hops are whatever a proxy was sent.
+        self.is_trusted = functools.lru_cache(maxsize=1024)(self._is_trusted)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         env = req.env
@@ -63,7 +67,7 @@ class TrustedProxies:
         for name in FORWARDING_HEADERS:
             env.pop(name, None)
 
-    def is_trusted(self, address: str) -> bool:
+    def _is_trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from shared.logs import request_id
@@ -28,7 +28,7 @@ WSGIApp = Callable[..., Iterable[bytes]]
 
 def request_id_from(environ: dict) -> str:
     offered = environ.get("HTTP_X_REQUEST_ID", "")
-    return offered if _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+    return offered if _SANE_ID.fullmatch(offered) else secrets.token_hex(16)
 
 
 class RequestLog:
