@@ -32,6 +32,12 @@ class Misbehaving:
         kept.append(rows)
         raise RuntimeError("failed part way through the rows")
 
+    def on_get_mid_raw_query(self, req, resp):
+        rows = execute("SELECT id FROM messages ORDER BY id")  # the hot paths' own statements
+        rows.fetchone()
+        kept.append(rows)
+        raise RuntimeError("failed part way through the rows")
+
     def on_get_open_transaction(self, req, resp):
         database.execute_sql("BEGIN")
         kept.append(list(Message.select()))  # a read snapshot, inside a transaction nobody ends
@@ -51,7 +57,7 @@ def clients(settings, db):
     kept.clear()
     broken = function_app(settings)
     misbehaving = Misbehaving()
-    for route in ("mid_query", "open_transaction", "aborted_transaction"):
+    for route in ("mid_query", "mid_raw_query", "open_transaction", "aborted_transaction"):
         broken.add_route(f"/api/broken/{route}", misbehaving, suffix=route)
     yield testing.TestClient(broken), testing.TestClient(functions.events.create_app(settings))
     kept.clear()
@@ -65,7 +71,7 @@ def error(name: str) -> dict:
     return event("session.error", {"sessionID": "ses", "error": {"name": name}})
 
 
-@pytest.mark.parametrize("route", ["mid_query", "open_transaction", "aborted_transaction"])
+@pytest.mark.parametrize("route", ["mid_query", "mid_raw_query", "open_transaction", "aborted_transaction"])
 def test_a_write_after_a_request_that_failed_with_its_connection_in_any_state_is_accepted(clients, database_url,
                                                                                           route):
     broken, events = clients
