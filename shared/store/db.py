@@ -37,8 +37,8 @@ from shared.store.wakeup import Wakeups
 # The models' database, whichever open_database opened. The code on every request's path calls it as
 # `database.obj.<method>`: a method looked up on the proxy itself is first looked for, and missed, on the
 # proxy (an AttributeError made and thrown away) before the proxy's __getattr__ forwards it, and the
-# proxy's own `atomic` hands peewee's transaction the proxy, so each of its steps pays that again: about
-# 3 % of a single event's instructions, counted (docs/benchmarks.md).
+# proxy's own `atomic` hands peewee's transaction the proxy, so each of its steps pays that again. Going
+# through the proxy cost a single event 8 % more instructions (docs/benchmarks.md, the seventh round).
 database = peewee.DatabaseProxy()
 
 # The largest integer an SQLite or PostgreSQL integer column holds; a larger one never reaches SQL
