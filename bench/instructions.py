@@ -5,8 +5,9 @@
 1. The hook's requests: bench/hook_driver.mjs feeds the plugin `--events` opencode events, as bench/hook.py
    does, against the real stack behind bench/capture_app.py, which keeps each POST /api/events body.
 2. bench/post_batches.py, under `valgrind --tool=callgrind`, makes a fresh SQLite database, posts the
-   first `--warm` bodies in-process (falcon.testing, no HTTP, Temporal off), then the next `--batches`
-   with callgrind's instrumentation on: only those are counted.
+   first `--warm` bodies in-process to the mounted WSGI app (no HTTP, Temporal off), then the next
+   `--batches` with callgrind's instrumentation on: only those, and only the thread that posts them, are
+   counted (the other threads' count, the WAL checkpoints', is printed apart).
 3. `--compare REF` counts the same bodies on REF's code too (a temporary git worktree), alongside, and
    prints the ratio: this checkout's instructions over REF's.
 
