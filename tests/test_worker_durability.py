@@ -8,7 +8,14 @@ import responses
 from falcon import testing
 
 import functions.events
-from shared.agents.task_workflow import SIGNAL_UNBLOCK, WORKFLOW_NAME, TaskWorkflowInput, task_workflow_id
+from shared.agents.task_workflow import (
+    SIGNAL_SLEEP,
+    SIGNAL_UNBLOCK,
+    WORKFLOW_NAME,
+    CarriedState,
+    TaskWorkflowInput,
+    task_workflow_id,
+)
 from shared.agents.temporal import gateway, signal_task_workflow
 from shared.jobs.workflow_starts import start_workflows
 from shared.store.db import database
@@ -45,6 +52,40 @@ def test_continue_as_new_carries_a_blocked_episode_over_without_alerting_again(t
         assert temporal.result("agent-can", "t-can") == "done"
     described = temporal.run(temporal.handle("agent-can", "t-can").describe())
     assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
+
+
+def test_an_unblock_sent_as_a_continued_run_begins_is_not_lost(temporal, fast_settings, settings):
+    """The new run of a continue-as-new may find a signal in its very first workflow task (sent in the
+    moment between the runs). That signal must change the state the run carried over, not a blank one."""
+    offline = events_client(settings)
+    post(offline, "task.created", {"id": "t-seam", "agent_id": "agent-seam", "title": "Seam", "priority": "high"})
+    post(offline, "task.updated", {"id": "t-seam", "status": "blocked", "blocked_reason": "stuck"})
+    blocked_at = task_row("t-seam").blocked_at
+    carried = CarriedState(started=True, status="blocked", blocked_since=blocked_at, blocked_reason="stuck", runs=2)
+    temporal.run(temporal.client.start_workflow(  # a continued run, as the last one left it; no worker yet
+        WORKFLOW_NAME, TaskWorkflowInput("agent-seam", "t-seam", state=carried, **FAST),
+        id=task_workflow_id("agent-seam", "t-seam"), task_queue=fast_settings.temporal_task_queue))
+    assert signal_task_workflow(fast_settings, "agent-seam", "t-seam", SIGNAL_UNBLOCK, "go on")
+    with temporal.worker(fast_settings):  # the run's first workflow task holds the signal
+        wait_for(lambda: temporal.view("agent-seam", "t-seam")["status"] == "working", what="the unblock")
+        assert task_row("t-seam").status == "in_progress"
+        assert temporal.view("agent-seam", "t-seam")["runs"] == 2  # the carried state, not a blank one
+        post(offline, "task.updated", {"id": "t-seam", "status": "completed"})
+        assert temporal.result("agent-seam", "t-seam") == "done"
+
+
+def test_a_sleep_sent_before_any_worker_looked_is_kept(temporal, fast_settings):
+    """Tasks are created while the worker is down (restarting, say): what the agent says meanwhile waits
+    in the workflow's history and counts once a worker picks the workflow up."""
+    client = events_client(fast_settings)
+    post(client, "task.created", {"id": "t-early", "agent_id": "agent-early", "title": "Early", "priority": "high"})
+    assert signal_task_workflow(fast_settings, "agent-early", "t-early", SIGNAL_SLEEP)
+    with temporal.worker(fast_settings):
+        view = wait_for(lambda: (v := temporal.view("agent-early", "t-early"))["ticks"] >= 1 and v,
+                        what="the first look at the task")
+        assert (view["status"], view["sleeping"]) == ("sleeping", True)
+        post(client, "task.updated", {"id": "t-early", "status": "completed"})
+        assert temporal.result("agent-early", "t-early") == "done"
 
 
 def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fast_settings):

@@ -64,14 +64,16 @@ MIN_PAUSE_S = 0.05  # a timer, however short: a deadline that has just passed is
 
 @workflow.defn(name=WORKFLOW_NAME)
 class AgentTaskWorkflow:
-    def __init__(self) -> None:
-        self.params: TaskWorkflowInput | None = None
-        self.state = CarriedState()
+    @workflow.init
+    def __init__(self, params: TaskWorkflowInput) -> None:
+        # The state is taken from the input here, before any handler runs: a run's first workflow task may
+        # hold signals (sent while no worker was up, or between two runs of a continue-as-new), and they
+        # must change the state carried over, not one that run() would then replace.
+        self.params = params
+        self.state = params.state or CarriedState()
 
     @workflow.run
     async def run(self, params: TaskWorkflowInput) -> str:
-        self.params = params
-        self.state = params.state or CarriedState()
         ref = TaskRef(params.agent_id, params.task_id)
         if not self.state.started:
             await self._activity(ACTIVITY_START_TASK, ref, TaskObservation)
