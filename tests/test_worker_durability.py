@@ -78,14 +78,14 @@ def test_a_sleep_sent_before_any_worker_looked_is_kept(temporal, fast_settings):
     """Tasks are created while the worker is down (restarting, say): what the agent says meanwhile waits
     in the workflow's history and counts once a worker picks the workflow up."""
     client = events_client(fast_settings)
-    post(client, "task.created", {"id": "t-early", "agent_id": "agent-early", "title": "Early", "priority": "high"})
-    assert signal_task_workflow(fast_settings, "agent-early", "t-early", SIGNAL_SLEEP)
+    post(client, "task.created", {"id": "t-asleep", "agent_id": "agent-asleep", "title": "Early", "priority": "high"})
+    assert signal_task_workflow(fast_settings, "agent-asleep", "t-asleep", SIGNAL_SLEEP)
     with temporal.worker(fast_settings):
-        view = wait_for(lambda: (v := temporal.view("agent-early", "t-early"))["ticks"] >= 1 and v,
+        view = wait_for(lambda: (v := temporal.view("agent-asleep", "t-asleep"))["ticks"] >= 1 and v,
                         what="the first look at the task")
         assert (view["status"], view["sleeping"]) == ("sleeping", True)
-        post(client, "task.updated", {"id": "t-early", "status": "completed"})
-        assert temporal.result("agent-early", "t-early") == "done"
+        post(client, "task.updated", {"id": "t-asleep", "status": "completed"})
+        assert temporal.result("agent-asleep", "t-asleep") == "done"
 
 
 def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fast_settings):
