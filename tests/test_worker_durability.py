@@ -18,7 +18,8 @@ from shared.agents.task_workflow import (
 )
 from shared.agents.temporal import gateway, signal_task_workflow
 from shared.jobs.workflow_starts import start_workflows
-from shared.store.db import database
+from shared.store.db import database, open_database
+from shared.store.migrations import migrate
 from shared.store.models import AgentTask, Notification
 from tests.processes import free_port
 from tests.support import AGENT, event
@@ -97,6 +98,27 @@ def test_a_workflow_left_by_a_stopped_worker_completes_on_a_new_one(temporal, fa
     with temporal.worker(fast_settings):
         assert temporal.result("agent-restart", "t-restart") == "done"
     assert task_row("t-restart").status == "completed"
+
+
+def test_a_task_made_anew_under_a_finished_workflows_id_is_watched_again(temporal, fast_settings, empty_database_url):
+    """The dashboard's database is replaced (restored from an older backup, or started afresh) while
+    Temporal keeps its history. A task that comes again under an id whose workflow has finished is open:
+    it gets a new run of that workflow, not the finished one taken for its own."""
+    client = events_client(fast_settings)
+    with temporal.worker(fast_settings):
+        post(client, "task.created", {"id": "t-anew", "agent_id": "agent-anew", "title": "First life"})
+        wait_for(lambda: task_row("t-anew").status == "in_progress")
+        post(client, "task.updated", {"id": "t-anew", "status": "completed"})
+        assert temporal.result("agent-anew", "t-anew") == "done"
+    afresh = fast_settings.with_overrides(database_url=empty_database_url)
+    open_database(afresh)
+    migrate()
+    client = events_client(afresh)
+    with temporal.worker(afresh):
+        post(client, "task.created", {"id": "t-anew", "agent_id": "agent-anew", "title": "Second life"})
+        wait_for(lambda: task_row("t-anew").status == "in_progress", what="a new run marks the task started")
+        post(client, "task.updated", {"id": "t-anew", "status": "completed"})
+        assert temporal.result("agent-anew", "t-anew") == "done"
 
 
 def test_a_second_blocked_episode_alerts_again_but_each_episode_only_once(temporal, fast_settings):

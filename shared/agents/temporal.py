@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -139,22 +139,26 @@ def workflow_input(settings: Settings, agent_id: str, task_id: str) -> TaskWorkf
                              monitor_interval_s=settings.monitor_interval_s)
 
 
-def start_task_workflows(settings: Settings, tasks: list[tuple[str, str]]) -> list[str]:
+def start_task_workflows(settings: Settings, tasks: list[tuple[str, str]], finished: Collection[str] = ()) -> list[str]:
     """Start the workflow of each (agent_id, task_id), all at once; the task ids whose workflow now
-    exists (an already started one counts). Raises TemporalUnavailable when Temporal does not answer."""
+    exists (a running one counts). Raises TemporalUnavailable when Temporal does not answer.
+
+    A workflow that finished under the same id is run again for an open task: the database forgot it
+    (restored from a backup, started afresh) and the task must be watched. Never for a task in `finished`:
+    its workflow has done its work, `completed` rules included, and must not do it twice."""
     temporal = gateway(settings)
     if temporal is None:
         raise TemporalUnavailable("TEMPORAL_ADDRESS is off")
 
     async def start_one(client: Client, agent_id: str, task_id: str) -> str:
-        with contextlib.suppress(WorkflowAlreadyStartedError):  # starting twice is harmless
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # starting a running one again is harmless
             await client.start_workflow(
                 WORKFLOW_NAME, workflow_input(settings, agent_id, task_id), id=task_workflow_id(agent_id, task_id),
                 task_queue=settings.temporal_task_queue,
                 # Each start may wait behind the others in flight before the server takes it up.
                 rpc_timeout=temporal.rpc_timeout + timedelta(seconds=CONCURRENT_STARTS * START_BUDGET_S),
-                # A finished workflow is never run again under the same id: the task is over.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if task_id in finished
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE)
         return task_id
 
     async def start_all(client: Client) -> list[str]:

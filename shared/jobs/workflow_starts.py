@@ -29,29 +29,29 @@ log = logging.getLogger(__name__)
 RECONCILE_BATCH = 200
 
 
-def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATCH) -> list[tuple[str, str]]:
-    """(agent_id, task_id) of tasks whose workflow has not started, oldest first: open ones; and, when
-    named, finished ones too (a task begun and finished in one batch of events, like a short opencode
-    turn, still gets its workflow, which fires its `completed` rules)."""
+def waiting_tasks(task_ids: list[str] | None = None, limit: int = RECONCILE_BATCH) -> list[tuple[str, str, str]]:
+    """(agent_id, task_id, status) of tasks whose workflow has not started, oldest first: open ones; and,
+    when named, finished ones too (a task begun and finished in one batch of events, like a short
+    opencode turn, still gets its workflow, which fires its `completed` rules)."""
     if task_ids is not None:
         return named_waiting_tasks(task_ids)[:limit]
     return [tuple(row) for row in execute(
-        "SELECT agent_id, id FROM agent_tasks WHERE workflow_started_at IS NULL"
+        "SELECT agent_id, id, status FROM agent_tasks WHERE workflow_started_at IS NULL"
         f" AND status NOT IN ({', '.join('?' * len(FINISHED))}) ORDER BY created_at, id LIMIT ?",
         [*FINISHED, limit]).fetchall()]
 
 
-def named_waiting_tasks(task_ids: list[str]) -> list[tuple[str, str]]:
+def named_waiting_tasks(task_ids: list[str]) -> list[tuple[str, str, str]]:
     """Those of `task_ids` whose workflow has not started, oldest first. Looked up by id, and the rest
     done here: with `workflow_started_at IS NULL` in the query SQLite would read every task still waiting
     through that column's index — every task since Temporal went down, at every ingest request."""
     if not task_ids:
         return []
-    rows = execute(f"SELECT agent_id, id, created_at, workflow_started_at FROM agent_tasks"
+    rows = execute(f"SELECT agent_id, id, status, created_at, workflow_started_at FROM agent_tasks"
                    f" WHERE id IN ({', '.join('?' * len(task_ids))})", task_ids).fetchall()
-    waiting = sorted((created_at or 0, task_id, agent_id) for agent_id, task_id, created_at, started_at in rows
-                     if started_at is None)
-    return [(agent_id, task_id) for _, task_id, agent_id in waiting]
+    waiting = sorted((created_at or 0, task_id, agent_id, status)
+                     for agent_id, task_id, status, created_at, started_at in rows if started_at is None)
+    return [(agent_id, task_id, status) for _, task_id, agent_id, status in waiting]
 
 
 def mark_started(tasks: list[tuple[str, str]]) -> None:
@@ -78,13 +78,15 @@ def start_workflows(settings: Settings, task_ids: list[str] | None = None) -> li
     tasks = waiting_tasks(task_ids)
     if not tasks:
         return []
+    pairs = [(agent_id, task_id) for agent_id, task_id, _ in tasks]
+    finished = {task_id for _, task_id, status in tasks if status in FINISHED}
     try:
-        started = start_task_workflows(settings, tasks)
+        started = start_task_workflows(settings, pairs, finished)
     except TemporalUnavailable as error:
         log.info("%d task(s) wait for their workflow: %s", len(tasks), error)
         return []
     started_ids = set(started)
-    mark_started([task for task in tasks if task[1] in started_ids])
+    mark_started([pair for pair in pairs if pair[1] in started_ids])
     return started
 
 
